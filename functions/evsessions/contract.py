@@ -1,0 +1,216 @@
+"""The charging-session message contract: topic, payload fields, validation.
+
+Field names are the original challenge's, so chargers written for it keep working: a payload of
+exactly `session_id`, `energy_delivered_in_kWh`, `duration_in_seconds` and `session_cost_in_cents`
+is valid. `ended_at` is optional (ISO 8601 with an offset, or epoch seconds); when it is missing the
+time the IoT rule received the message stands in for it. Unknown fields are rejected by name, so a
+typo never silently loses data: the message is dead-lettered with the reason and can be replayed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from evsessions.errors import InvalidSession
+
+TOPIC_FILTER = "charger/+/connector/+/session/+"
+_TOPIC = re.compile(r"charger/([^/]+)/connector/([^/]+)/session/([^/]+)")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+PAYLOAD_FIELDS = (
+    "session_id",
+    "energy_delivered_in_kWh",
+    "duration_in_seconds",
+    "session_cost_in_cents",
+    "ended_at",
+)
+RULE_FIELDS = ("topic", "received_at")
+"""What the IoT rule's SELECT adds to the payload (see template.yaml)."""
+
+MAX_ENERGY_KWH = 1000
+MAX_DURATION_SECONDS = 7 * 24 * 3600
+MAX_COST_CENTS = 10_000_000
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+EndedAtSource = Literal["payload", "received"]
+
+
+@dataclass(frozen=True, order=True)
+class SessionKey:
+    """A session's identity. Duplicates are detected on this, never on MQTT packet ids."""
+
+    charger_id: str
+    connector_id: str
+    session_id: str
+
+    @property
+    def topic(self) -> str:
+        return f"charger/{self.charger_id}/connector/{self.connector_id}/session/{self.session_id}"
+
+
+@dataclass(frozen=True)
+class ChargingSession:
+    key: SessionKey
+    session_id: int | str
+    """As the charger sent it (the original chargers send integers)."""
+    energy_delivered_in_kWh: Decimal  # noqa: N815 - the contract's field name
+    duration_in_seconds: int
+    session_cost_in_cents: int
+    ended_at: datetime
+    ended_at_source: EndedAtSource
+    received_at: datetime | None
+
+
+def format_time(moment: datetime) -> str:
+    """Fixed-width UTC ISO 8601 with milliseconds: sorts as text in the same order as in time."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_time(value: object, field: str) -> datetime:
+    """ISO 8601 with an offset, or epoch seconds, to an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise InvalidSession(field, "must be an ISO 8601 time or epoch seconds, not a boolean")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise InvalidSession(field, "must be a finite number of epoch seconds")
+        try:
+            moment = datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidSession(field, f"{value} is not a usable epoch time") from None
+        hint = " (it looks like milliseconds; send seconds)" if value > 1e11 else ""
+    elif isinstance(value, str):
+        if len(value) > 40:
+            raise InvalidSession(field, "is too long for an ISO 8601 time")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidSession(
+                field, f"{value!r} is not ISO 8601 (e.g. 2026-11-27T18:35:00Z)"
+            ) from None
+        if moment.tzinfo is None:
+            raise InvalidSession(field, f"{value!r} has no UTC offset; add 'Z' or '+00:00'")
+        hint = ""
+    else:
+        raise InvalidSession(field, "must be an ISO 8601 time or epoch seconds")
+    if not _EARLIEST <= moment < _LATEST:
+        raise InvalidSession(field, f"{value!r} is outside the years 2000-2099{hint}")
+    return moment.astimezone(UTC)
+
+
+def _identifier(value: str, field: str) -> str:
+    if not _IDENTIFIER.fullmatch(value):
+        raise InvalidSession(
+            field, f"{value[:80]!r} must be 1-64 characters of letters, digits, '_', '.', ':', '-'"
+        )
+    return value
+
+
+def parse_topic(topic: object) -> tuple[str, str, str]:
+    """(charger_id, connector_id, session segment) from `charger/{c}/connector/{n}/session/{s}`."""
+    if not isinstance(topic, str):
+        raise InvalidSession("topic", "is missing; the rule must add topic() AS topic")
+    match = _TOPIC.fullmatch(topic)
+    if not match:
+        raise InvalidSession(
+            "topic",
+            f"{topic[:200]!r} is not charger/{{c}}/connector/{{n}}/session/{{s}}",
+        )
+    charger, connector, session = match.groups()
+    return (
+        _identifier(charger, "topic charger"),
+        _identifier(connector, "topic connector"),
+        _identifier(session, "topic session"),
+    )
+
+
+def _session_id(value: object) -> tuple[int | str, str]:
+    if isinstance(value, bool) or value is None:
+        raise InvalidSession("session_id", "must be a non-negative integer or an identifier string")
+    if isinstance(value, int):
+        if value < 0 or value >= 2**63:
+            raise InvalidSession("session_id", f"{value} must be between 0 and 2^63-1")
+        return value, str(value)
+    if isinstance(value, str):
+        return value, _identifier(value, "session_id")
+    raise InvalidSession("session_id", "must be a non-negative integer or an identifier string")
+
+
+def _number(value: object, field: str, high: int) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidSession(field, f"must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidSession(field, "must be a finite number")
+    if value < 0:
+        raise InvalidSession(field, f"{value} must not be negative")
+    if value > high:
+        raise InvalidSession(field, f"{value} is above the limit of {high}")
+    return Decimal(str(value))
+
+
+def _whole(value: object, field: str, high: int) -> int:
+    number = _number(value, field, high)
+    if number != number.to_integral_value():
+        raise InvalidSession(field, f"{value} must be a whole number")
+    return int(number)
+
+
+def _received_at(value: object) -> datetime | None:
+    """The rule's timestamp() is epoch milliseconds."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return parse_time(value / 1000, "received_at")
+    return parse_time(value, "received_at")
+
+
+def parse_session(event: Mapping[str, Any]) -> ChargingSession:
+    """Validate one IoT rule output (payload fields plus `topic` and `received_at`)."""
+    if not isinstance(event, Mapping):
+        raise InvalidSession("payload", "must be a JSON object")
+    unknown = sorted(set(event) - set(PAYLOAD_FIELDS) - set(RULE_FIELDS))
+    if unknown:
+        raise InvalidSession(
+            unknown[0][:80], f"unknown field; allowed fields are {', '.join(PAYLOAD_FIELDS)}"
+        )
+    charger, connector, topic_session = parse_topic(event.get("topic"))
+    for name in PAYLOAD_FIELDS[:4]:
+        if name not in event:
+            raise InvalidSession(name, "is required")
+    session_id, session_text = _session_id(event["session_id"])
+    if session_text != topic_session:
+        raise InvalidSession(
+            "session_id", f"{session_text!r} does not match the topic's session {topic_session!r}"
+        )
+    received_at = _received_at(event.get("received_at"))
+    source: EndedAtSource = "payload"
+    if event.get("ended_at") is not None:
+        ended_at = parse_time(event["ended_at"], "ended_at")
+    elif received_at is not None:
+        ended_at, source = received_at, "received"
+    else:
+        raise InvalidSession("ended_at", "is missing and the rule added no received_at")
+    return ChargingSession(
+        key=SessionKey(charger, connector, session_text),
+        session_id=session_id,
+        energy_delivered_in_kWh=_number(
+            event["energy_delivered_in_kWh"], "energy_delivered_in_kWh", MAX_ENERGY_KWH
+        ),
+        duration_in_seconds=_whole(
+            event["duration_in_seconds"], "duration_in_seconds", MAX_DURATION_SECONDS
+        ),
+        session_cost_in_cents=_whole(
+            event["session_cost_in_cents"], "session_cost_in_cents", MAX_COST_CENTS
+        ),
+        ended_at=ended_at,
+        ended_at_source=source,
+        received_at=received_at,
+    )

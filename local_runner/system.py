@@ -1,0 +1,214 @@
+"""Starts and stops the whole local system that template.yaml describes, in dependency order.
+
+database -> tables -> broker -> handlers' environment -> API -> rule bridges -> schedules.
+Each part says when it is ready and where; `stop()` ends everything that was started.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from evsessions.settings import RunnerSettings, Settings
+from local_runner.api_server import ApiServer
+from local_runner.bridge import RuleBridge
+from local_runner.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
+from local_runner.database import (
+    LOCAL_CREDENTIALS,
+    Database,
+    create_tables,
+    dynamodb_local_available,
+    start_dynamodb_local,
+    start_moto_server,
+)
+from local_runner.dead_letters import DeadLetterStore
+from local_runner.invoker import FunctionInvoker
+from local_runner.scheduler import ScheduledTarget, Scheduler
+from local_runner.template import Template, TemplateError, load_template
+
+Say = Callable[[str], None]
+EMBEDDED_BROKER_USER = "local-publisher"
+
+
+@dataclass
+class LocalSystem:
+    template: Template
+    runner: RunnerSettings
+    say: Say
+    database: Database | None = None
+    broker: Broker | None = None
+    api: ApiServer | None = None
+    scheduler: Scheduler | None = None
+    bridges: list[RuleBridge] = field(default_factory=list)
+    invokers: dict[str, FunctionInvoker] = field(default_factory=dict)
+    dead_letters: DeadLetterStore | None = None
+
+    def stop(self) -> None:
+        """Stop what was started, newest first; never raises, so everything gets its turn."""
+        steps: list[tuple[str, Callable[[], None] | None]] = [
+            ("schedules", self.scheduler.shutdown if self.scheduler else None),
+            *((f"rule {b.rule_name}", b.shutdown) for b in self.bridges),
+            ("API", self.api.shutdown if self.api else None),
+            (self.broker.kind if self.broker else "", self.broker.stop if self.broker else None),
+            (
+                self.database.kind if self.database else "",
+                self.database.stop if self.database else None,
+            ),
+        ]
+        for name, stop in steps:
+            if stop is None:
+                continue
+            try:
+                stop()
+            except Exception as error:  # keep stopping the rest
+                self.say(f"stopping {name} failed: {error}")
+        self.say("stopped")
+
+
+def _start_database(system: LocalSystem, settings: Settings) -> Database:
+    runner = system.runner
+    mode = runner.database
+    if mode == "external":
+        if not settings.dynamodb_endpoint_url:
+            raise TemplateError("DATABASE=external needs DYNAMODB_ENDPOINT_URL")
+        return Database("external DynamoDB", settings.dynamodb_endpoint_url, lambda: None)
+    problem = dynamodb_local_available(runner.local_data_dir)
+    if mode == "dynamodb-local" and problem:
+        raise RuntimeError(f"DATABASE=dynamodb-local but {problem}")
+    if mode == "moto" or problem:
+        if problem:
+            system.say(f"DynamoDB Local cannot run: {problem}. FALLING BACK to moto's server:")
+            system.say("  data lives in memory only and is lost when the runner stops")
+        return start_moto_server(runner.dynamodb_local_port)
+    system.say("starting DynamoDB Local (Java) ...")
+    return start_dynamodb_local(
+        runner.local_data_dir, runner.dynamodb_local_port, settings.aws_region
+    )
+
+
+def _start_broker(system: LocalSystem, settings: Settings) -> Broker:
+    mode = system.runner.broker
+    if mode == "external":
+        return Broker("external broker", settings.mqtt_host, settings.mqtt_port, lambda: None)
+    if mode == "mosquitto" or (mode == "auto" and mosquitto_path()):
+        return start_mosquitto(system.runner.local_data_dir, settings.mqtt_port)
+    if mode == "auto":
+        system.say("mosquitto is not installed: FALLING BACK to the embedded amqtt broker")
+    return start_embedded(settings.mqtt_port)
+
+
+def _function_environment(system: LocalSystem, database: Database, broker: Broker) -> None:
+    """What the handlers read: template variables (a value already set in the environment or .env
+    wins), and the local endpoints standing in for AWS's."""
+    for name, value in {**system.template.environment(), **LOCAL_CREDENTIALS}.items():
+        if not os.environ.get(name):  # an empty line in .env counts as unset
+            os.environ[name] = value
+    os.environ["DYNAMODB_ENDPOINT_URL"] = database.endpoint_url
+    os.environ["PUBLISH_TRANSPORT"] = "mqtt"  # the local broker plays the IoT data plane
+    os.environ["MQTT_HOST"] = broker.host
+    os.environ["MQTT_PORT"] = str(broker.port)
+    if broker.kind == "embedded amqtt":
+        os.environ["MQTT_USERNAME"] = os.environ.get("MQTT_USERNAME") or EMBEDDED_BROKER_USER
+
+
+def _check_routes(template: Template, function_id: str, app: Any) -> None:
+    """The template's Api events and the Chalice app's routes must be the same set."""
+    declared = {(r.path, r.method) for r in template.functions[function_id].routes}
+    served = {(path, method) for path, methods in app.routes.items() for method in methods}
+    if declared != served:
+        raise TemplateError(
+            f"{function_id}: template.yaml Api events {sorted(declared - served)} have no Chalice "
+            f"route, and Chalice routes {sorted(served - declared)} have no Api event"
+        )
+
+
+def _report_tick(say: Say) -> Callable[[str, datetime, Any, BaseException | None], None]:
+    def report(name: str, moment: datetime, result: Any, error: BaseException | None) -> None:
+        tick = moment.strftime("%H:%M:%SZ")
+        say(f"{name} tick {tick}: " + (f"FAILED {error}" if error else f"{result}"))
+
+    return report
+
+
+def start_system(runner: RunnerSettings, say: Say = print, **setting_overrides: Any) -> LocalSystem:
+    """Bring the local system up; on any failure stop what had started and re-raise."""
+    template = load_template(runner.template_path)
+    settings = Settings.from_env(**setting_overrides)
+    system = LocalSystem(template, runner, say)
+    runner.local_data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        system.database = _start_database(system, settings)
+        created = create_tables(
+            system.database.endpoint_url, settings.aws_region, list(template.tables.values())
+        )
+        say(
+            f"{system.database.kind} ready at {system.database.endpoint_url}"
+            + (f" (created tables: {', '.join(created)})" if created else "")
+        )
+        system.broker = _start_broker(system, settings)
+        say(f"{system.broker.kind} ready at {system.broker.address}")
+        _function_environment(system, system.database, system.broker)
+        system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
+        _start_api(system, runner)
+        _start_bridges(system, settings)
+        _start_schedules(system)
+    except BaseException:
+        system.stop()
+        raise
+    return system
+
+
+def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
+    for name, spec in system.template.functions.items():
+        if spec.routes:
+            app = system.invokers[name].load()
+            _check_routes(system.template, name, app)
+            system.api = ApiServer(app, runner.api_host, runner.api_port, name)
+            system.api.start()
+            system.say(f"API ({name}) ready at {system.api.url}  try {system.api.url}/sessions")
+            return
+
+
+def _start_bridges(system: LocalSystem, settings: Settings) -> None:
+    assert system.broker is not None
+    system.dead_letters = DeadLetterStore(system.runner.local_data_dir / "dead-letters.jsonl")
+    for name, spec in system.template.functions.items():
+        for trigger in spec.rules:
+
+            def report(topic: str, outcome: str, seconds: float, function: str = name) -> None:
+                system.say(f"{function} {topic}: {outcome} ({seconds * 1000:.0f} ms)")
+
+            bridge = RuleBridge(
+                rule_name=f"{name}{trigger.name}",
+                rule=trigger.rule,
+                invoke=system.invokers[name],
+                host=system.broker.host,
+                port=system.broker.port,
+                dead_letters=system.dead_letters,
+                client_id=f"iot-rule-{name}-{trigger.name}",
+                on_result=report,
+            )
+            bridge.start()
+            system.bridges.append(bridge)
+            system.say(
+                f"rule {trigger.name} -> {name} subscribed to '{trigger.rule.topic_filter}' (QoS 1)"
+            )
+
+
+def _start_schedules(system: LocalSystem) -> None:
+    targets = [
+        ScheduledTarget(f"{name}{trigger.name}", trigger.schedule, system.invokers[name])
+        for name, spec in system.template.functions.items()
+        for trigger in spec.schedules
+    ]
+    system.scheduler = Scheduler(targets, on_result=_report_tick(system.say))
+    for target in targets:
+        system.say(f"schedule {target.name}: {target.schedule.expression}")
+    if system.runner.publish_on_start:
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        for target in targets:
+            system.scheduler.fire(target, now)
+    system.scheduler.start()

@@ -1,0 +1,213 @@
+"""Reads template.yaml (AWS SAM) into what the emulator runs: functions, triggers, tables, routes.
+
+The template is the single source of truth: the emulator schedules what it schedules, subscribes
+to what its rules select and creates the tables it declares. Every schedule expression and rule
+SQL is parsed here, so a bad one stops start-up with a message that names the resource.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from local_runner.iot_sql import Rule, RuleSqlError, parse_rule
+from local_runner.schedule_expressions import Schedule, ScheduleExpressionError, parse_schedule
+
+
+class TemplateError(ValueError):
+    """template.yaml declares something the emulator cannot run; the message says where."""
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    name: str
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
+class RuleTrigger:
+    name: str
+    rule: Rule
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    name: str
+    path: str
+    method: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    handler: str
+    code_dir: Path
+    environment: dict[str, str]
+    timeout_seconds: int
+    schedules: list[ScheduleTrigger] = field(default_factory=list)
+    rules: list[RuleTrigger] = field(default_factory=list)
+    routes: list[ApiRoute] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    name: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Template:
+    functions: dict[str, FunctionSpec]
+    tables: dict[str, TableSpec]
+
+    def environment(self) -> dict[str, str]:
+        """The union of every function's variables; a name with two values is a conflict."""
+        merged: dict[str, str] = {}
+        for function in self.functions.values():
+            for name, value in function.environment.items():
+                if merged.get(name, value) != value:
+                    raise TemplateError(
+                        f"{function.logical_id}: environment variable {name} differs between "
+                        "functions; the emulator runs them in one process and needs one value"
+                    )
+                merged[name] = value
+        return merged
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...)."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_Loader.add_multi_constructor("!", _intrinsic)
+_SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+_PSEUDO = {
+    "AWS::Region": "eu-north-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "local",
+}
+
+
+class _Resolver:
+    """Resolves the intrinsics the emulator needs to a local value: Ref, Sub and GetAtt."""
+
+    def __init__(self, parameters: dict[str, Any], resources: dict[str, Any]) -> None:
+        self.parameters = parameters
+        self.resources = resources
+
+    def ref(self, name: str, where: str) -> str:
+        if name in _PSEUDO:
+            return _PSEUDO[name]
+        if name in self.parameters:
+            if "Default" not in self.parameters[name]:
+                raise TemplateError(f"{where}: parameter {name} has no Default to run locally")
+            return str(self.parameters[name]["Default"])
+        if name in self.resources:
+            properties = self.resources[name].get("Properties") or {}
+            return str(properties.get("TableName") or name)
+        raise TemplateError(f"{where}: !Ref {name} names nothing in the template")
+
+    def value(self, raw: Any, where: str) -> str:
+        if isinstance(raw, str | int | float | bool):
+            return str(raw).lower() if isinstance(raw, bool) else str(raw)
+        if isinstance(raw, dict) and set(raw) == {"Ref"}:
+            return self.ref(raw["Ref"], where)
+        if isinstance(raw, dict) and set(raw) == {"Fn::Sub"} and isinstance(raw["Fn::Sub"], str):
+            return _SUB_VARIABLE.sub(lambda m: self.ref(m.group(1), where), raw["Fn::Sub"])
+        raise TemplateError(f"{where}: the emulator cannot resolve {raw!r} locally")
+
+
+def _function(
+    logical_id: str,
+    properties: dict[str, Any],
+    globals_: dict[str, Any],
+    base: Path,
+    resolver: _Resolver,
+) -> FunctionSpec:
+    merged = {**globals_, **properties}
+    variables = {
+        **((globals_.get("Environment") or {}).get("Variables") or {}),
+        **((properties.get("Environment") or {}).get("Variables") or {}),
+    }
+    where = f"{logical_id}"
+    if "Handler" not in merged or "CodeUri" not in merged:
+        raise TemplateError(f"{where}: a function needs Handler and CodeUri")
+    spec = FunctionSpec(
+        logical_id=logical_id,
+        handler=str(merged["Handler"]),
+        code_dir=(base / str(merged["CodeUri"])).resolve(),
+        environment={
+            k: resolver.value(v, f"{where} Environment {k}") for k, v in variables.items()
+        },
+        timeout_seconds=int(merged.get("Timeout", 3)),
+    )
+    for event_name, event in (properties.get("Events") or {}).items():
+        event_where = f"{logical_id} event {event_name}"
+        event_properties = event.get("Properties") or {}
+        kind = event.get("Type")
+        if kind == "Schedule":
+            try:
+                schedule = parse_schedule(str(event_properties.get("Schedule", "")))
+            except ScheduleExpressionError as error:
+                raise TemplateError(f"{event_where}: {error}") from None
+            spec.schedules.append(ScheduleTrigger(event_name, schedule))
+        elif kind == "IoTRule":
+            try:
+                rule = parse_rule(str(event_properties.get("Sql", "")))
+            except RuleSqlError as error:
+                raise TemplateError(f"{event_where}: invalid rule SQL: {error}") from None
+            spec.rules.append(RuleTrigger(event_name, rule))
+        elif kind == "Api":
+            spec.routes.append(
+                ApiRoute(
+                    event_name,
+                    str(event_properties["Path"]),
+                    str(event_properties["Method"]).upper(),
+                )
+            )
+        else:
+            raise TemplateError(f"{event_where}: event type {kind!r} is not emulated locally")
+    return spec
+
+
+def load_template(path: Path) -> Template:
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, yaml.YAMLError) as error:
+        raise TemplateError(f"cannot read {path}: {error}") from None
+    resources: dict[str, Any] = document.get("Resources") or {}
+    resolver = _Resolver(document.get("Parameters") or {}, resources)
+    globals_ = (document.get("Globals") or {}).get("Function") or {}
+    functions: dict[str, FunctionSpec] = {}
+    tables: dict[str, TableSpec] = {}
+    for logical_id, resource in resources.items():
+        kind = resource.get("Type")
+        properties = resource.get("Properties") or {}
+        if kind == "AWS::Serverless::Function":
+            functions[logical_id] = _function(
+                logical_id, properties, globals_, path.parent, resolver
+            )
+        elif kind == "AWS::DynamoDB::Table":
+            tables[logical_id] = TableSpec(
+                logical_id, resolver.ref(logical_id, logical_id), properties
+            )
+    return Template(functions, tables)
