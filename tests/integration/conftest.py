@@ -1,0 +1,72 @@
+"""Real processes for the integration tests: mosquitto, DynamoDB Local on Java, an HTTP server.
+
+One local system is shared by most tests (DynamoDB Local takes seconds to start), on free ports,
+with its data in a temporary folder. ./dev test installs what they need first; a missing
+component is an error here, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evsessions.dynamodb_store import cached_store
+from evsessions.settings import RunnerSettings
+from local_runner.processes import free_port
+from local_runner.system import LocalSystem, start_system
+
+ROOT = Path(__file__).resolve().parents[2]
+JARS = ROOT / ".local" / "dynamodb-local"
+
+
+def prepare_data_dir(data_dir: Path) -> Path:
+    """A fresh data folder that reuses the DynamoDB Local jar fetched by ./dev setup."""
+    if not (JARS / "DynamoDBLocal.jar").exists():
+        pytest.fail(f"DynamoDB Local is not installed in {JARS}: run ./dev setup")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "dynamodb-local").symlink_to(JARS, target_is_directory=True)
+    return data_dir
+
+
+def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
+    """Real components on free ports, no tick at start-up (tests fire ticks themselves)."""
+    defaults: dict[str, Any] = {
+        "local_data_dir": data_dir,
+        "template_path": ROOT / "template.yaml",
+        "api_port": 0,
+        "dynamodb_local_port": 0,
+        "broker": "mosquitto",
+        "database": "dynamodb-local",
+        "publish_on_start": False,
+    }
+    return RunnerSettings(**{**defaults, **overrides})
+
+
+@contextmanager
+def running_system(runner: RunnerSettings, say: Any = print) -> Iterator[LocalSystem]:
+    """A started system; afterwards everything is stopped and the environment restored."""
+    saved = dict(os.environ)
+    os.environ["MQTT_PORT"] = str(free_port())
+    cached_store.cache_clear()
+    try:
+        system = start_system(runner, say=say)
+        try:
+            yield system
+        finally:
+            system.stop()
+    finally:
+        cached_store.cache_clear()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+    data_dir = prepare_data_dir(tmp_path_factory.mktemp("system") / "data")
+    with running_system(runner_settings(data_dir)) as system:
+        yield system

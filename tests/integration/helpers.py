@@ -1,0 +1,56 @@
+"""Small helpers for the integration tests: publish over MQTT, read the API, wait for a state."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from local_runner.system import LocalSystem
+
+
+def publish(system: LocalSystem, topic: str, payload: bytes | str, qos: int = 1) -> None:
+    """Publish one message with QoS 1 and wait for the broker's PUBACK."""
+    assert system.broker is not None
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
+    client.username_pw_set("integration-test")
+    client.connect(system.broker.host, system.broker.port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=qos).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def served(url: str) -> Any:
+    """The JSON body when the URL answers 200, else None (for `eventually`)."""
+    status, body = get_json(url)
+    return body if status == 200 else None
+
+
+def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll until `check` returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"condition not met within {timeout} s; last value: {value!r}")
