@@ -60,7 +60,7 @@ fi
 stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   say "installing Python packages into .venv (first run: about a minute)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip 'pip<26.3'
+  "$VENV/bin/python" -m pip install -q --upgrade 'pip<26.3'  # chalice pins pip<26.3
   "$VENV/bin/python" -m pip install -q -e '.[dev]'
   rm -f "$VENV"/.installed-*
   touch "$stamp"

@@ -6,7 +6,6 @@ Views raise Chalice's typed errors; one middleware gives every error the same JS
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -20,9 +19,9 @@ from chalice.app import (
     Response,
 )
 
-from evsessions.contract import ChargingSession, SessionKey, format_time
+from evsessions.contract import ChargingSession, SessionKey, format_time, identifier
 from evsessions.dynamodb_store import cached_store
-from evsessions.errors import StorageUnavailable
+from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
 from evsessions.storage import SessionStore
 
@@ -31,7 +30,6 @@ app = Chalice(app_name="ev-charging-sessions")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _ERROR_CODES = {
     "BadRequestError": "bad_request",
     "NotFoundError": "not_found",
@@ -103,11 +101,10 @@ def _limit(raw: str | None) -> int:
 
 
 def _identifier(raw: str, name: str) -> str:
-    if not _IDENTIFIER.fullmatch(raw):
-        raise BadRequestError(
-            f"{name} must be 1-64 characters of letters, digits, '_', '.', ':', '-'"
-        )
-    return raw
+    try:
+        return identifier(raw, name)
+    except InvalidSession as error:
+        raise BadRequestError(str(error)) from None
 
 
 @app.route("/health")

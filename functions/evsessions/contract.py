@@ -106,7 +106,8 @@ def parse_time(value: object, field: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _identifier(value: str, field: str) -> str:
+def identifier(value: str, field: str) -> str:
+    """A charger, connector or session id as it may appear in a topic and in a key."""
     if not _IDENTIFIER.fullmatch(value):
         raise InvalidSession(
             field, f"{value[:80]!r} must be 1-64 characters of letters, digits, '_', '.', ':', '-'"
@@ -126,9 +127,9 @@ def parse_topic(topic: object) -> tuple[str, str, str]:
         )
     charger, connector, session = match.groups()
     return (
-        _identifier(charger, "topic charger"),
-        _identifier(connector, "topic connector"),
-        _identifier(session, "topic session"),
+        identifier(charger, "topic charger"),
+        identifier(connector, "topic connector"),
+        identifier(session, "topic session"),
     )
 
 
@@ -140,7 +141,7 @@ def _session_id(value: object) -> tuple[int | str, str]:
             raise InvalidSession("session_id", f"{value} must be between 0 and 2^63-1")
         return value, str(value)
     if isinstance(value, str):
-        return value, _identifier(value, "session_id")
+        return value, identifier(value, "session_id")
     raise InvalidSession("session_id", "must be a non-negative integer or an identifier string")
 
 

@@ -1,0 +1,37 @@
+"""The runner's command line, in-process: sample events and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evsessions.contract import parse_session
+from local_runner.cli import main
+from publisher.handler import scheduled_time
+
+
+def test_generate_event_schedule_prints_an_eventbridge_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["generate-event", "schedule"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert event["detail-type"] == "Scheduled Event"
+    assert event["source"] == "aws.events"
+    assert scheduled_time(event).second == 0
+
+
+def test_generate_event_iot_prints_a_valid_rule_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate-event", "iot"]) == 0
+    session = parse_session(json.loads(capsys.readouterr().out))
+    assert session.key.topic == "charger/1/connector/1/session/1"
+    assert session.ended_at_source == "received"
+
+
+def test_invoke_an_unknown_function_names_the_ones_there_are(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["invoke", "NoSuchFunction", "--event", "tests/events/schedule.json"]) == 2
+    error = capsys.readouterr().err
+    assert "NoSuchFunction" in error
+    assert "ListenerFunction" in error
