@@ -182,13 +182,14 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
                 system.say(f"{function} {topic}: {outcome} ({seconds * 1000:.0f} ms)")
 
             bridge = RuleBridge(
-                rule_name=f"{name}{trigger.name}",
+                rule_name=trigger.name,
                 rule=trigger.rule,
                 invoke=system.invokers[name],
                 host=system.broker.host,
                 port=system.broker.port,
                 dead_letters=system.dead_letters,
-                client_id=f"iot-rule-{name}-{trigger.name}",
+                client_id=f"iot-rule-{trigger.name}",
+                max_retries=spec.max_retry_attempts,
                 on_result=report,
             )
             bridge.start()
@@ -200,7 +201,7 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
 
 def _start_schedules(system: LocalSystem) -> None:
     targets = [
-        ScheduledTarget(f"{name}{trigger.name}", trigger.schedule, system.invokers[name])
+        ScheduledTarget(trigger.name, trigger.schedule, system.invokers[name])
         for name, spec in system.template.functions.items()
         for trigger in spec.schedules
     ]

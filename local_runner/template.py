@@ -48,6 +48,8 @@ class FunctionSpec:
     code_dir: Path
     environment: dict[str, str]
     timeout_seconds: int
+    max_retry_attempts: int
+    """Retries of a failed asynchronous invocation (EventInvokeConfig; Lambda's default is 2)."""
     schedules: list[ScheduleTrigger] = field(default_factory=list)
     rules: list[RuleTrigger] = field(default_factory=list)
     routes: list[ApiRoute] = field(default_factory=list)
@@ -136,6 +138,40 @@ class _Resolver:
         raise TemplateError(f"{where}: the emulator cannot resolve {raw!r} locally")
 
 
+def _rule(sql: object, where: str) -> Rule:
+    try:
+        return parse_rule(str(sql or ""))
+    except RuleSqlError as error:
+        raise TemplateError(f"{where}: invalid rule SQL: {error}") from None
+
+
+def _topic_rule(
+    logical_id: str, properties: dict[str, Any], functions: dict[str, FunctionSpec]
+) -> None:
+    """An AWS::IoT::TopicRule whose Lambda action names one of the template's functions."""
+    payload = properties.get("TopicRulePayload") or {}
+    if payload.get("RuleDisabled") in (True, "true"):
+        return
+    rule = _rule(payload.get("Sql"), logical_id)
+    targets = [a["Lambda"]["FunctionArn"] for a in payload.get("Actions") or [] if "Lambda" in a]
+    if not targets:
+        raise TemplateError(f"{logical_id}: the emulator runs rules with a Lambda action only")
+    for target in targets:
+        name = _function_named(target)
+        if name not in functions:
+            raise TemplateError(f"{logical_id}: Lambda action {target!r} names no function here")
+        functions[name].rules.append(RuleTrigger(logical_id, rule))
+
+
+def _function_named(reference: Any) -> str:
+    """The logical id in `!GetAtt Fn.Arn` or `!Ref Fn`."""
+    if isinstance(reference, dict) and "Fn::GetAtt" in reference:
+        return str(reference["Fn::GetAtt"][0])
+    if isinstance(reference, dict) and "Ref" in reference:
+        return str(reference["Ref"])
+    return str(reference)
+
+
 def _function(
     logical_id: str,
     properties: dict[str, Any],
@@ -159,6 +195,9 @@ def _function(
             k: resolver.value(v, f"{where} Environment {k}") for k, v in variables.items()
         },
         timeout_seconds=int(merged.get("Timeout", 3)),
+        max_retry_attempts=int(
+            (properties.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)
+        ),
     )
     for event_name, event in (properties.get("Events") or {}).items():
         event_where = f"{logical_id} event {event_name}"
@@ -169,14 +208,13 @@ def _function(
                 schedule = parse_schedule(str(event_properties.get("Schedule", "")))
             except ScheduleExpressionError as error:
                 raise TemplateError(f"{event_where}: {error}") from None
-            spec.schedules.append(ScheduleTrigger(event_name, schedule))
+            spec.schedules.append(ScheduleTrigger(f"{logical_id}{event_name}", schedule))
         elif kind == "IoTRule":
-            try:
-                rule = parse_rule(str(event_properties.get("Sql", "")))
-            except RuleSqlError as error:
-                raise TemplateError(f"{event_where}: invalid rule SQL: {error}") from None
-            spec.rules.append(RuleTrigger(event_name, rule))
+            rule = _rule(event_properties.get("Sql"), event_where)
+            spec.rules.append(RuleTrigger(f"{logical_id}{event_name}", rule))
         elif kind == "Api":
+            if "Path" not in event_properties or "Method" not in event_properties:
+                raise TemplateError(f"{event_where}: an Api event needs Path and Method")
             spec.routes.append(
                 ApiRoute(
                     event_name,
@@ -210,4 +248,7 @@ def load_template(path: Path) -> Template:
             tables[logical_id] = TableSpec(
                 logical_id, resolver.ref(logical_id, logical_id), properties
             )
+    for logical_id, resource in resources.items():
+        if resource.get("Type") == "AWS::IoT::TopicRule":
+            _topic_rule(logical_id, resource.get("Properties") or {}, functions)
     return Template(functions, tables)

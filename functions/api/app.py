@@ -93,7 +93,7 @@ def _query_params() -> dict[str, str]:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadRequestError(
             f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw[:40]!r}"
         )

@@ -75,34 +75,34 @@ def format_time(moment: datetime) -> str:
     )
 
 
-def parse_time(value: object, field: str) -> datetime:
-    """ISO 8601 with an offset, or epoch seconds, to an aware UTC datetime."""
+def parse_time(value: object, field: str, units_per_second: int = 1) -> datetime:
+    """ISO 8601 with an offset, or an epoch number (seconds by default), to aware UTC."""
     if isinstance(value, bool):
         raise InvalidSession(field, "must be an ISO 8601 time or epoch seconds, not a boolean")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise InvalidSession(field, "must be a finite number of epoch seconds")
-        try:
-            moment = datetime.fromtimestamp(value, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise InvalidSession(field, f"{value} is not a usable epoch time") from None
-        hint = " (it looks like milliseconds; send seconds)" if value > 1e11 else ""
-    elif isinstance(value, str):
-        if len(value) > 40:
-            raise InvalidSession(field, "is too long for an ISO 8601 time")
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidSession(
-                field, f"{value!r} is not ISO 8601 (e.g. 2026-11-27T18:35:00Z)"
-            ) from None
-        if moment.tzinfo is None:
-            raise InvalidSession(field, f"{value!r} has no UTC offset; add 'Z' or '+00:00'")
-        hint = ""
-    else:
+        low, high = _EARLIEST.timestamp(), _LATEST.timestamp()
+        # Compare before converting: a 400-digit integer must be an error, not an OverflowError.
+        if not low * units_per_second <= value < high * units_per_second:
+            looks_like_ms = units_per_second == 1 and low * 1000 <= value < high * 1000
+            hint = " (it looks like milliseconds; send seconds)" if looks_like_ms else ""
+            raise InvalidSession(field, f"{str(value)[:40]} is outside the years 2000-2099{hint}")
+        return datetime.fromtimestamp(value / units_per_second, tz=UTC)
+    if not isinstance(value, str):
         raise InvalidSession(field, "must be an ISO 8601 time or epoch seconds")
+    if len(value) > 40:
+        raise InvalidSession(field, "is too long for an ISO 8601 time")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidSession(
+            field, f"{value!r} is not ISO 8601 (e.g. 2026-11-27T18:35:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidSession(field, f"{value!r} has no UTC offset; add 'Z' or '+00:00'")
     if not _EARLIEST <= moment < _LATEST:
-        raise InvalidSession(field, f"{value!r} is outside the years 2000-2099{hint}")
+        raise InvalidSession(field, f"{value!r} is outside the years 2000-2099")
     return moment.astimezone(UTC)
 
 
@@ -165,12 +165,10 @@ def _whole(value: object, field: str, high: int) -> int:
 
 
 def _received_at(value: object) -> datetime | None:
-    """The rule's timestamp() is epoch milliseconds."""
+    """The rule's timestamp() is epoch milliseconds (ISO text is accepted too)."""
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return parse_time(value / 1000, "received_at")
-    return parse_time(value, "received_at")
+    return parse_time(value, "received_at", units_per_second=1000)
 
 
 def parse_session(event: Mapping[str, Any]) -> ChargingSession:

@@ -51,6 +51,9 @@ _TRANSIENT_CODES = frozenset(
         "UnrecognizedClientException",
     }
 )
+_TRANSIENT_CANCELLATIONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 
@@ -104,9 +107,9 @@ def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserialize(value) for name, value in item.items()}
 
 
-def _is_duplicate(error: ClientError) -> bool:
-    reasons = error.response.get("CancellationReasons", [])
-    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+def _cancellation_codes(error: ClientError) -> list[str]:
+    """Why a transaction was cancelled, one code per item ('None' where the item was fine)."""
+    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
 
 
 def create_client(settings: Settings) -> DynamoDBClient:
@@ -161,8 +164,11 @@ class DynamoDbSessionStore:
                 ],
             )
         except ClientError as error:
-            if _is_duplicate(error):
+            codes = _cancellation_codes(error)
+            if codes and codes[0] == "ConditionalCheckFailed":
                 return SaveOutcome.DUPLICATE
+            if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
+                raise StorageUnavailable(f"DynamoDB transaction cancelled: {codes}") from error
             raise
         return SaveOutcome.STORED
 

@@ -1,0 +1,285 @@
+"""template.yaml read into what the emulator runs; a bad template stops start-up with a reason."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evsessions.contract import TOPIC_FILTER, parse_session
+from local_runner.iot_sql import MessageContext
+from local_runner.template import Template, TemplateError, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template(ROOT / "template.yaml")
+
+
+def write_template(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "template.yaml"
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def template_error(path: Path) -> str:
+    with pytest.raises(TemplateError) as excinfo:
+        load_template(path)
+    return str(excinfo.value)
+
+
+# --- the real template --------------------------------------------------------------------------
+
+
+def test_real_template_declares_the_three_functions(template: Template) -> None:
+    assert set(template.functions) == {"PublisherFunction", "ListenerFunction", "ApiFunction"}
+    assert template.functions["PublisherFunction"].handler == "publisher.handler.handler"
+    assert template.functions["ListenerFunction"].handler == "listener.handler.handler"
+    assert template.functions["ApiFunction"].handler == "api.app.app"
+    assert {f.code_dir for f in template.functions.values()} == {ROOT / "functions"}
+
+
+def test_publisher_ticks_once_a_minute(template: Template) -> None:
+    # GIVEN the publisher's schedule
+    publisher = template.functions["PublisherFunction"]
+    # THEN it is one rate(1 minute) trigger, firing on each whole minute
+    assert [t.name for t in publisher.schedules] == ["PublisherFunctionTick"]
+    schedule = publisher.schedules[0].schedule
+    moment = datetime(2025, 11, 27, 18, 35, 12, tzinfo=UTC)
+    assert schedule.next_after(moment) == datetime(2025, 11, 27, 18, 36, tzinfo=UTC)
+    assert publisher.timeout_seconds == 60
+
+
+def test_listener_rule_selects_the_session_topics(template: Template) -> None:
+    listener = template.functions["ListenerFunction"]
+    assert [t.name for t in listener.rules] == ["SessionMessagesRule"]
+    assert listener.max_retry_attempts == 2
+    rule = listener.rules[0].rule
+    assert rule.topic_filter == "charger/+/connector/+/session/+"
+    assert rule.topic_filter == TOPIC_FILTER
+
+
+def test_listener_rule_output_of_the_original_message_passes_the_contract(
+    template: Template,
+) -> None:
+    # GIVEN the original challenge's message on a session topic
+    rule = template.functions["ListenerFunction"].rules[0].rule
+    payload = {
+        "session_id": 1,
+        "energy_delivered_in_kWh": 30,
+        "duration_in_seconds": 45,
+        "session_cost_in_cents": 70,
+    }
+    context = MessageContext("charger/1/connector/1/session/1", "charger-1", 1_764_268_500_000)
+    # WHEN the template's rule turns it into the listener's event
+    event = rule.evaluate(json.dumps(payload).encode(), context)
+    # THEN the event has what the contract needs and is accepted
+    assert event is not None
+    assert event["topic"] == "charger/1/connector/1/session/1"
+    assert event["received_at"] == 1_764_268_500_000
+    session = parse_session(event)
+    assert session.ended_at == datetime.fromtimestamp(1_764_268_500, UTC)
+
+
+def test_api_routes(template: Template) -> None:
+    routes = {(r.method, r.path) for r in template.functions["ApiFunction"].routes}
+    assert routes == {
+        ("GET", "/health"),
+        ("GET", "/sessions"),
+        ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}"),
+    }
+
+
+def test_sessions_table_keys(template: Template) -> None:
+    # GIVEN the sessions table
+    table = template.tables["SessionsTable"]
+    properties = table.properties
+    # THEN it has the key and indexes the DynamoDB adapter queries
+    assert table.name == "SessionsTable"
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    indexes = {i["IndexName"]: i["KeySchema"] for i in properties["GlobalSecondaryIndexes"]}
+    assert indexes == {
+        "ByChargerTime": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "charger_time", "KeyType": "RANGE"},
+        ],
+        "ByMonth": [
+            {"AttributeName": "month", "KeyType": "HASH"},
+            {"AttributeName": "fleet_time", "KeyType": "RANGE"},
+        ],
+    }
+    declared = {d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]}
+    assert declared == dict.fromkeys(["pk", "sk", "charger_time", "month", "fleet_time"], "S")
+
+
+def test_functions_get_the_table_name_and_parameter_defaults(template: Template) -> None:
+    # GIVEN !Ref SessionsTable in Globals and !Ref to parameters
+    environment = template.environment()
+    # THEN they resolve to the table's logical id and the parameters' defaults
+    assert environment["SESSIONS_TABLE"] == "SessionsTable"
+    assert environment["FLEET_CHARGERS"] == "1"
+    assert environment["FLEET_CONNECTORS_PER_CHARGER"] == "1"
+    assert environment["PUBLISH_TRANSPORT"] == "iot-data"
+
+
+# --- bad templates ------------------------------------------------------------------------------
+
+
+def function_with_event(tmp_path: Path, name: str, kind: str, **properties: str) -> Path:
+    """A template of one function with one event of the given type and properties."""
+    document = {
+        "Resources": {
+            "PublisherFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Handler": "publisher.handler.handler",
+                    "CodeUri": "functions/",
+                    "Events": {name: {"Type": kind, "Properties": properties}},
+                },
+            }
+        }
+    }
+    return write_template(tmp_path, yaml.safe_dump(document))
+
+
+def test_plural_rate_with_one_is_refused_naming_function_and_event(tmp_path: Path) -> None:
+    # GIVEN `rate(1 minutes)`, which cfn-lint accepts and EventBridge refuses
+    path = function_with_event(tmp_path, "Tick", "Schedule", Schedule="rate(1 minutes)")
+    # WHEN the template is loaded
+    message = template_error(path)
+    # THEN start-up stops, naming where the expression is
+    assert message.startswith("PublisherFunction event Tick: ")
+    assert "rate(1 minutes)" in message
+
+
+def test_broken_rule_sql_is_refused_naming_function_and_event(tmp_path: Path) -> None:
+    # GIVEN rule SQL without FROM
+    path = function_with_event(
+        tmp_path, "SessionMessages", "IoTRule", Sql="SELECT *, topic() AS topic"
+    )
+    # WHEN loaded THEN the error names the function, the event and the SQL
+    message = template_error(path)
+    assert message.startswith("PublisherFunction event SessionMessages: invalid rule SQL")
+
+
+def test_unsupported_event_type_is_refused(tmp_path: Path) -> None:
+    message = template_error(function_with_event(tmp_path, "Queue", "SQS", Queue="arn"))
+    assert message.startswith("PublisherFunction event Queue: ")
+    assert "'SQS'" in message
+
+
+def test_api_event_without_path_is_refused_naming_function_and_event(tmp_path: Path) -> None:
+    # GIVEN an Api event that forgot its Path
+    path = function_with_event(tmp_path, "Health", "Api", Method="GET")
+    # WHEN loaded THEN it is a TemplateError that says where, like every other bad event
+    message = template_error(path)
+    assert "PublisherFunction event Health" in message
+
+
+def test_ref_to_an_unknown_name_is_refused(tmp_path: Path) -> None:
+    # GIVEN an environment variable that refers to nothing
+    path = write_template(
+        tmp_path,
+        """\
+        Resources:
+          ListenerFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              Handler: listener.handler.handler
+              CodeUri: functions/
+              Environment:
+                Variables:
+                  SESSIONS_TABLE: !Ref SessionTable
+        """,
+    )
+    # WHEN loaded THEN the error names the function, the variable and the missing name
+    message = template_error(path)
+    assert "ListenerFunction Environment SESSIONS_TABLE" in message
+    assert "!Ref SessionTable names nothing" in message
+
+
+def test_parameter_without_default_is_refused(tmp_path: Path) -> None:
+    path = write_template(
+        tmp_path,
+        """\
+        Parameters:
+          FleetChargers:
+            Type: Number
+        Resources:
+          PublisherFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              Handler: publisher.handler.handler
+              CodeUri: functions/
+              Environment:
+                Variables:
+                  FLEET_CHARGERS: !Ref FleetChargers
+        """,
+    )
+    assert "parameter FleetChargers has no Default" in template_error(path)
+
+
+def test_function_without_handler_is_refused(tmp_path: Path) -> None:
+    path = write_template(
+        tmp_path,
+        """\
+        Resources:
+          ListenerFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: functions/
+        """,
+    )
+    assert template_error(path).startswith("ListenerFunction: a function needs Handler")
+
+
+def test_conflicting_environment_between_functions_is_refused(tmp_path: Path) -> None:
+    # GIVEN two functions that want different values for one variable in one local process
+    path = write_template(
+        tmp_path,
+        """\
+        Globals:
+          Function:
+            CodeUri: functions/
+        Resources:
+          A:
+            Type: AWS::Serverless::Function
+            Properties: {Handler: a.h, Environment: {Variables: {MQTT_PORT: 1883}}}
+          B:
+            Type: AWS::Serverless::Function
+            Properties: {Handler: b.h, Environment: {Variables: {MQTT_PORT: 1884}}}
+        """,
+    )
+    loaded = load_template(path)
+    with pytest.raises(TemplateError, match="MQTT_PORT differs"):
+        loaded.environment()
+
+
+def test_unreadable_yaml_is_refused(tmp_path: Path) -> None:
+    path = write_template(tmp_path, "Resources: [unclosed\n")
+    assert template_error(path).startswith(f"cannot read {path}")
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    assert "cannot read" in template_error(tmp_path / "absent.yaml")
+
+
+def test_rate_schedule_interval(tmp_path: Path) -> None:
+    # GIVEN a valid plural rate
+    loaded = load_template(
+        function_with_event(tmp_path, "Tick", "Schedule", Schedule="rate(5 minutes)")
+    )
+    # THEN it is parsed into a five-minute schedule
+    schedule = loaded.functions["PublisherFunction"].schedules[0].schedule
+    start = datetime(2025, 11, 27, 18, 35, tzinfo=UTC)
+    assert schedule.next_after(start) == start + timedelta(minutes=5)
