@@ -84,6 +84,8 @@ class RuleBridge:
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
+        self._client.suppress_exceptions = True  # a callback error is logged, the loop lives on
+        self._client.enable_logger(log)
         self._client.username_pw_set(username or client_id, password)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect

@@ -51,6 +51,7 @@ def mosquitto_config(port: int, state_dir: Path) -> str:
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
             "max_queued_bytes 0",
             "max_inflight_messages 100",
+            "max_qos 1",  # as AWS IoT Core: a QoS 2 publish disconnects the client
             "log_dest stdout",
             "log_type error",
             "log_type warning",

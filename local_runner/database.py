@@ -57,7 +57,8 @@ def client(endpoint_url: str, region: str) -> Any:
     )
 
 
-def _answers(endpoint_url: str, region: str) -> bool:
+def answers(endpoint_url: str, region: str) -> bool:
+    """True when a DynamoDB endpoint answers ListTables."""
     try:
         client(endpoint_url, region).list_tables(Limit=1)
     except (BotoCoreError, ClientError):
@@ -96,7 +97,7 @@ def start_dynamodb_local(data_dir: Path, port: int, region: str) -> Database:
         data_dir / "logs" / "dynamodb-local.log",
     )
     endpoint = f"http://127.0.0.1:{port}"
-    process.wait_until(lambda: _answers(endpoint, region), timeout=60)
+    process.wait_until(lambda: answers(endpoint, region), timeout=60)
     return Database("DynamoDB Local", endpoint, process.stop, process)
 
 

@@ -24,7 +24,7 @@ from local_runner.database import (
     start_dynamodb_local,
     start_moto_server,
 )
-from local_runner.dead_letters import DeadLetterStore
+from local_runner.dead_letters import DeadLetterStore, dead_letter_store
 from local_runner.invoker import FunctionInvoker
 from local_runner.scheduler import ScheduledTarget, Scheduler
 from local_runner.template import Template, TemplateError, load_template
@@ -69,7 +69,11 @@ class LocalSystem:
 
 
 def _start_database(system: LocalSystem, settings: Settings) -> Database:
-    runner = system.runner
+    return start_database(system.runner, settings, system.say)
+
+
+def start_database(runner: RunnerSettings, settings: Settings, say: Say) -> Database:
+    """The database the settings choose, with a plain word when it falls back to moto."""
     mode = runner.database
     if mode == "external":
         if not settings.dynamodb_endpoint_url:
@@ -80,10 +84,10 @@ def _start_database(system: LocalSystem, settings: Settings) -> Database:
         raise RuntimeError(f"DATABASE=dynamodb-local but {problem}")
     if mode == "moto" or problem:
         if problem:
-            system.say(f"DynamoDB Local cannot run: {problem}. FALLING BACK to moto's server:")
-            system.say("  data lives in memory only and is lost when the runner stops")
+            say(f"DynamoDB Local cannot run: {problem}. FALLING BACK to moto's server:")
+            say("  data lives in memory only and is lost when the runner stops")
         return start_moto_server(runner.dynamodb_local_port)
-    system.say("starting DynamoDB Local (Java) ...")
+    say("starting DynamoDB Local (Java) ...")
     return start_dynamodb_local(
         runner.local_data_dir, runner.dynamodb_local_port, settings.aws_region
     )
@@ -100,13 +104,15 @@ def _start_broker(system: LocalSystem, settings: Settings) -> Broker:
     return start_embedded(settings.mqtt_port)
 
 
-def _function_environment(system: LocalSystem, database: Database, broker: Broker) -> None:
+def function_environment(template: Template, database_url: str, broker: Broker | None) -> None:
     """What the handlers read: template variables (a value already set in the environment or .env
     wins), and the local endpoints standing in for AWS's."""
-    for name, value in {**system.template.environment(), **LOCAL_CREDENTIALS}.items():
+    for name, value in {**template.environment(), **LOCAL_CREDENTIALS}.items():
         if not os.environ.get(name):  # an empty line in .env counts as unset
             os.environ[name] = value
-    os.environ["DYNAMODB_ENDPOINT_URL"] = database.endpoint_url
+    os.environ["DYNAMODB_ENDPOINT_URL"] = database_url
+    if broker is None:
+        return
     os.environ["PUBLISH_TRANSPORT"] = "mqtt"  # the local broker plays the IoT data plane
     os.environ["MQTT_HOST"] = broker.host
     os.environ["MQTT_PORT"] = str(broker.port)
@@ -150,7 +156,7 @@ def start_system(runner: RunnerSettings, say: Say = print, **setting_overrides: 
         )
         system.broker = _start_broker(system, settings)
         say(f"{system.broker.kind} ready at {system.broker.address}")
-        _function_environment(system, system.database, system.broker)
+        function_environment(template, system.database.endpoint_url, system.broker)
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
         _start_api(system, runner)
         _start_bridges(system, settings)
@@ -174,7 +180,7 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
 
 def _start_bridges(system: LocalSystem, settings: Settings) -> None:
     assert system.broker is not None
-    system.dead_letters = DeadLetterStore(system.runner.local_data_dir / "dead-letters.jsonl")
+    system.dead_letters = dead_letter_store(system.runner.local_data_dir)
     for name, spec in system.template.functions.items():
         for trigger in spec.rules:
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import UTC, datetime
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, get_json, publish, served
@@ -132,3 +135,30 @@ def test_health_reports_the_database(local_system: LocalSystem) -> None:
         200,
         {"status": "ok", "database": "reachable"},
     )
+
+
+def test_qos_2_is_refused_as_aws_iot_refuses_it(local_system: LocalSystem) -> None:
+    # GIVEN a client that publishes with QoS 2, which AWS IoT Core does not support
+    assert local_system.broker is not None
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="qos2-test", protocol=mqtt.MQTTv311)
+    disconnected = threading.Event()
+    client.on_disconnect = lambda *_: disconnected.set()
+    client.username_pw_set("integration-test")
+    client.connect(local_system.broker.host, local_system.broker.port)
+    client.loop_start()
+    try:
+        info = client.publish("charger/qos2/connector/1/session/1", json.dumps(ORIGINAL), qos=2)
+        # THEN the broker drops the connection and never completes the publish
+        assert disconnected.wait(10)
+        assert not info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    # AND nothing is stored
+    publish(
+        local_system,
+        "charger/qos2/connector/1/session/2",
+        json.dumps({**ORIGINAL, "session_id": 2}),
+    )
+    eventually(lambda: served(f"{_api(local_system)}/sessions/qos2/1/2"))
+    assert get_json(f"{_api(local_system)}/sessions/qos2/1/1")[0] == 404

@@ -1,0 +1,70 @@
+"""Replays dead letters through their rule and handler, once the cause is fixed.
+
+A letter is evaluated by the rule that dead-lettered it (its SELECT, with the original topic and
+client id) and handed to the rule's function. What succeeds leaves the dead letters; what fails
+again stays, with the new reason shown. The listener's idempotent write makes a replay safe to
+repeat.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from local_runner.dead_letters import DeadLetter, DeadLetterStore
+from local_runner.iot_sql import MessageContext, Rule
+from local_runner.template import Template
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    letter: DeadLetter
+    outcome: str
+    replayed: bool
+
+
+def _rules(template: Template) -> dict[str, tuple[str, Rule]]:
+    """Rule name -> (function logical id, rule)."""
+    return {
+        trigger.name: (function_id, trigger.rule)
+        for function_id, spec in template.functions.items()
+        for trigger in spec.rules
+    }
+
+
+def replay(
+    letters: list[DeadLetter],
+    template: Template,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    store: DeadLetterStore,
+    clock: Callable[[], float] = time.time,
+) -> list[ReplayResult]:
+    """Replay each letter; remove the ones that went through from the store."""
+    rules = _rules(template)
+    results = []
+    for letter in letters:
+        if letter.rule_name not in rules:
+            results.append(
+                ReplayResult(letter, f"no rule {letter.rule_name} in the template", False)
+            )
+            continue
+        function_id, rule = rules[letter.rule_name]
+        context = MessageContext(letter.topic, letter.client_id, int(clock() * 1000))
+        try:
+            event = rule.evaluate(base64.b64decode(letter.payload_base64), context)
+            if event is None:
+                outcome = "filtered out by WHERE"
+            else:
+                result = invoke(function_id, event)
+                outcome = str(result.get("status", "ok")) if isinstance(result, dict) else "ok"
+        except Exception as error:
+            results.append(
+                ReplayResult(letter, f"failed again: {type(error).__name__}: {error}", False)
+            )
+            continue
+        results.append(ReplayResult(letter, outcome, True))
+    store.remove({r.letter.id for r in results if r.replayed})
+    return results
