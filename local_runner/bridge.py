@@ -30,6 +30,12 @@ from local_runner.iot_sql import MessageContext, PayloadNotJson, Rule
 
 log = logging.getLogger("local_runner.bridge")
 
+_paho_log = logging.getLogger("local_runner.bridge.paho")
+_paho_log.addFilter(
+    # paho's network loop, racing our own disconnect at shutdown, reports it as an error.
+    lambda record: not record.getMessage().startswith("Client is not connected")
+)
+
 MAX_PAYLOAD_BYTES = 128 * 1024
 """AWS IoT Core refuses larger payloads."""
 TRANSIENT = (StorageUnavailable, PublishIncomplete, TimeoutError, ConnectionError)
@@ -85,7 +91,7 @@ class RuleBridge:
             manual_ack=True,
         )
         self._client.suppress_exceptions = True  # a callback error is logged, the loop lives on
-        self._client.enable_logger(log)
+        self._client.enable_logger(_paho_log)
         self._client.username_pw_set(username or client_id, password)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect

@@ -117,6 +117,7 @@ def create_tables(endpoint_url: str, region: str, tables: list[TableSpec]) -> li
     created = []
     for table in tables:
         if table.name in existing:
+            _add_missing_indexes(dynamodb, table)
             continue
         arguments = {k: v for k, v in table.properties.items() if k in _TABLE_ARGUMENTS}
         dynamodb.create_table(TableName=table.name, **arguments)
@@ -128,3 +129,17 @@ def create_tables(endpoint_url: str, region: str, tables: list[TableSpec]) -> li
                 raise RuntimeError(f"table {name} did not become ACTIVE")
             time.sleep(0.1)
     return created
+
+
+def _add_missing_indexes(dynamodb: Any, table: TableSpec) -> None:
+    """A data folder from an older template lacks newer indexes: add them, as a deploy would."""
+    described = dynamodb.describe_table(TableName=table.name)["Table"]
+    present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+    for index in table.properties.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in present:
+            continue
+        dynamodb.update_table(
+            TableName=table.name,
+            AttributeDefinitions=table.properties["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )

@@ -7,9 +7,11 @@ Each part says when it is ready and where; `stop()` ends everything that was sta
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from evsessions.settings import RunnerSettings, Settings
@@ -121,14 +123,30 @@ def function_environment(template: Template, database_url: str, broker: Broker |
 
 
 def _check_routes(template: Template, function_id: str, app: Any) -> None:
-    """The template's Api events and the Chalice app's routes must be the same set."""
+    """The template's Api events and the Chalice app's routes must be the same set (an ANY
+    event stands for whatever methods the app serves on that path)."""
     declared = {(r.path, r.method) for r in template.functions[function_id].routes}
+    any_paths = {path for path, method in declared if method == "ANY"}
     served = {(path, method) for path, methods in app.routes.items() for method in methods}
+    declared = {(p, m) for p, m in declared if m != "ANY"} | {
+        (p, m) for p, m in served if p in any_paths
+    }
     if declared != served:
         raise TemplateError(
             f"{function_id}: template.yaml Api events {sorted(declared - served)} have no Chalice "
             f"route, and Chalice routes {sorted(served - declared)} have no Api event"
         )
+
+
+def ensure_cursor_secret(data_dir: Path) -> None:
+    """The API signs page cursors; locally a random secret is kept in the data folder."""
+    if os.environ.get("CURSOR_SECRET"):
+        return
+    path = data_dir / "cursor-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    os.environ["CURSOR_SECRET"] = path.read_text().strip()
 
 
 def _report_tick(say: Say) -> Callable[[str, datetime, Any, BaseException | None], None]:
@@ -157,6 +175,8 @@ def start_system(runner: RunnerSettings, say: Say = print, **setting_overrides: 
         system.broker = _start_broker(system, settings)
         say(f"{system.broker.kind} ready at {system.broker.address}")
         function_environment(template, system.database.endpoint_url, system.broker)
+        ensure_cursor_secret(runner.local_data_dir)
+        os.environ["DEAD_LETTER_FILE"] = str(dead_letter_store(runner.local_data_dir).path)
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
         _start_api(system, runner)
         _start_bridges(system, settings)

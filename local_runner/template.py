@@ -81,6 +81,11 @@ class Template:
         return merged
 
 
+class NoLocalValue(Exception):
+    """A value the emulator must not invent: a NoEcho parameter (a secret: .env provides it) or
+    a resource with no local counterpart (the emulator sets what stands in for it)."""
+
+
 class _Loader(yaml.SafeLoader):
     """YAML with CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...)."""
 
@@ -120,10 +125,14 @@ class _Resolver:
         if name in _PSEUDO:
             return _PSEUDO[name]
         if name in self.parameters:
+            if self.parameters[name].get("NoEcho") in (True, "true"):
+                raise NoLocalValue(name)
             if "Default" not in self.parameters[name]:
                 raise TemplateError(f"{where}: parameter {name} has no Default to run locally")
             return str(self.parameters[name]["Default"])
         if name in self.resources:
+            if self.resources[name].get("Type") != "AWS::DynamoDB::Table":
+                raise NoLocalValue(name)
             properties = self.resources[name].get("Properties") or {}
             return str(properties.get("TableName") or name)
         raise TemplateError(f"{where}: !Ref {name} names nothing in the template")
@@ -136,6 +145,17 @@ class _Resolver:
         if isinstance(raw, dict) and set(raw) == {"Fn::Sub"} and isinstance(raw["Fn::Sub"], str):
             return _SUB_VARIABLE.sub(lambda m: self.ref(m.group(1), where), raw["Fn::Sub"])
         raise TemplateError(f"{where}: the emulator cannot resolve {raw!r} locally")
+
+
+def _environment(variables: dict[str, Any], resolver: _Resolver, where: str) -> dict[str, str]:
+    """Resolved variables; one without a local value is left to the local environment."""
+    resolved = {}
+    for name, raw in variables.items():
+        try:
+            resolved[name] = resolver.value(raw, f"{where} Environment {name}")
+        except NoLocalValue:
+            continue
+    return resolved
 
 
 def _rule(sql: object, where: str) -> Rule:
@@ -191,9 +211,7 @@ def _function(
         logical_id=logical_id,
         handler=str(merged["Handler"]),
         code_dir=(base / str(merged["CodeUri"])).resolve(),
-        environment={
-            k: resolver.value(v, f"{where} Environment {k}") for k, v in variables.items()
-        },
+        environment=_environment(variables, resolver, where),
         timeout_seconds=int(merged.get("Timeout", 3)),
         max_retry_attempts=int(
             (properties.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)

@@ -1,12 +1,16 @@
-"""Query API (AWS Chalice): stored charging sessions, read with DynamoDB Query and GetItem only.
+"""Query API (AWS Chalice): sessions, chargers and totals, read with DynamoDB Query and GetItem.
 
 Views raise Chalice's typed errors; one middleware gives every error the same JSON shape,
-`{"error": CODE, "message": TEXT}`, and no traceback or internal name ever reaches a client.
+`{"error": CODE, "message": TEXT}`, checks the optional API key and adds CORS headers. No
+traceback or internal name ever reaches a client.
 """
 
 from __future__ import annotations
 
+import hmac
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -19,20 +23,29 @@ from chalice.app import (
     Response,
 )
 
-from evsessions.contract import ChargingSession, SessionKey, format_time, identifier
+from api.cursors import CursorCodec, CursorError
+from api.docs import docs_page
+from api.openapi import openapi_document
+from evsessions.contract import ChargingSession, SessionKey, format_time, identifier, parse_time
+from evsessions.dead_letter_count import count_dead_letters
 from evsessions.dynamodb_store import cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
-from evsessions.storage import SessionStore
+from evsessions.storage import Bucket, SessionQuery, SessionStore, Totals, bucket_start
 
 T = TypeVar("T")
 app = Chalice(app_name="ev-charging-sessions")
+app.log.setLevel(logging.WARNING)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+DEFAULT_TOTALS_WINDOW = timedelta(days=30)
+MAX_BUCKETS = {"hour": 31 * 24, "day": 2 * 366}
 _ERROR_CODES = {
     "BadRequestError": "bad_request",
+    "UnauthorizedError": "unauthorized",
     "NotFoundError": "not_found",
+    "MethodNotAllowedError": "method_not_allowed",
     "ServiceUnavailableError": "unavailable",
     "InternalServerError": "internal",
 }
@@ -42,8 +55,12 @@ class ServiceUnavailableError(ChaliceViewError):
     STATUS_CODE = 503
 
 
+def settings() -> Settings:
+    return Settings.from_env()
+
+
 def store() -> SessionStore:
-    return cached_store(Settings.from_env())
+    return cached_store(settings())
 
 
 def _read(query: Callable[[SessionStore], T]) -> T:
@@ -54,16 +71,32 @@ def _read(query: Callable[[SessionStore], T]) -> T:
         raise ServiceUnavailableError("the session store is unreachable; try again") from None
 
 
+def _error(status: int, code: str, message: str) -> Response:
+    return Response({"error": code, "message": message}, status_code=status)
+
+
 @app.middleware("http")
-def uniform_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Reshape Chalice's `{"Code", "Message"}` error bodies into our stable error shape."""
-    response = get_response(event)
+def api_boundary(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """API key, CORS, and one error shape for everything the views and Chalice return."""
+    config = settings()
+    given = str(event.headers.get("x-api-key") or "")
+    if config.api_key is not None and not hmac.compare_digest(
+        given.encode(), config.api_key.encode()
+    ):
+        response = _error(401, "unauthorized", "send the API key in the x-api-key header")
+    else:
+        response = get_response(event)
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
         response.body = {
             "error": _ERROR_CODES.get(body["Code"], "error"),
             "message": body.get("Message", ""),
         }
+    origin = event.headers.get("origin")
+    allowed = config.cors_allowed_origins
+    if origin and ("*" in allowed or origin in allowed):
+        response.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
+        response.headers["Vary"] = "Origin"
     return response
 
 
@@ -85,26 +118,77 @@ def session_json(session: ChargingSession) -> dict[str, Any]:
     }
 
 
-def _query_params() -> dict[str, str]:
+def totals_json(totals: Totals) -> dict[str, Any]:
+    average = totals.duration_seconds / totals.sessions if totals.sessions else 0
+    return {
+        "sessions": totals.sessions,
+        "energy_kWh": _number(totals.energy_kwh.quantize(Decimal("0.001"))),
+        "cost_cents": totals.cost_cents,
+        "average_duration_seconds": round(average, 1),
+    }
+
+
+def _params(allowed: set[str]) -> dict[str, str]:
     request = app.current_request
-    return dict(request.query_params or {}) if request is not None else {}
+    params = dict(request.query_params or {}) if request is not None else {}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise BadRequestError(
+            f"unknown query parameter {unknown[0][:40]!r}; use {', '.join(sorted(allowed))}"
+        )
+    return params
 
 
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadRequestError(
             f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw[:40]!r}"
         )
     return int(raw)
 
 
-def _identifier(raw: str, name: str) -> str:
+def _identifier(raw: str | None, name: str) -> str | None:
+    if raw is None:
+        return None
     try:
         return identifier(raw, name)
     except InvalidSession as error:
         raise BadRequestError(str(error)) from None
+
+
+def _time(raw: str | None, name: str) -> datetime | None:
+    """ISO 8601 with an offset, or a date (midnight UTC)."""
+    if raw is None:
+        return None
+    text = f"{raw}T00:00:00+00:00" if len(raw) == 10 else raw
+    try:
+        return parse_time(text, name)
+    except InvalidSession as error:
+        raise BadRequestError(f"{error} (e.g. 2026-11-27 or 2026-11-27T18:00:00Z)") from None
+
+
+def _window(params: dict[str, str]) -> tuple[datetime | None, datetime | None]:
+    start, end = _time(params.get("from"), "from"), _time(params.get("to"), "to")
+    if start is not None and end is not None and start >= end:
+        raise BadRequestError("from must be earlier than to")
+    return start, end
+
+
+def _cursor(params: dict[str, str], query: dict[str, Any]) -> dict[str, str] | None:
+    if "cursor" not in params:
+        return None
+    try:
+        return CursorCodec(settings().cursor_secret).decode(params["cursor"], query)
+    except CursorError as error:
+        raise BadRequestError(str(error)) from None
+
+
+def _next_cursor(position: dict[str, str] | None, query: dict[str, Any]) -> str | None:
+    return (
+        None if position is None else CursorCodec(settings().cursor_secret).encode(position, query)
+    )
 
 
 @app.route("/health")
@@ -113,28 +197,45 @@ def health() -> Response:
         store().ping()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return Response({"status": "ok", "database": "reachable"})
+    try:
+        dead_letters = count_dead_letters(settings())
+    except StorageUnavailable:
+        dead_letters = None
+    return Response({"status": "ok", "database": "reachable", "dead_letters": dead_letters})
 
 
 @app.route("/sessions")
 def list_sessions() -> dict[str, Any]:
-    params = _query_params()
-    unknown = sorted(set(params) - {"limit", "charger"})
-    if unknown:
-        raise BadRequestError(f"unknown query parameter {unknown[0][:40]!r}; use limit or charger")
-    charger = params.get("charger")
-    limit = _limit(params.get("limit"))
-    charger_id = None if charger is None else _identifier(charger, "charger")
-    found = _read(lambda s: s.recent(limit, charger_id))
-    return {"sessions": [session_json(s) for s in found], "count": len(found)}
+    params = _params({"limit", "charger", "connector", "from", "to", "cursor"})
+    charger = _identifier(params.get("charger"), "charger")
+    connector = _identifier(params.get("connector"), "connector")
+    if connector is not None and charger is None:
+        raise BadRequestError("connector needs charger: connector ids are per charger")
+    start, end = _window(params)
+    filters = {"route": "sessions", "charger": charger, "connector": connector}
+    filters |= {"from": params.get("from"), "to": params.get("to")}
+    query = SessionQuery(
+        limit=_limit(params.get("limit")),
+        charger_id=charger,
+        connector_id=connector,
+        start=start,
+        end=end,
+        after=_cursor(params, filters),
+    )
+    page = _read(lambda s: s.list_sessions(query))
+    return {
+        "sessions": [session_json(s) for s in page.sessions],
+        "count": len(page.sessions),
+        "next_cursor": _next_cursor(page.next, filters),
+    }
 
 
 @app.route("/sessions/{charger_id}/{connector_id}/{session_id}")
 def get_session(charger_id: str, connector_id: str, session_id: str) -> dict[str, Any]:
     key = SessionKey(
-        _identifier(charger_id, "charger_id"),
-        _identifier(connector_id, "connector_id"),
-        _identifier(session_id, "session_id"),
+        _identifier(charger_id, "charger_id") or "",
+        _identifier(connector_id, "connector_id") or "",
+        _identifier(session_id, "session_id") or "",
     )
     session = _read(lambda s: s.get(key))
     if session is None:
@@ -142,3 +243,87 @@ def get_session(charger_id: str, connector_id: str, session_id: str) -> dict[str
             f"no session {session_id} on charger {charger_id} connector {connector_id}"
         )
     return session_json(session)
+
+
+@app.route("/chargers")
+def list_chargers() -> dict[str, Any]:
+    params = _params({"limit", "cursor"})
+    limit = _limit(params.get("limit"))
+    filters = {"route": "chargers"}
+    after = _cursor(params, filters)
+    found, last = _read(lambda s: s.chargers(limit, None if after is None else after["charger"]))
+    return {
+        "chargers": [
+            {
+                "charger_id": c.charger_id,
+                **totals_json(c.totals),
+                "last_session_ended_at": c.last_ended_at,
+                "connectors": [
+                    {
+                        "connector_id": n.connector_id,
+                        **totals_json(n.totals),
+                        "last_session_ended_at": n.last_ended_at,
+                    }
+                    for n in c.connectors
+                ],
+            }
+            for c in found
+        ],
+        "next_cursor": _next_cursor(None if last is None else {"charger": last}, filters),
+    }
+
+
+def _bucket_time(start: str) -> str:
+    """A bucket's start as a full timestamp: 2026-11-27T18 -> 2026-11-27T18:00:00.000Z."""
+    return start + ("T00:00:00.000Z" if len(start) == 10 else ":00:00.000Z")
+
+
+@app.route("/totals")
+def totals() -> dict[str, Any]:
+    params = _params({"charger", "from", "to", "bucket"})
+    charger = _identifier(params.get("charger"), "charger")
+    bucket_name = params.get("bucket", "day")
+    if bucket_name not in ("hour", "day"):
+        raise BadRequestError(f"bucket must be hour or day, got {bucket_name[:20]!r}")
+    bucket: Bucket = "hour" if bucket_name == "hour" else "day"
+    start, end = _window(params)
+    end = end or datetime.now(UTC)
+    start = start or end - DEFAULT_TOTALS_WINDOW
+    if start >= end:
+        raise BadRequestError("from must be earlier than to")
+    width = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+    if (end - start) / width > MAX_BUCKETS[bucket]:
+        raise BadRequestError(
+            f"a window of at most {MAX_BUCKETS[bucket]} {bucket}s: narrow from/to or use bucket=day"
+        )
+    first = bucket_start(start, bucket)
+    last = bucket_start(end - timedelta(microseconds=1), bucket)
+    found = _read(lambda s: s.totals(charger, bucket, first, last))
+    overall = Totals()
+    for entry in found:
+        overall = overall.add(entry.totals)
+    return {
+        "charger": charger,
+        "bucket": bucket,
+        "from": _bucket_time(first),
+        "to": format_time(datetime.fromisoformat(_bucket_time(last)) + width),
+        "totals": totals_json(overall),
+        "buckets": [{"start": _bucket_time(b.start), **totals_json(b.totals)} for b in found],
+    }
+
+
+@app.route("/openapi.json")
+def openapi_json() -> dict[str, Any]:
+    return openapi_document()
+
+
+@app.route("/docs")
+def docs() -> Response:
+    return Response(docs_page(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.route("/{proxy+}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown_route() -> None:
+    request = app.current_request
+    path = request.context.get("path", "") if request is not None else ""
+    raise NotFoundError(f"no route {str(path)[:100]}; see /openapi.json")

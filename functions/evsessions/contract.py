@@ -106,6 +106,11 @@ def parse_time(value: object, field: str, units_per_second: int = 1) -> datetime
     return moment.astimezone(UTC)
 
 
+def _to_milliseconds(moment: datetime) -> datetime:
+    """A session's times are kept to the millisecond, the precision they are stored with."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def identifier(value: str, field: str) -> str:
     """A charger, connector or session id as it may appear in a topic and in a key."""
     if not _IDENTIFIER.fullmatch(value):
@@ -209,7 +214,7 @@ def parse_session(event: Mapping[str, Any]) -> ChargingSession:
         session_cost_in_cents=_whole(
             event["session_cost_in_cents"], "session_cost_in_cents", MAX_COST_CENTS
         ),
-        ended_at=ended_at,
+        ended_at=_to_milliseconds(ended_at),
         ended_at_source=source,
-        received_at=received_at,
+        received_at=None if received_at is None else _to_milliseconds(received_at),
     )

@@ -1,43 +1,58 @@
-"""DynamoDB adapter of the storage port.
+"""DynamoDB adapter of the storage port (key design: see `dynamodb_items`).
 
-Key design (template.yaml declares the same keys and indexes):
-- a session:  pk `CHARGER#{charger}`, sk `SESSION#{connector}#{session}` -> GetItem by identity;
-- index ByChargerTime: pk + `charger_time` (`{ended_at}#{connector}#{session}`) -> a charger's
-  sessions newest first;
-- index ByMonth: `month` (`YYYY-MM`) + `fleet_time` (`{ended_at}#{charger}#{connector}#{session}`)
-  -> the fleet's sessions newest first, one partition per month;
-- a month marker: pk `FLEET`, sk `MONTH#{YYYY-MM}`, written in the same transaction as the session,
-  so listing the fleet walks only months that have data.
-The session put is conditional on `attribute_not_exists(pk)`: a duplicate cancels the whole
-transaction and changes nothing. Every time is stored as fixed-width UTC ISO 8601 text.
+A save is one transaction: the session put, conditional on `attribute_not_exists(pk)`, and the
+counter updates of every aggregate it belongs to. A duplicate cancels the whole transaction, so
+it changes nothing and never counts twice. Every read is a GetItem or a Query, never a Scan.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.contract import ChargingSession, SessionKey, format_time
+from evsessions.dynamodb_items import (
+    BUCKET_PREFIX,
+    BY_CHARGER_TIME,
+    BY_CONNECTOR_TIME,
+    BY_MONTH,
+    CHARGERS,
+    FLEET_TOTALS,
+    charger_sk,
+    charger_totals_pk,
+    counter_keys,
+    counter_update,
+    plain,
+    session_from_item,
+    session_item,
+    session_key,
+    totals_from_item,
+    typed,
+)
 from evsessions.errors import StorageUnavailable
 from evsessions.settings import Settings
-from evsessions.storage import SaveOutcome
+from evsessions.storage import (
+    Bucket,
+    BucketTotals,
+    ChargerSummary,
+    ConnectorSummary,
+    Position,
+    SaveOutcome,
+    SessionPage,
+    SessionQuery,
+    Totals,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
 
-BY_CHARGER_TIME = "ByChargerTime"
-BY_MONTH = "ByMonth"
-FLEET_PK = "FLEET"
 _TRANSIENT_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -54,57 +69,16 @@ _TRANSIENT_CODES = frozenset(
 _TRANSIENT_CANCELLATIONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
-_serialize = TypeSerializer().serialize
-_deserialize = TypeDeserializer().deserialize
+_INDEX_KEYS = {
+    BY_CHARGER_TIME: ("pk", "charger_time"),
+    BY_CONNECTOR_TIME: ("connector_pk", "charger_time"),
+    BY_MONTH: ("month", "fleet_time"),
+}
 
 
-def session_item(session: ChargingSession) -> dict[str, Any]:
-    """The plain (not yet typed) item for a session."""
-    key = session.key
-    ended = format_time(session.ended_at)
-    item: dict[str, Any] = {
-        "pk": f"CHARGER#{key.charger_id}",
-        "sk": f"SESSION#{key.connector_id}#{key.session_id}",
-        "charger_time": f"{ended}#{key.connector_id}#{key.session_id}",
-        "month": ended[:7],
-        "fleet_time": f"{ended}#{key.charger_id}#{key.connector_id}#{key.session_id}",
-        "charger_id": key.charger_id,
-        "connector_id": key.connector_id,
-        "session_id": session.session_id,
-        "energy_delivered_in_kWh": session.energy_delivered_in_kWh,
-        "duration_in_seconds": session.duration_in_seconds,
-        "session_cost_in_cents": session.session_cost_in_cents,
-        "ended_at": ended,
-        "ended_at_source": session.ended_at_source,
-    }
-    if session.received_at is not None:
-        item["received_at"] = format_time(session.received_at)
-    return item
-
-
-def session_from_item(item: Mapping[str, Any]) -> ChargingSession:
-    session_id = item["session_id"]
-    if isinstance(session_id, Decimal):
-        session_id = int(session_id)
-    received = item.get("received_at")
-    return ChargingSession(
-        key=SessionKey(item["charger_id"], item["connector_id"], str(session_id)),
-        session_id=session_id,
-        energy_delivered_in_kWh=item["energy_delivered_in_kWh"],
-        duration_in_seconds=int(item["duration_in_seconds"]),
-        session_cost_in_cents=int(item["session_cost_in_cents"]),
-        ended_at=datetime.fromisoformat(item["ended_at"]),
-        ended_at_source=item["ended_at_source"],
-        received_at=None if received is None else datetime.fromisoformat(received),
-    )
-
-
-def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serialize(value) for name, value in item.items()}
-
-
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserialize(value) for name, value in item.items()}
+def _bound(moment: datetime) -> str:
+    """A window bound on millisecond times: rounded up, so [start, end) stays exact."""
+    return format_time(moment + timedelta(microseconds=-moment.microsecond % 1000))
 
 
 def _cancellation_codes(error: ClientError) -> list[str]:
@@ -147,8 +121,7 @@ class DynamoDbSessionStore:
             raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
 
     def save(self, session: ChargingSession) -> SaveOutcome:
-        item = session_item(session)
-        marker = {"pk": FLEET_PK, "sk": f"MONTH#{item['month']}", "month": item["month"]}
+        counted = Totals.of(session)
         try:
             self._call(
                 "transact_write_items",
@@ -156,73 +129,185 @@ class DynamoDbSessionStore:
                     {
                         "Put": {
                             "TableName": self.table,
-                            "Item": _typed(item),
+                            "Item": typed(session_item(session)),
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
-                    {"Put": {"TableName": self.table, "Item": _typed(marker)}},
+                    *(counter_update(self.table, key, counted) for key in counter_keys(session)),
                 ],
             )
+            outcome = SaveOutcome.STORED
         except ClientError as error:
             codes = _cancellation_codes(error)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return SaveOutcome.DUPLICATE
-            if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
-                raise StorageUnavailable(f"DynamoDB transaction cancelled: {codes}") from error
-            raise
-        return SaveOutcome.STORED
+            if not codes or codes[0] != "ConditionalCheckFailed":
+                if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
+                    raise StorageUnavailable(f"DynamoDB transaction cancelled: {codes}") from error
+                raise
+            outcome = SaveOutcome.DUPLICATE
+            # The stored copy's end time: a re-sent original-format message has a new one.
+            session = self.get(session.key) or session
+        # Also after a duplicate: a crash may have come between the transaction and this.
+        self._raise_last_ended(session)
+        return outcome
+
+    def _raise_last_ended(self, session: ChargingSession) -> None:
+        """Set the charger's and connector's last end time to this session's, if it is later."""
+        ended = format_time(session.ended_at)
+        for sk in (
+            charger_sk(session.key.charger_id),
+            charger_sk(session.key.charger_id, session.key.connector_id),
+        ):
+            try:
+                self._call(
+                    "update_item",
+                    TableName=self.table,
+                    Key=typed({"pk": CHARGERS, "sk": sk}),
+                    UpdateExpression="SET last_ended_at = :t",
+                    ConditionExpression="attribute_not_exists(last_ended_at) OR last_ended_at < :t",
+                    ExpressionAttributeValues=typed({":t": ended}),
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
 
     def get(self, key: SessionKey) -> ChargingSession | None:
-        response = self._call(
-            "get_item",
-            TableName=self.table,
-            Key=_typed(
-                {
-                    "pk": f"CHARGER#{key.charger_id}",
-                    "sk": f"SESSION#{key.connector_id}#{key.session_id}",
-                }
-            ),
-        )
+        response = self._call("get_item", TableName=self.table, Key=typed(session_key(key)))
         item = response.get("Item")
-        return None if item is None else session_from_item(_plain(item))
+        return None if item is None else session_from_item(plain(item))
 
-    def _query(self, limit: int, **kwargs: Any) -> list[ChargingSession]:
-        response = self._call(
-            "query", TableName=self.table, ScanIndexForward=False, Limit=limit, **kwargs
-        )
-        return [session_from_item(_plain(item)) for item in response.get("Items", [])]
+    def list_sessions(self, query: SessionQuery) -> SessionPage:
+        if query.charger_id is None:
+            return self._list_fleet(query)
+        if query.connector_id is None:
+            index, partition = BY_CHARGER_TIME, f"CHARGER#{query.charger_id}"
+        else:
+            index = BY_CONNECTOR_TIME
+            partition = f"CONNECTOR#{query.charger_id}#{query.connector_id}"
+        sessions, position = self._query_index(index, partition, query, query.limit, query.after)
+        return SessionPage(sessions, position)
 
-    def recent(self, limit: int, charger_id: str | None = None) -> list[ChargingSession]:
-        if charger_id is not None:
-            return self._query(
-                limit,
-                IndexName=BY_CHARGER_TIME,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues=_typed({":pk": f"CHARGER#{charger_id}"}),
-            )
+    def _list_fleet(self, query: SessionQuery) -> SessionPage:
+        """Walk the months that hold sessions, newest first, one ByMonth partition each."""
+        after = query.after
         found: list[ChargingSession] = []
-        for month in self._months():
-            found += self._query(
-                limit - len(found),
-                IndexName=BY_MONTH,
-                KeyConditionExpression="#month = :month",
-                ExpressionAttributeNames={"#month": "month"},
-                ExpressionAttributeValues=_typed({":month": month}),
+        for month in self._months(query):
+            if after is not None and month > after["month"]:
+                continue
+            resume = after if after is not None and month == after["month"] else None
+            sessions, position = self._query_index(
+                BY_MONTH, month, query, query.limit - len(found), resume
             )
-            if len(found) >= limit:
-                break
-        return found
+            found += sessions
+            if len(found) >= query.limit:
+                return SessionPage(found, position or self._position_after(BY_MONTH, found[-1]))
+        return SessionPage(found, None)
 
-    def _months(self) -> list[str]:
-        """Months that hold sessions, newest first."""
+    def _months(self, query: SessionQuery) -> list[str]:
+        """Months with sessions inside the query's window, newest first."""
+        low = "MONTH#" + (format_time(query.start)[:7] if query.start else "")
+        high = "MONTH#" + (format_time(query.end)[:7] if query.end else "~")
         response = self._call(
             "query",
             TableName=self.table,
             ScanIndexForward=False,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=_typed({":pk": FLEET_PK, ":prefix": "MONTH#"}),
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=typed({":pk": FLEET_TOTALS, ":low": low, ":high": high}),
+            ProjectionExpression="sk",
         )
-        return [_plain(item)["month"] for item in response.get("Items", [])]
+        return [plain(item)["sk"].removeprefix("MONTH#") for item in response.get("Items", [])]
+
+    def _query_index(
+        self, index: str, partition: str, query: SessionQuery, limit: int, after: Position | None
+    ) -> tuple[list[ChargingSession], Position | None]:
+        partition_key, sort_key = _INDEX_KEYS[index]
+        condition = "#p = :p"
+        values: dict[str, Any] = {":p": partition}
+        if query.start or query.end:
+            # Sort keys are "{ended_at}#...": text bounds on ended_at select [start, end).
+            condition += " AND #s BETWEEN :low AND :high"
+            values[":low"] = _bound(query.start) if query.start else "0"
+            values[":high"] = _bound(query.end) if query.end else "~"
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "ScanIndexForward": False,
+            "Limit": limit,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {
+                "#p": partition_key,
+                **({"#s": sort_key} if "#s" in condition else {}),
+            },
+            "ExpressionAttributeValues": typed(values),
+        }
+        if after is not None:
+            arguments["ExclusiveStartKey"] = typed(after)
+        response = self._call("query", **arguments)
+        sessions = [session_from_item(plain(item)) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return sessions, None if last is None else {k: str(v) for k, v in plain(last).items()}
+
+    @staticmethod
+    def _position_after(index: str, session: ChargingSession) -> Position:
+        item = session_item(session)
+        return {name: str(item[name]) for name in ("pk", "sk", *_INDEX_KEYS[index])}
+
+    def totals(
+        self, charger_id: str | None, bucket: Bucket, first: str, last: str
+    ) -> list[BucketTotals]:
+        prefix = BUCKET_PREFIX[bucket]
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues=typed(
+                {
+                    ":pk": FLEET_TOTALS if charger_id is None else charger_totals_pk(charger_id),
+                    ":first": prefix + first,
+                    ":last": prefix + last,
+                }
+            ),
+        )
+        return [BucketTotals(i["sk"].removeprefix(prefix), totals_from_item(i)) for i in items]
+
+    def _query_all(self, **arguments: Any) -> list[dict[str, Any]]:
+        """Every item of a Query, following pagination."""
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._call("query", TableName=self.table, **arguments)
+            items += [plain(item) for item in response.get("Items", [])]
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return items
+            arguments["ExclusiveStartKey"] = last
+
+    def chargers(self, limit: int, after: str | None) -> tuple[list[ChargerSummary], str | None]:
+        # "CHARGER#{id}#~" sorts after that charger's connectors and before the next charger.
+        start = charger_sk(after) + "#~" if after is not None else "CHARGER#"
+        summaries: list[ChargerSummary] = []
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk > :start",
+            "ExpressionAttributeValues": typed({":pk": CHARGERS, ":start": start}),
+            "Limit": 500,
+        }
+        while True:
+            response = self._call("query", TableName=self.table, **arguments)
+            for item in map(plain, response.get("Items", [])):
+                if "#CONNECTOR#" in item["sk"] and summaries:
+                    connector = item["sk"].split("#CONNECTOR#", 1)[1]
+                    summaries[-1].connectors.append(
+                        ConnectorSummary(
+                            connector, totals_from_item(item), item.get("last_ended_at")
+                        )
+                    )
+                    continue
+                if len(summaries) == limit:
+                    return summaries, summaries[-1].charger_id
+                charger = item["sk"].removeprefix("CHARGER#")
+                summaries.append(
+                    ChargerSummary(charger, totals_from_item(item), item.get("last_ended_at"))
+                )
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return summaries, None
+            arguments["ExclusiveStartKey"] = last
 
     def ping(self) -> None:
         self._call("describe_table", TableName=self.table)

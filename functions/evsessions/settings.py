@@ -87,6 +87,11 @@ class Settings:
     tariff_ac_cents_per_kwh: int = 39
     tariff_dc_cents_per_kwh: int = 59
     session_fee_cents: int = 50
+    cursor_secret: str | None = None
+    api_key: str | None = None
+    cors_allowed_origins: tuple[str, ...] = ()
+    dead_letter_queue_url: str | None = None
+    dead_letter_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -120,6 +125,13 @@ class Settings:
                 env, "TARIFF_DC_CENTS_PER_KWH", cls.tariff_dc_cents_per_kwh, 0, 10_000
             ),
             session_fee_cents=_integer(env, "SESSION_FEE_CENTS", cls.session_fee_cents, 0, 100_000),
+            cursor_secret=_optional(env, "CURSOR_SECRET"),
+            dead_letter_queue_url=_optional(env, "DEAD_LETTER_QUEUE_URL"),
+            dead_letter_file=_optional(env, "DEAD_LETTER_FILE"),
+            api_key=_optional(env, "API_KEY"),
+            cors_allowed_origins=tuple(
+                o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ),
         )
         return replace(settings, **overrides)
 

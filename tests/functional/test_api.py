@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from chalice.test import Client
 
 from api.app import app
+from evsessions.contract import parse_session
+from evsessions.dynamodb_items import session_item, typed
 from listener.handler import handler as listener
 from local_runner.template import load_template
-from tests.functional.conftest import ROOT, load_event
+from tests.functional.conftest import ROOT, get, load_event, rule_event, store_sessions
 
 # (charger, connector, session, ended_at): stored in this order, which is not time order.
 STORED = [
@@ -23,38 +24,14 @@ STORED = [
     ("1", "1", "1005", "2025-11-27T18:04:00.500Z"),
 ]
 NEWEST_FIRST = ["1002", "1005", "1004", "1001", "1003"]
-
-
-def rule_event(charger: str, connector: str, session: str, ended_at: str) -> dict[str, Any]:
-    event = load_event("iot_rule_with_ended_at.json")
-    event.update(
-        session_id=session,
-        topic=f"charger/{charger}/connector/{connector}/session/{session}",
-        ended_at=ended_at,
-    )
-    return event
-
-
-@pytest.fixture
-def client(sessions_table: str) -> Iterator[Client]:
-    with Client(app, stage_name="dev", project_dir=str(ROOT / "functions" / "api")) as test_client:
-        yield test_client
+EMPTY_PAGE = {"sessions": [], "count": 0, "next_cursor": None}
 
 
 @pytest.fixture
 def stored(sessions_table: str) -> None:
-    for row in STORED:
-        assert listener(rule_event(*row), None)["status"] == "stored"
+    store_sessions(STORED)
     # the original challenge's message too: session id 1 as a number, time from the rule
     assert listener(load_event("iot_rule_original.json"), None)["status"] == "stored"
-
-
-def get(client: Client, path: str) -> tuple[int, Any]:
-    response = client.http.get(path)
-    body = response.body.decode("utf-8")
-    assert "Traceback" not in body
-    assert "SessionsTable" not in body
-    return response.status_code, json.loads(body)
 
 
 def session_ids(body: dict[str, Any]) -> list[str]:
@@ -65,7 +42,9 @@ def session_ids(body: dict[str, Any]) -> list[str]:
 
 
 def test_health_reports_the_database_reachable(client: Client) -> None:
-    assert get(client, "/health") == (200, {"status": "ok", "database": "reachable"})
+    status, body = get(client, "/health")
+    assert status == 200
+    assert body.items() >= {"status": "ok", "database": "reachable"}.items()
 
 
 def test_health_is_503_when_the_table_is_missing(
@@ -78,21 +57,27 @@ def test_health_is_503_when_the_table_is_missing(
 
 
 def test_app_serves_exactly_the_templates_routes() -> None:
-    # GIVEN the routes template.yaml gives API Gateway
+    # GIVEN the routes template.yaml gives API Gateway (ANY stands for every method)
     declared = {
         (route.method, route.path)
         for route in load_template(ROOT / "template.yaml").functions["ApiFunction"].routes
     }
-    # THEN the Chalice app has the same ones
+    # WHEN the Chalice app's routes are listed
     served = {(method, path) for path, methods in app.routes.items() for method in methods}
-    assert served == declared
+    # THEN they are the same, the catch-all taking the methods the app gives it
+    catch_all = {path for method, path in declared if method == "ANY"}
+    assert catch_all == {"/{proxy+}"}
+    assert {(m, p) for m, p in served if p not in catch_all} == {
+        (m, p) for m, p in declared if m != "ANY"
+    }
+    assert {m for m, p in served if p in catch_all} >= {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 
 # --- /sessions ----------------------------------------------------------------------------------
 
 
 def test_sessions_empty_table(client: Client) -> None:
-    assert get(client, "/sessions") == (200, {"sessions": [], "count": 0})
+    assert get(client, "/sessions") == (200, EMPTY_PAGE)
 
 
 def test_sessions_newest_first_across_months(client: Client, stored: None) -> None:
@@ -135,7 +120,7 @@ def test_sessions_of_one_charger_with_limit(client: Client, stored: None) -> Non
 
 
 def test_sessions_of_an_unknown_charger(client: Client, stored: None) -> None:
-    assert get(client, "/sessions?charger=99") == (200, {"sessions": [], "count": 0})
+    assert get(client, "/sessions?charger=99") == (200, EMPTY_PAGE)
 
 
 def test_session_json_shape(client: Client, stored: None) -> None:
@@ -153,6 +138,44 @@ def test_session_json_shape(client: Client, stored: None) -> None:
             "received_at": "2025-11-27T18:34:10.500Z",
         }
     ]
+
+
+def test_a_window_bound_between_milliseconds(client: Client, sessions_table: str) -> None:
+    # GIVEN a session that ended at 18:35:00.000 (the store keeps milliseconds)
+    store_sessions([("A", "1", "x", "2025-11-27T18:35:00.000Z")])
+    # WHEN windows start, or end, half a millisecond after it
+    _, starting_after = get(client, f"/sessions?from={quote('2025-11-27T18:35:00.0005Z')}")
+    _, ending_after = get(client, f"/sessions?to={quote('2025-11-27T18:35:00.0005Z')}")
+    # THEN [from, to) holds: it is before the first window and inside the second
+    assert session_ids(starting_after) == []
+    assert session_ids(ending_after) == ["x"]
+
+
+def test_limit_defaults_to_50(client: Client, sessions_table: str, dynamodb: Any) -> None:
+    # GIVEN 51 sessions in one month: one stored by the listener (which also records the month
+    # in the fleet totals), 50 more session items written beside it in batches
+    store_sessions([("A", "1", "n00", "2025-11-27T18:00:00Z")])
+    more = [
+        parse_session(rule_event("A", "1", f"n{i:02d}", f"2025-11-27T18:{i:02d}:00Z"))
+        for i in range(1, 51)
+    ]
+    for start in range(0, len(more), 25):
+        dynamodb.batch_write_item(
+            RequestItems={
+                sessions_table: [
+                    {"PutRequest": {"Item": typed(session_item(s))}}
+                    for s in more[start : start + 25]
+                ]
+            }
+        )
+    # WHEN no limit is given THEN a page holds the 50 newest and there is a next one
+    status, body = get(client, "/sessions")
+    assert status == 200
+    assert body["count"] == 50
+    assert session_ids(body)[0] == "n50"
+    assert body["next_cursor"] is not None
+    _, rest = get(client, f"/sessions?cursor={body['next_cursor']}")
+    assert session_ids(rest) == ["n00"]
 
 
 # --- /sessions/{charger}/{connector}/{session} --------------------------------------------------

@@ -130,11 +130,15 @@ def test_errors_are_json_and_never_leak_internals(local_system: LocalSystem) -> 
         assert "SessionsTable" not in body["message"]
 
 
-def test_health_reports_the_database(local_system: LocalSystem) -> None:
-    assert get_json(f"{_api(local_system)}/health") == (
-        200,
-        {"status": "ok", "database": "reachable"},
-    )
+def test_health_reports_the_database_and_the_dead_letters(local_system: LocalSystem) -> None:
+    assert local_system.dead_letters is not None
+    status, body = get_json(f"{_api(local_system)}/health")
+    assert status == 200
+    assert body == {
+        "status": "ok",
+        "database": "reachable",
+        "dead_letters": len(local_system.dead_letters.all()),
+    }
 
 
 def test_qos_2_is_refused_as_aws_iot_refuses_it(local_system: LocalSystem) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_store import DynamoDbSessionStore, session_from_item, session_item
+from evsessions.dynamodb_items import session_from_item, session_item, session_key, typed
+from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
-from evsessions.storage import SaveOutcome
+from evsessions.storage import SaveOutcome, SessionPage, SessionQuery
 
 ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)
 SESSION = ChargingSession(
@@ -65,18 +66,137 @@ def test_item_round_trips_to_the_same_session() -> None:
     assert item["charger_time"] == "2025-11-27T18:34:10.250Z#2#1764268440"
     assert item["fleet_time"] == "2025-11-27T18:34:10.250Z#1#2#1764268440"
     assert item["month"] == "2025-11"
+    assert item["connector_pk"] == "CONNECTOR#1#2"
     numeric = {**item, "session_id": Decimal(item["session_id"])}  # as DynamoDB returns numbers
     assert session_from_item(numeric) == SESSION
+
+
+COUNTED = {
+    ":n": {"N": "1"},
+    ":e": {"N": "42.125"},
+    ":c": {"N": "1693"},
+    ":d": {"N": "3120"},
+}
+COUNTER_KEYS = [
+    ("TOTALS#FLEET", "HOUR#2025-11-27T18"),
+    ("TOTALS#FLEET", "DAY#2025-11-27"),
+    ("TOTALS#FLEET", "MONTH#2025-11"),
+    ("TOTALS#CHARGER#1", "HOUR#2025-11-27T18"),
+    ("TOTALS#CHARGER#1", "DAY#2025-11-27"),
+    ("CHARGERS", "CHARGER#1"),
+    ("CHARGERS", "CHARGER#1#CONNECTOR#2"),
+]
+
+
+def expected_transaction() -> dict[str, Any]:
+    """The session put, conditional on a new identity, and one counter update per aggregate."""
+    put = {
+        "Put": {
+            "TableName": "Sessions",
+            "Item": ANY,
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+    updates = [
+        {
+            "Update": {
+                "TableName": "Sessions",
+                "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                "UpdateExpression": (
+                    "ADD sessions :n, energy_kwh :e, cost_cents :c, duration_seconds :d"
+                ),
+                "ExpressionAttributeValues": COUNTED,
+            }
+        }
+        for pk, sk in COUNTER_KEYS
+    ]
+    return {"TransactItems": [put, *updates]}
+
+
+def expected_last_ended(sk: str) -> dict[str, Any]:
+    """The conditional UpdateItem that raises a charger's or connector's last end time."""
+    return {
+        "TableName": "Sessions",
+        "Key": {"pk": {"S": "CHARGERS"}, "sk": {"S": sk}},
+        "UpdateExpression": "SET last_ended_at = :t",
+        "ConditionExpression": "attribute_not_exists(last_ended_at) OR last_ended_at < :t",
+        "ExpressionAttributeValues": {":t": {"S": "2025-11-27T18:34:10.250Z"}},
+    }
+
+
+def later_end_already_recorded(stubber: Stubber, sk: str) -> None:
+    stubber.add_client_error(
+        "update_item",
+        service_error_code="ConditionalCheckFailedException",
+        http_status_code=400,
+        expected_params=expected_last_ended(sk),
+    )
+
+
+def test_save_is_one_transaction_then_two_conditional_last_end_updates(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN DynamoDB accepts the transaction, and the connector already has a later end time
+    store, stubber = stubbed
+    stubber.add_response("transact_write_items", {}, expected_transaction())
+    stubber.add_response("update_item", {}, expected_last_ended("CHARGER#1"))
+    later_end_already_recorded(stubber, "CHARGER#1#CONNECTOR#2")
+    # WHEN a new session is saved
+    outcome = store.save(SESSION)
+    # THEN the put and every counter are one transaction, the last end times are raised with a
+    # condition (a failed condition is not an error), and nothing else is called
+    assert outcome is SaveOutcome.STORED
+    stubber.assert_no_pending_responses()
+
+
+def test_transaction_puts_the_session_item_itself(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a transaction whose put must carry the session's typed item
+    store, stubber = stubbed
+    expected = expected_transaction()
+    expected["TransactItems"][0]["Put"]["Item"] = {
+        "pk": {"S": "CHARGER#1"},
+        "sk": {"S": "SESSION#2#1764268440"},
+        "charger_time": {"S": "2025-11-27T18:34:10.250Z#2#1764268440"},
+        "connector_pk": {"S": "CONNECTOR#1#2"},
+        "month": {"S": "2025-11"},
+        "fleet_time": {"S": "2025-11-27T18:34:10.250Z#1#2#1764268440"},
+        "charger_id": {"S": "1"},
+        "connector_id": {"S": "2"},
+        "session_id": {"N": "1764268440"},
+        "energy_delivered_in_kWh": {"N": "42.125"},
+        "duration_in_seconds": {"N": "3120"},
+        "session_cost_in_cents": {"N": "1693"},
+        "ended_at": {"S": "2025-11-27T18:34:10.250Z"},
+        "ended_at_source": {"S": "payload"},
+        "received_at": {"S": "2025-11-27T18:34:10.500Z"},
+    }
+    stubber.add_response("transact_write_items", {}, expected)
+    stubber.add_response("update_item", {})
+    stubber.add_response("update_item", {})
+    # WHEN saved THEN the stubber saw exactly that item
+    assert store.save(SESSION) is SaveOutcome.STORED
+    stubber.assert_no_pending_responses()
 
 
 def test_failed_condition_on_the_session_is_a_duplicate(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN DynamoDB reports the session item already exists
+    # GIVEN DynamoDB reports the session item already exists (so no counter was added)
     store, stubber = stubbed
-    cancelled(stubber, "ConditionalCheckFailed", "None")
+    cancelled(stubber, "ConditionalCheckFailed", *["None"] * len(COUNTER_KEYS))
+    # AND the stored copy is read, for its end time (a re-sent message may carry a newer one)
+    stubber.add_response(
+        "get_item",
+        {"Item": typed(session_item(SESSION))},
+        {"TableName": "Sessions", "Key": typed(session_key(SESSION.key))},
+    )
+    later_end_already_recorded(stubber, "CHARGER#1")
+    later_end_already_recorded(stubber, "CHARGER#1#CONNECTOR#2")
     # WHEN the session is saved THEN it is a duplicate, not an error
     assert store.save(SESSION) is SaveOutcome.DUPLICATE
+    stubber.assert_no_pending_responses()
 
 
 def test_throttling_is_storage_unavailable(stubbed: tuple[DynamoDbSessionStore, Stubber]) -> None:
@@ -93,14 +213,26 @@ def test_throttling_is_storage_unavailable(stubbed: tuple[DynamoDbSessionStore, 
 def test_conflicting_transaction_is_storage_unavailable(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN another listener invocation writing the same month marker at the same moment
-    # (every save writes FLEET / MONTH#YYYY-MM, so concurrent saves conflict on it)
+    # GIVEN another listener invocation adding to the same counters at the same moment
+    # (every save of the hour updates TOTALS#FLEET / HOUR#..., so concurrent saves conflict)
     store, stubber = stubbed
-    cancelled(stubber, "None", "TransactionConflict")
+    cancelled(stubber, "None", "TransactionConflict", *["None"] * (len(COUNTER_KEYS) - 1))
     # WHEN the session is saved
     # THEN the failure is the transient, retryable kind, not a raw botocore error
     with pytest.raises(StorageUnavailable):
         store.save(SESSION)
+
+
+def test_a_cancellation_for_another_reason_is_not_hidden(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a transaction DynamoDB refuses because an item is invalid (a bug, not an outage)
+    store, stubber = stubbed
+    cancelled(stubber, "ValidationError", *["None"] * len(COUNTER_KEYS))
+    # WHEN saved THEN it surfaces as the ClientError it is, neither a duplicate nor retryable
+    with pytest.raises(ClientError) as excinfo:
+        store.save(SESSION)
+    assert not isinstance(excinfo.value, StorageUnavailable)
 
 
 def test_other_client_errors_are_not_hidden(stubbed: tuple[DynamoDbSessionStore, Stubber]) -> None:
@@ -113,18 +245,105 @@ def test_other_client_errors_are_not_hidden(stubbed: tuple[DynamoDbSessionStore,
     assert not isinstance(excinfo.value, StorageUnavailable)
 
 
-def test_recent_of_a_charger_queries_its_index_newest_first(
+def query_of(index: str, partition_key: str, partition: str, limit: int) -> dict[str, Any]:
+    return {
+        "TableName": "Sessions",
+        "IndexName": index,
+        "ScanIndexForward": False,
+        "Limit": limit,
+        "KeyConditionExpression": "#p = :p",
+        "ExpressionAttributeNames": {"#p": partition_key},
+        "ExpressionAttributeValues": {":p": {"S": partition}},
+    }
+
+
+def test_sessions_of_a_charger_query_its_index_newest_first(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
+    # GIVEN a charger with no sessions
     store, stubber = stubbed
-    expected: dict[str, Any] = {
-        "TableName": "Sessions",
-        "ScanIndexForward": False,
-        "Limit": 5,
-        "IndexName": "ByChargerTime",
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": "CHARGER#1"}},
+    stubber.add_response("query", {"Items": []}, query_of("ByChargerTime", "pk", "CHARGER#1", 5))
+    # WHEN its sessions are listed THEN it is one Query of its index, newest first, and the page
+    # is empty and final
+    assert store.list_sessions(SessionQuery(limit=5, charger_id="1")) == SessionPage([], None)
+    stubber.assert_no_pending_responses()
+
+
+def test_sessions_of_a_connector_query_the_connector_index(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN one connector WHEN listed THEN one Query of ByConnectorTime, newest first
+    store, stubber = stubbed
+    expected = query_of("ByConnectorTime", "connector_pk", "CONNECTOR#1#2", 7)
+    stubber.add_response("query", {"Items": []}, expected)
+    query = SessionQuery(limit=7, charger_id="1", connector_id="2")
+    assert store.list_sessions(query) == SessionPage([], None)
+    stubber.assert_no_pending_responses()
+
+
+def test_a_window_is_a_range_on_the_time_ordered_sort_key(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a window [start, end) on one charger's sessions
+    store, stubber = stubbed
+    expected = query_of("ByChargerTime", "pk", "CHARGER#1", 5)
+    expected["KeyConditionExpression"] = "#p = :p AND #s BETWEEN :low AND :high"
+    expected["ExpressionAttributeNames"]["#s"] = "charger_time"
+    expected["ExpressionAttributeValues"] |= {
+        ":low": {"S": "2025-11-01T00:00:00.000Z"},
+        ":high": {"S": "2025-12-01T00:00:00.000Z"},
     }
     stubber.add_response("query", {"Items": []}, expected)
-    assert store.recent(5, charger_id="1") == []
+    query = SessionQuery(
+        limit=5,
+        charger_id="1",
+        start=datetime(2025, 11, 1, tzinfo=UTC),
+        end=datetime(2025, 12, 1, tzinfo=UTC),
+    )
+    # WHEN listed THEN the bounds are on the sort key (no filter expression, no scan)
+    assert store.list_sessions(query).sessions == []
     stubber.assert_no_pending_responses()
+
+
+def test_fleet_listing_walks_the_months_from_the_fleet_totals_newest_first(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN the fleet totals know two months, and the newer one holds the only session
+    store, stubber = stubbed
+    months = {
+        "TableName": "Sessions",
+        "ScanIndexForward": False,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": "TOTALS#FLEET"},
+            ":low": {"S": "MONTH#"},
+            ":high": {"S": "MONTH#~"},
+        },
+        "ProjectionExpression": "sk",
+    }
+    stubber.add_response(
+        "query",
+        {"Items": [{"sk": {"S": "MONTH#2025-11"}}, {"sk": {"S": "MONTH#2025-10"}}]},
+        months,
+    )
+    item = {
+        key: {"S": value} if isinstance(value, str) else {"N": str(value)}
+        for key, value in session_item(SESSION).items()
+    }
+    stubber.add_response("query", {"Items": [item]}, query_of("ByMonth", "month", "2025-11", 2))
+    stubber.add_response("query", {"Items": []}, query_of("ByMonth", "month", "2025-10", 1))
+    # WHEN the fleet's sessions are listed
+    page = store.list_sessions(SessionQuery(limit=2))
+    # THEN each month is one Query of ByMonth for what the page still needs, newest month first
+    assert page == SessionPage([SESSION], None)
+    stubber.assert_no_pending_responses()
+
+
+def test_throttled_read_is_storage_unavailable(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN DynamoDB throttles a Query THEN the read fails as retryable StorageUnavailable
+    store, stubber = stubbed
+    stubber.add_client_error("query", service_error_code="ThrottlingException")
+    with pytest.raises(StorageUnavailable, match="ThrottlingException"):
+        store.list_sessions(SessionQuery(limit=5, charger_id="1"))

@@ -11,10 +11,19 @@ import pytest
 import yaml
 
 from evsessions.contract import TOPIC_FILTER, parse_session
+from evsessions.dynamodb_items import session_item
 from local_runner.iot_sql import MessageContext
 from local_runner.template import Template, TemplateError, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
+ORIGINAL_EVENT = {
+    "session_id": 1,
+    "energy_delivered_in_kWh": 30,
+    "duration_in_seconds": 45,
+    "session_cost_in_cents": 70,
+    "topic": "charger/1/connector/1/session/1",
+    "received_at": 1_764_268_500_000,
+}
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +97,18 @@ def test_listener_rule_output_of_the_original_message_passes_the_contract(
 
 
 def test_api_routes(template: Template) -> None:
+    # GIVEN the query API's Api events
     routes = {(r.method, r.path) for r in template.functions["ApiFunction"].routes}
+    # THEN every route of issue 4 is there, plus the catch-all that turns unknown paths into 404s
     assert routes == {
         ("GET", "/health"),
         ("GET", "/sessions"),
         ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}"),
+        ("GET", "/chargers"),
+        ("GET", "/totals"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("ANY", "/{proxy+}"),
     }
 
 
@@ -113,13 +129,79 @@ def test_sessions_table_keys(template: Template) -> None:
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "charger_time", "KeyType": "RANGE"},
         ],
+        "ByConnectorTime": [
+            {"AttributeName": "connector_pk", "KeyType": "HASH"},
+            {"AttributeName": "charger_time", "KeyType": "RANGE"},
+        ],
         "ByMonth": [
             {"AttributeName": "month", "KeyType": "HASH"},
             {"AttributeName": "fleet_time", "KeyType": "RANGE"},
         ],
     }
     declared = {d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]}
-    assert declared == dict.fromkeys(["pk", "sk", "charger_time", "month", "fleet_time"], "S")
+    assert declared == dict.fromkeys(
+        ["pk", "sk", "charger_time", "connector_pk", "month", "fleet_time"], "S"
+    )
+
+
+def test_session_items_carry_every_index_key_the_template_declares(template: Template) -> None:
+    # GIVEN the attributes the template declares for the table's keys and indexes
+    declared = {
+        d["AttributeName"]
+        for d in template.tables["SessionsTable"].properties["AttributeDefinitions"]
+    }
+    # WHEN a session is turned into its item
+    item = session_item(parse_session(ORIGINAL_EVENT))
+    # THEN it has every one of them, as text (the template declares them all as S)
+    assert declared <= set(item)
+    assert all(isinstance(item[name], str) for name in declared)
+
+
+# --- IAM: each function may call what its code calls, and no more ------------------------------
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short tags (!Ref, !GetAtt, !Sub) as plain values."""
+
+
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def policy_actions(function: str) -> set[str]:
+    document = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    properties = document["Resources"][function]["Properties"]
+    actions: set[str] = set()
+    for policy in properties.get("Policies", []):
+        for statement in policy["Statement"]:
+            listed = statement["Action"]
+            actions |= {listed} if isinstance(listed, str) else set(listed)
+    return actions
+
+
+def test_listener_may_make_every_dynamodb_call_a_save_makes() -> None:
+    # GIVEN a save: TransactWriteItems of a conditional Put and counter Updates (IAM checks each
+    # item's action: PutItem, UpdateItem), then UpdateItem for the last end times
+    needed = {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+    # WHEN the listener's policy is read
+    granted = policy_actions("ListenerFunction")
+    # THEN it grants them, or every save fails with AccessDenied once deployed
+    assert needed <= granted, f"missing {sorted(needed - granted)}"
+
+
+def test_api_may_only_read_the_table() -> None:
+    # GIVEN the query API, which only reads sessions
+    granted = {a for a in policy_actions("ApiFunction") if a.startswith("dynamodb:")}
+    # THEN its policy allows the table reads it makes and nothing that writes or scans
+    assert granted == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"}
+
+
+def test_deployed_api_requires_an_api_key() -> None:
+    # GIVEN the template's API settings
+    document = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    auth = document["Globals"]["Api"]["Auth"]
+    # THEN API Gateway asks for a key, with a usage plan to hold it
+    assert auth["ApiKeyRequired"] is True
+    assert auth["UsagePlan"]["CreateUsagePlan"] in ("PER_API", "SHARED")
 
 
 def test_functions_get_the_table_name_and_parameter_defaults(template: Template) -> None:

@@ -1,0 +1,494 @@
+"""The query API's contract as an OpenAPI 3.0.3 document, built once and served at /openapi.json.
+
+Every route of `api.app` (except the catch-all `/{proxy+}`, which only turns unknown paths into a
+JSON 404) is described with its parameters, the 200 response and the error responses, all of the
+shape `{"error": CODE, "message": TEXT}`. `api.docs` renders the same document as an HTML page,
+and tests compare the paths with the Chalice routes and the template's Api events, and run
+schemathesis against the served document.
+
+The limits below repeat the API's own (`api.app`) so that this module imports nothing from the
+app it describes; tests keep the two in step.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Final
+
+JSON = dict[str, Any]
+
+OPENAPI_VERSION: Final = "3.0.3"
+DEFAULT_LIMIT: Final = 50
+MAX_LIMIT: Final = 500
+DEFAULT_TOTALS_WINDOW_DAYS: Final = 30
+MAX_BUCKETS: Final = {"hour": 31 * 24, "day": 2 * 366}
+IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""Charger, connector and session ids (evsessions.contract)."""
+CURSOR_PATTERN: Final = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+_DATE = r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+_OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+DATE_PATTERN: Final = f"^{_DATE}$"
+DATE_TIME_PATTERN: Final = f"^{_DATE}[Tt]{_TIME}{_OFFSET}$"
+ERROR_CODES: Final = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    503: "unavailable",
+}
+
+
+def _ref(kind: str, name: str) -> JSON:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _nullable(schema: JSON) -> JSON:
+    return {**schema, "nullable": True}
+
+
+def _object(properties: JSON, description: str) -> JSON:
+    """A closed object: every property is required and no other may appear."""
+    return {
+        "type": "object",
+        "description": description,
+        "required": list(properties),
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+_TIMESTAMP: Final = {
+    "type": "string",
+    "format": "date-time",
+    "description": "UTC, milliseconds, e.g. 2026-11-27T18:35:00.000Z",
+    "example": "2026-11-27T18:35:00.000Z",
+}
+_IDENTIFIER: Final = {
+    "type": "string",
+    "pattern": IDENTIFIER_PATTERN,
+    "minLength": 1,
+    "maxLength": 64,
+}
+_COUNT: Final = {"type": "integer", "minimum": 0}
+
+
+def _totals_properties() -> JSON:
+    return {
+        "sessions": {**_COUNT, "description": "Sessions counted (each identity once)."},
+        "energy_kWh": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Energy delivered, kWh, to the watt-hour.",
+        },
+        "cost_cents": {**_COUNT, "description": "Sum of session_cost_in_cents."},
+        "average_duration_seconds": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Mean duration_in_seconds (0 when there are no sessions).",
+        },
+    }
+
+
+def _schemas() -> JSON:
+    connector = _object(
+        {
+            "connector_id": _IDENTIFIER,
+            **_totals_properties(),
+            "last_session_ended_at": _nullable(_TIMESTAMP),
+        },
+        "One connector of a charger with its lifetime totals.",
+    )
+    return {
+        "Error": _object(
+            {
+                "error": {"type": "string", "enum": sorted(set(ERROR_CODES.values()))},
+                "message": {"type": "string", "description": "What went wrong and what to do."},
+            },
+            "Every error has this shape; the message never holds internals.",
+        ),
+        "Health": {
+            **_object(
+                {
+                    "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                    "database": {"type": "string", "enum": ["reachable", "unreachable"]},
+                    "dead_letters": _nullable(
+                        {
+                            **_COUNT,
+                            "description": "Messages waiting in the dead-letter queue for a"
+                            " replay; null when the queue is not configured or not reachable.",
+                        }
+                    ),
+                },
+                "Whether the API can reach its table, and how many messages were dead-lettered.",
+            ),
+            "required": ["status", "database"],
+        },
+        "Session": _object(
+            {
+                "charger_id": _IDENTIFIER,
+                "connector_id": _IDENTIFIER,
+                "session_id": {
+                    "description": "As the charger sent it (the original chargers send integers).",
+                    "oneOf": [
+                        {"type": "integer", "minimum": 0},
+                        {"type": "string", "pattern": IDENTIFIER_PATTERN},
+                    ],
+                },
+                "energy_delivered_in_kWh": {"type": "number", "minimum": 0, "maximum": 1000},
+                "duration_in_seconds": {"type": "integer", "minimum": 0, "maximum": 604800},
+                "session_cost_in_cents": {"type": "integer", "minimum": 0, "maximum": 10000000},
+                "ended_at": _TIMESTAMP,
+                "ended_at_source": {
+                    "type": "string",
+                    "enum": ["payload", "received"],
+                    "description": "payload: the charger sent it; received: when IoT received it.",
+                },
+                "received_at": _nullable(_TIMESTAMP),
+            },
+            "One charging session.",
+        ),
+        "SessionPage": _object(
+            {
+                "sessions": {"type": "array", "items": _ref("schemas", "Session")},
+                "count": {**_COUNT, "maximum": MAX_LIMIT},
+                "next_cursor": _nullable(
+                    {
+                        "type": "string",
+                        "pattern": CURSOR_PATTERN,
+                        "description": "Pass as cursor for the next page; null on the last page.",
+                    }
+                ),
+            },
+            "One page of sessions, newest first.",
+        ),
+        "Connector": connector,
+        "Charger": _object(
+            {
+                "charger_id": _IDENTIFIER,
+                **_totals_properties(),
+                "last_session_ended_at": _nullable(_TIMESTAMP),
+                "connectors": {"type": "array", "items": _ref("schemas", "Connector")},
+            },
+            "One charger with its lifetime totals and its connectors.",
+        ),
+        "ChargerPage": _object(
+            {
+                "chargers": {"type": "array", "items": _ref("schemas", "Charger")},
+                "next_cursor": _nullable({"type": "string", "pattern": CURSOR_PATTERN}),
+            },
+            "One page of chargers in id order.",
+        ),
+        "Totals": _object(_totals_properties(), "Aggregates over a set of sessions."),
+        "BucketTotals": _object(
+            {"start": _TIMESTAMP, **_totals_properties()},
+            "The totals of one hour or day that has sessions.",
+        ),
+        "TotalsReport": _object(
+            {
+                "charger": _nullable(_IDENTIFIER),
+                "bucket": {"type": "string", "enum": ["hour", "day"]},
+                "from": {**_TIMESTAMP, "description": "Start of the first bucket."},
+                "to": {**_TIMESTAMP, "description": "End of the last bucket (exclusive)."},
+                "totals": _ref("schemas", "Totals"),
+                "buckets": {"type": "array", "items": _ref("schemas", "BucketTotals")},
+            },
+            "Totals for the fleet or one charger over a window, and per bucket (empty ones left"
+            " out).",
+        ),
+    }
+
+
+def _error_response(status: int, description: str) -> JSON:
+    code = ERROR_CODES[status]
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": _ref("schemas", "Error"),
+                "example": {"error": code, "message": description},
+            }
+        },
+    }
+
+
+def _responses() -> JSON:
+    return {
+        "BadRequest": _error_response(
+            400, "A parameter is malformed, out of range, unknown, or needs another one."
+        ),
+        "Unauthorized": _error_response(401, "API_KEY is set and x-api-key is missing or wrong."),
+        "NotFound": _error_response(404, "No such session, or no such route."),
+        "MethodNotAllowed": _error_response(405, "The path exists, but only for GET."),
+        "Unavailable": _error_response(503, "The session store is unreachable; retry later."),
+    }
+
+
+def _time_parameter(name: str, description: str, example: str) -> JSON:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description
+        + " ISO 8601 with an offset (2026-11-27T18:00:00Z) or a date (2026-11-27, midnight UTC);"
+        " the years 2000-2099.",
+        "schema": {
+            "anyOf": [
+                {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN},
+            ]
+        },
+        "example": example,
+    }
+
+
+def _parameters() -> JSON:
+    return {
+        "limit": {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": f"Page size, 1 to {MAX_LIMIT}; more is a 400.",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_LIMIT,
+                "default": DEFAULT_LIMIT,
+            },
+            "example": 10,
+        },
+        "cursor": {
+            "name": "cursor",
+            "in": "query",
+            "required": False,
+            "description": (
+                "next_cursor of the previous page, as is, with the same filters. Signed and valid"
+                " for 24 hours: a forged, altered, expired or foreign cursor is a 400."
+            ),
+            "schema": {"type": "string", "pattern": CURSOR_PATTERN, "maxLength": 4096},
+        },
+        "charger": {
+            "name": "charger",
+            "in": "query",
+            "required": False,
+            "description": "Only this charger.",
+            "schema": _IDENTIFIER,
+            "example": "1",
+        },
+        "connector": {
+            "name": "connector",
+            "in": "query",
+            "required": False,
+            "description": "Only this connector of the charger; needs charger (a 400 without).",
+            "schema": _IDENTIFIER,
+            "example": "1",
+        },
+        "from": _time_parameter("from", "Sessions that ended at or after this time.", "2026-11-01"),
+        "to": _time_parameter(
+            "to", "Sessions that ended before this time (must be after from).", "2026-12-01"
+        ),
+        "bucket": {
+            "name": "bucket",
+            "in": "query",
+            "required": False,
+            "description": (
+                f"Bucket width. A window holds at most {MAX_BUCKETS['hour']} hours or"
+                f" {MAX_BUCKETS['day']} days; a wider one is a 400."
+            ),
+            "schema": {"type": "string", "enum": ["hour", "day"], "default": "day"},
+            "example": "day",
+        },
+    }
+
+
+def _path_parameter(name: str, description: str, example: str) -> JSON:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": _IDENTIFIER,
+        "example": example,
+    }
+
+
+def _ok(schema: JSON, description: str, media_type: str = "application/json") -> JSON:
+    return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> JSON:
+    names = {
+        400: "BadRequest",
+        401: "Unauthorized",
+        404: "NotFound",
+        405: "MethodNotAllowed",
+        503: "Unavailable",
+    }
+    return {str(status): _ref("responses", names[status]) for status in statuses}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    description: str,
+    parameters: list[JSON],
+    responses: JSON,
+    examples: list[str],
+    tag: str,
+) -> JSON:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "tags": [tag],
+            "parameters": parameters,
+            "responses": responses,
+            "x-example-requests": examples,
+        }
+    }
+
+
+def _paths() -> JSON:
+    query = [_ref("parameters", name) for name in ("limit", "charger", "connector", "from", "to")]
+    return {
+        "/health": _operation(
+            "getHealth",
+            "Is the API up and its table reachable?",
+            "A DescribeTable on the sessions table.",
+            [],
+            {
+                "200": _ok(_ref("schemas", "Health"), "The table is reachable."),
+                "503": _ok(_ref("schemas", "Health"), "The table is unreachable."),
+                **_errors(401, 405),
+            },
+            ["/health"],
+            "operations",
+        ),
+        "/sessions": _operation(
+            "listSessions",
+            "Sessions, newest first",
+            "For the fleet, one charger or one connector, ending in [from, to). One Query per"
+            " page (the fleet walks the months that hold sessions, newest first).",
+            [*query, _ref("parameters", "cursor")],
+            {
+                "200": _ok(_ref("schemas", "SessionPage"), "One page of sessions."),
+                **_errors(400, 401, 405, 503),
+            },
+            [
+                "/sessions?limit=10",
+                "/sessions?charger=1&connector=2&from=2026-11-01&to=2026-12-01",
+                "/sessions?from=2026-11-27T18:00:00Z&limit=100",
+            ],
+            "sessions",
+        ),
+        "/sessions/{charger_id}/{connector_id}/{session_id}": _operation(
+            "getSession",
+            "One session by its identity",
+            "A GetItem on (charger, connector, session).",
+            [
+                _path_parameter("charger_id", "The charger.", "1"),
+                _path_parameter("connector_id", "The connector of that charger.", "1"),
+                _path_parameter("session_id", "The session id the charger sent.", "1"),
+            ],
+            {
+                "200": _ok(_ref("schemas", "Session"), "The session."),
+                **_errors(400, 401, 404, 405, 503),
+            },
+            ["/sessions/1/1/1"],
+            "sessions",
+        ),
+        "/chargers": _operation(
+            "listChargers",
+            "Chargers with their connectors and lifetime totals",
+            "In charger id order; totals and last end times are kept at write time.",
+            [_ref("parameters", "limit"), _ref("parameters", "cursor")],
+            {
+                "200": _ok(_ref("schemas", "ChargerPage"), "One page of chargers."),
+                **_errors(400, 401, 405, 503),
+            },
+            ["/chargers", "/chargers?limit=100"],
+            "chargers",
+        ),
+        "/totals": _operation(
+            "getTotals",
+            "Totals per hour or day for the fleet or one charger",
+            f"The window defaults to the {DEFAULT_TOTALS_WINDOW_DAYS} days before now. Read from"
+            " aggregates kept at write time: the cost does not grow with the number of sessions.",
+            [_ref("parameters", name) for name in ("charger", "from", "to", "bucket")],
+            {
+                "200": _ok(_ref("schemas", "TotalsReport"), "The totals and the buckets."),
+                **_errors(400, 401, 405, 503),
+            },
+            [
+                "/totals",
+                "/totals?charger=1&bucket=hour&from=2026-11-27&to=2026-11-28",
+                "/totals?from=2026-01-01&to=2027-01-01",
+            ],
+            "totals",
+        ),
+        "/openapi.json": _operation(
+            "getOpenApi",
+            "This document",
+            "The OpenAPI 3.0.3 description of the API.",
+            [],
+            {"200": _ok({"type": "object"}, "The document."), **_errors(401, 405)},
+            ["/openapi.json"],
+            "operations",
+        ),
+        "/docs": _operation(
+            "getDocs",
+            "This API as a readable page",
+            "Server-rendered HTML generated from /openapi.json.",
+            [],
+            {"200": _ok({"type": "string"}, "The page.", "text/html"), **_errors(401, 405)},
+            ["/docs"],
+            "operations",
+        ),
+    }
+
+
+def _build() -> JSON:
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "EV charging sessions",
+            "version": "1.0.0",
+            "description": (
+                "Charging sessions stored by the pipeline, chargers with their lifetime totals, and"
+                " fleet or charger totals per hour or day. Every route is a DynamoDB Query or"
+                ' GetItem. Errors are JSON: {"error": CODE, "message": TEXT}. When the API_KEY'
+                " setting is set (and always on the deployed API), send the key in x-api-key."
+                " Unknown paths are a 404, other methods than GET a 405."
+            ),
+        },
+        "tags": [
+            {"name": "sessions", "description": "Stored charging sessions."},
+            {"name": "chargers", "description": "Chargers and connectors."},
+            {"name": "totals", "description": "Aggregates per hour or day."},
+            {"name": "operations", "description": "Health and this documentation."},
+        ],
+        "security": [{}, {"apiKey": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": "Needed only when the API has a key (API_KEY, or deployed).",
+                }
+            },
+            "parameters": _parameters(),
+            "schemas": _schemas(),
+            "responses": _responses(),
+        },
+    }
+
+
+_DOCUMENT: Final = _build()
+
+
+def openapi_document() -> JSON:
+    """The document (a copy: callers may change theirs without changing what is served)."""
+    return copy.deepcopy(_DOCUMENT)
