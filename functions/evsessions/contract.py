@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -36,6 +36,8 @@ RULE_FIELDS = ("topic", "received_at")
 MAX_ENERGY_KWH = 1000
 MAX_DURATION_SECONDS = 7 * 24 * 3600
 MAX_COST_CENTS = 10_000_000
+MAX_CLOCK_AHEAD = timedelta(days=1)
+"""How far after its receipt a session may say it ended (a charger's clock running ahead)."""
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -198,6 +200,10 @@ def parse_session(event: Mapping[str, Any]) -> ChargingSession:
     source: EndedAtSource = "payload"
     if event.get("ended_at") is not None:
         ended_at = parse_time(event["ended_at"], "ended_at")
+        if received_at is not None and ended_at > received_at + MAX_CLOCK_AHEAD:
+            raise InvalidSession(
+                "ended_at", f"{format_time(ended_at)} is more than a day after the message arrived"
+            )
     elif received_at is not None:
         ended_at, source = received_at, "received"
     else:

@@ -8,14 +8,15 @@ it changes nothing and never counts twice. Every read is a GetItem or a Query, n
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from evsessions.contract import ChargingSession, SessionKey, format_time
+from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
 from evsessions.dynamodb_items import (
     BUCKET_PREFIX,
     BY_CHARGER_TIME,
@@ -76,6 +77,10 @@ _INDEX_KEYS = {
 }
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _bound(moment: datetime) -> str:
     """A window bound on millisecond times: rounded up, so [start, end) stays exact."""
     return format_time(moment + timedelta(microseconds=-moment.microsecond % 1000))
@@ -100,9 +105,12 @@ def create_client(settings: Settings) -> DynamoDBClient:
 
 
 class DynamoDbSessionStore:
-    def __init__(self, table: str, client: DynamoDBClient) -> None:
+    def __init__(
+        self, table: str, client: DynamoDBClient, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
         self.table = table
         self.client = client
+        self.clock = clock
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DynamoDbSessionStore:
@@ -187,34 +195,44 @@ class DynamoDbSessionStore:
         return SessionPage(sessions, position)
 
     def _list_fleet(self, query: SessionQuery) -> SessionPage:
-        """Walk the months that hold sessions, newest first, one ByMonth partition each."""
+        """Walk the months that hold sessions, newest first, one ByMonth partition each.
+
+        The newest possible month (the cursor's, or the window's end, or now plus the contract's
+        allowance for clocks ahead) is read first: it usually fills the page alone, and the list
+        of months is read only when it does not."""
         after = query.after
-        found: list[ChargingSession] = []
-        for month in self._months(query):
-            if after is not None and month > after["month"]:
-                continue
-            resume = after if after is not None and month == after["month"] else None
+        if after is not None:
+            newest = after["month"]
+        else:
+            newest = format_time(query.end or self.clock() + MAX_CLOCK_AHEAD)[:7]
+        sessions, position = self._query_index(BY_MONTH, newest, query, query.limit, after)
+        found = list(sessions)
+        for month in self._months(query, below=newest):
+            if len(found) >= query.limit:
+                break
             sessions, position = self._query_index(
-                BY_MONTH, month, query, query.limit - len(found), resume
+                BY_MONTH, month, query, query.limit - len(found), None
             )
             found += sessions
-            if len(found) >= query.limit:
-                return SessionPage(found, position or self._position_after(BY_MONTH, found[-1]))
+        if len(found) >= query.limit:
+            return SessionPage(found, position or self._position_after(BY_MONTH, found[-1]))
         return SessionPage(found, None)
 
-    def _months(self, query: SessionQuery) -> list[str]:
-        """Months with sessions inside the query's window, newest first."""
+    def _months(self, query: SessionQuery, below: str) -> list[str]:
+        """Months with sessions inside the query's window and before `below`, newest first."""
         low = "MONTH#" + (format_time(query.start)[:7] if query.start else "")
-        high = "MONTH#" + (format_time(query.end)[:7] if query.end else "~")
         response = self._call(
             "query",
             TableName=self.table,
             ScanIndexForward=False,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues=typed({":pk": FLEET_TOTALS, ":low": low, ":high": high}),
+            ExpressionAttributeValues=typed(
+                {":pk": FLEET_TOTALS, ":low": low, ":high": f"MONTH#{below}"}
+            ),
             ProjectionExpression="sk",
         )
-        return [plain(item)["sk"].removeprefix("MONTH#") for item in response.get("Items", [])]
+        months = [plain(item)["sk"].removeprefix("MONTH#") for item in response.get("Items", [])]
+        return [month for month in months if month != below]
 
     def _query_index(
         self, index: str, partition: str, query: SessionQuery, limit: int, after: Position | None

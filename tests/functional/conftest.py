@@ -26,6 +26,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from api.app import app
 from api.openapi import openapi_document
+from evsessions.contract import parse_time
 from evsessions.dynamodb_store import cached_store
 from listener.handler import handler as listener
 from local_runner.api_server import ApiServer
@@ -176,6 +177,8 @@ def rule_event(charger: str, connector: str, session: str, ended_at: str) -> dic
         session_id=session,
         topic=f"charger/{charger}/connector/{connector}/session/{session}",
         ended_at=ended_at,
+        # received a few seconds after it ended, as a real charger's message is
+        received_at=int(parse_time(ended_at, "ended_at").timestamp() * 1000) + 5_000,
     )
     return event
 

@@ -135,7 +135,7 @@ def test_session_json_shape(client: Client, stored: None) -> None:
             "session_cost_in_cents": 1693,
             "ended_at": "2025-11-27T18:05:00.000Z",
             "ended_at_source": "payload",
-            "received_at": "2025-11-27T18:34:10.500Z",
+            "received_at": "2025-11-27T18:05:05.000Z",
         }
     ]
 

@@ -471,3 +471,21 @@ def test_session_key_topic_round_trips_through_parse_topic(key: SessionKey) -> N
     parsed = parse_topic(key.topic)
     # THEN the identity is unchanged
     assert SessionKey(*parsed) == key
+
+
+def test_an_end_more_than_a_day_after_receipt_is_refused() -> None:
+    # GIVEN a charger whose clock runs two days ahead
+    event = {
+        "session_id": 1,
+        "energy_delivered_in_kWh": 30,
+        "duration_in_seconds": 45,
+        "session_cost_in_cents": 70,
+        "ended_at": "2026-11-29T12:00:00Z",
+        "topic": "charger/1/connector/1/session/1",
+        "received_at": 1_795_780_800_000,  # 2026-11-27T08:00:00Z
+    }
+    # WHEN its message is parsed THEN ended_at is refused, saying why
+    with pytest.raises(InvalidSession) as raised:
+        parse_session(event)
+    assert raised.value.field == "ended_at"
+    assert "more than a day after" in raised.value.problem

@@ -310,6 +310,7 @@ def test_fleet_listing_walks_the_months_from_the_fleet_totals_newest_first(
 ) -> None:
     # GIVEN the fleet totals know two months, and the newer one holds the only session
     store, stubber = stubbed
+    store.clock = lambda: datetime(2025, 11, 20, tzinfo=UTC)
     months = {
         "TableName": "Sessions",
         "ScanIndexForward": False,
@@ -317,20 +318,21 @@ def test_fleet_listing_walks_the_months_from_the_fleet_totals_newest_first(
         "ExpressionAttributeValues": {
             ":pk": {"S": "TOTALS#FLEET"},
             ":low": {"S": "MONTH#"},
-            ":high": {"S": "MONTH#~"},
+            ":high": {"S": "MONTH#2025-11"},
         },
         "ProjectionExpression": "sk",
     }
+    item = {
+        key: {"S": value} if isinstance(value, str) else {"N": str(value)}
+        for key, value in session_item(SESSION).items()
+    }
+    # (the newest possible month is read first; the months list only because it did not fill)
+    stubber.add_response("query", {"Items": [item]}, query_of("ByMonth", "month", "2025-11", 2))
     stubber.add_response(
         "query",
         {"Items": [{"sk": {"S": "MONTH#2025-11"}}, {"sk": {"S": "MONTH#2025-10"}}]},
         months,
     )
-    item = {
-        key: {"S": value} if isinstance(value, str) else {"N": str(value)}
-        for key, value in session_item(SESSION).items()
-    }
-    stubber.add_response("query", {"Items": [item]}, query_of("ByMonth", "month", "2025-11", 2))
     stubber.add_response("query", {"Items": []}, query_of("ByMonth", "month", "2025-10", 1))
     # WHEN the fleet's sessions are listed
     page = store.list_sessions(SessionQuery(limit=2))
