@@ -8,6 +8,8 @@ own configuration: persistence on, saved every second, queues sized for long out
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -41,8 +43,12 @@ def mosquitto_path() -> str | None:
 
 
 def mosquitto_config(port: int, state_dir: Path) -> str:
+    # Started as root, mosquitto switches to the `mosquitto` user, which cannot write our state
+    # folder: persistence then fails at every autosave, and a restart loses every queue. Stay.
+    user = [f"user {getpass.getuser()}"] if os.geteuid() == 0 else []
     return "\n".join(
         [
+            *user,
             f"listener {port} 127.0.0.1",
             "allow_anonymous true",
             "persistence true",
