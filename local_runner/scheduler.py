@@ -24,6 +24,8 @@ class ScheduledTarget:
     name: str
     schedule: Schedule
     invoke: Callable[[dict[str, Any]], Any]
+    max_retries: int = 2
+    """EventBridge invokes Lambda asynchronously: a failed tick is retried, the same event."""
 
 
 def _utc_now() -> datetime:
@@ -37,7 +39,9 @@ class Scheduler:
         *,
         clock: Callable[[], datetime] = _utc_now,
         on_result: Callable[[str, datetime, Any, BaseException | None], None] | None = None,
+        retry_delay_seconds: float = 5.0,
     ) -> None:
+        self.retry_delay_seconds = retry_delay_seconds
         self.targets = targets
         self.clock = clock
         self.on_result = on_result or (lambda name, moment, result, error: None)
@@ -45,13 +49,19 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
 
     def fire(self, target: ScheduledTarget, moment: datetime) -> None:
-        """Invoke one target for the tick at `moment`; an error is reported, never raised."""
-        try:
-            result = target.invoke(scheduled_event(moment, target.name))
-        except Exception as error:
-            self.on_result(target.name, moment, None, error)
-        else:
-            self.on_result(target.name, moment, result, None)
+        """Invoke one target for the tick at `moment`, retrying a failure with the same event
+        (a retried tick republishes the same session ids); errors are reported, never raised."""
+        event = scheduled_event(moment, target.name)
+        for attempt in range(target.max_retries + 1):
+            try:
+                result = target.invoke(event)
+            except Exception as error:
+                self.on_result(target.name, moment, None, error)
+                if self._stop.wait(self.retry_delay_seconds * 2**attempt):
+                    return
+            else:
+                self.on_result(target.name, moment, result, None)
+                return
 
     def start(self) -> None:
         self._thread.start()

@@ -227,7 +227,9 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
 
 def _start_schedules(system: LocalSystem) -> None:
     targets = [
-        ScheduledTarget(trigger.name, trigger.schedule, system.invokers[name])
+        ScheduledTarget(
+            trigger.name, trigger.schedule, system.invokers[name], spec.max_retry_attempts
+        )
         for name, spec in system.template.functions.items()
         for trigger in spec.schedules
     ]
