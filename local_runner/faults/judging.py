@@ -1,0 +1,182 @@
+"""Judging a scenario from what DynamoDB and the dead letters hold: lost, unexpected, totals, and
+the duplicates the runner's output says it absorbed; the counts as a markdown table."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from local_runner.faults.messages import Expected, Message, session_topic
+
+_OUTCOME = re.compile(
+    r"(?P<topic>charger/\S+?): (?P<outcome>stored|duplicate|dead-lettered)\b.*\(\d+ ms\)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What the runner said it did with a scenario's messages, across all its lifetimes."""
+
+    stored: tuple[str, ...] = ()
+    duplicates: int = 0
+    dead_lettered: int = 0
+    handled_topics: frozenset[str] = frozenset()
+    """Every identity the runner reported an outcome for."""
+
+    @property
+    def handled(self) -> int:
+        return len(self.stored) + self.duplicates + self.dead_lettered
+
+    def __add__(self, other: Outcomes) -> Outcomes:
+        return Outcomes(
+            self.stored + other.stored,
+            self.duplicates + other.duplicates,
+            self.dead_lettered + other.dead_lettered,
+            self.handled_topics | other.handled_topics,
+        )
+
+
+def parse_outcomes(text: str, charger: str) -> Outcomes:
+    """Outcome lines (`HH:MM:SS ListenerFunction charger/x/...: stored (12 ms)`) of one charger."""
+    prefix = f"charger/{charger}/"
+    stored: list[str] = []
+    topics: set[str] = set()
+    duplicates = dead = 0
+    for line in text.splitlines():
+        match = _OUTCOME.search(line)
+        if not match or not match["topic"].startswith(prefix):
+            continue
+        topics.add(match["topic"])
+        if match["outcome"] == "stored":
+            stored.append(match["topic"])
+        elif match["outcome"] == "duplicate":
+            duplicates += 1
+        else:
+            dead += 1
+    return Outcomes(tuple(stored), duplicates, dead, frozenset(topics))
+
+
+def row_topic(row: dict[str, Any]) -> str:
+    """A stored row's identity as the topic it came from (sk: `SESSION#{connector}#{session}`)."""
+    _, connector, session = str(row["sk"]).split("#", 2)
+    return session_topic(str(row["charger_id"]), session, connector)
+
+
+def _row_matches(row: dict[str, Any], expected: Expected) -> bool:
+    try:
+        return (
+            Decimal(row["session_id"]) == expected.session_id
+            and Decimal(row["energy_delivered_in_kWh"]) == expected.energy
+            and Decimal(row["duration_in_seconds"]) == expected.duration
+            and Decimal(row["session_cost_in_cents"]) == expected.cost
+        )
+    except (KeyError, ArithmeticError, TypeError, ValueError):
+        return False
+
+
+@dataclass
+class FaultResult:
+    """One scenario's counts. `published` counts PUBACKed messages only."""
+
+    scenario: str
+    published: int
+    stored: int
+    dead_lettered: int
+    lost: int
+    unexpected: int
+    duplicates_absorbed: int
+    seconds: float = 0.0
+    unconfirmed: int = 0
+    """Sent but never PUBACKed: not promised to anyone, so never counted as lost."""
+    problems: list[str] = field(default_factory=list)
+    """Violations the counts alone do not show (totals, reasons, a dead runner, a late fault)."""
+    details: dict[str, int] = field(default_factory=dict)
+    lost_sample: list[str] = field(default_factory=list)
+    unexpected_sample: list[str] = field(default_factory=list)
+    log_excerpt: list[str] = field(default_factory=list)
+
+    @property
+    def lossless(self) -> bool:
+        return self.lost == 0 and self.unexpected == 0 and not self.problems
+
+    def summary(self) -> str:
+        """Everything a failing assertion should show."""
+        return json.dumps(
+            {k: v for k, v in self.__dict__.items() if v or k in ("lost", "unexpected")},
+            indent=1,
+            default=str,
+        )
+
+
+def judge(
+    scenario: str,
+    messages: Sequence[Message],
+    confirmed: set[str],
+    rows: dict[str, dict[str, Any]],
+    letters: Sequence[dict[str, Any]],
+    outcomes: Outcomes,
+) -> FaultResult:
+    """Count from the stores: lost, unexpected, and whether the totals add up."""
+    sent = {m.topic: m for m in messages}
+    stored = set(rows)
+    dead = {str(letter.get("topic")) for letter in letters}
+    lost = sorted(confirmed - stored - dead)
+    unexpected = sorted(
+        topic
+        for topic, row in rows.items()
+        if (m := sent.get(topic)) is None or m.expected is None or not _row_matches(row, m.expected)
+    )
+    unexpected += sorted(dead - set(sent))
+    problems = []
+    row_energy = sum(
+        (Decimal(r.get("energy_delivered_in_kWh", 0)) for r in rows.values()), Decimal()
+    )
+    row_cost = sum((Decimal(r.get("session_cost_in_cents", 0)) for r in rows.values()), Decimal())
+    expected = [m.expected for t in stored if (m := sent.get(t)) and m.expected]
+    sent_energy = sum((e.energy for e in expected), Decimal())
+    sent_cost = sum((Decimal(e.cost) for e in expected), Decimal())
+    if (row_energy, row_cost) != (sent_energy, sent_cost):
+        problems.append(
+            f"totals differ: stored {row_energy} kWh / {row_cost} cents, published for the stored "
+            f"identities {sent_energy} kWh / {sent_cost} cents"
+        )
+    unexplained = [x for x in letters if not x.get("error_type") or not x.get("error_message")]
+    if unexplained:
+        problems.append(f"{len(unexplained)} dead letters without a reason")
+    good_dead = sorted(t for t in dead if (m := sent.get(t)) and m.expected)
+    return FaultResult(
+        scenario=scenario,
+        published=len(confirmed),
+        stored=len(stored),
+        dead_lettered=len(dead),
+        lost=len(lost),
+        unexpected=len(unexpected),
+        duplicates_absorbed=outcomes.duplicates,
+        unconfirmed=len(set(sent) - confirmed),
+        problems=problems,
+        details={
+            "sent": len(sent),
+            "dead_letter_records": len(letters),
+            "good_dead_lettered": len(good_dead),
+            "poison_sent": sum(1 for m in messages if m.expected is None),
+        },
+        lost_sample=lost[:10],
+        unexpected_sample=unexpected[:10],
+    )
+
+
+def markdown_table(results: Iterable[FaultResult]) -> str:
+    lines = [
+        "| scenario | published | stored | dead-lettered | lost | duplicates absorbed | seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.scenario} | {r.published:,} | {r.stored:,} | {r.dead_lettered:,} | {r.lost:,} "
+            f"| {r.duplicates_absorbed:,} | {r.seconds:.0f} |"
+        )
+    return "\n".join(lines)
