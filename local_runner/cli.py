@@ -13,6 +13,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from dotenv import load_dotenv
 from evsessions.settings import RunnerSettings, SettingsError
 from local_runner.dead_letters import dead_letter_store
 from local_runner.events import sample_iot_event, scheduled_event
-from local_runner.template import TemplateError, load_template
+from local_runner.template import Template, TemplateError, load_template
 
 
 def _say(line: str) -> None:
@@ -47,16 +49,43 @@ def _up(runner: RunnerSettings) -> int:
     return 0
 
 
-def _invoke(runner: RunnerSettings, function: str, event_path: str) -> int:
+@contextmanager
+def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[dict[str, Any]]:
+    """The template's handlers, wired to the local database and broker as `up` wires them.
+    Uses the database of a running `up`; else starts DynamoDB Local for the duration."""
+    from evsessions.settings import Settings
+    from local_runner.broker import Broker
+    from local_runner.database import answers, create_tables
     from local_runner.invoker import FunctionInvoker
+    from local_runner.system import function_environment, start_database
 
+    settings = Settings.from_env()
+    endpoint = settings.dynamodb_endpoint_url or f"http://127.0.0.1:{runner.dynamodb_local_port}"
+    database = None
+    if not answers(endpoint, settings.aws_region):
+        if runner.database in ("external", "moto"):
+            raise RuntimeError(f"no database answers at {endpoint}; start ./dev up first")
+        database = start_database(runner, settings, _say)
+        endpoint = database.endpoint_url
+        create_tables(endpoint, settings.aws_region, list(template.tables.values()))
+    try:
+        broker = Broker("configured broker", settings.mqtt_host, settings.mqtt_port, lambda: None)
+        function_environment(template, endpoint, broker)
+        yield {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
+    finally:
+        if database is not None:
+            database.stop()
+
+
+def _invoke(runner: RunnerSettings, function: str, event_path: str) -> int:
     template = load_template(runner.template_path)
     if function not in template.functions:
         raise TemplateError(
             f"no function {function!r}; the template has {', '.join(template.functions)}"
         )
     event = json.loads(Path(event_path).read_text() if event_path != "-" else sys.stdin.read())
-    result: Any = FunctionInvoker(template.functions[function])(event)
+    with _local_handlers(runner, template) as handlers:
+        result: Any = handlers[function](event)
     print(json.dumps(result, indent=2, default=str))
     return 0
 
@@ -87,11 +116,7 @@ def _dlq_list(runner: RunnerSettings, as_json: bool) -> int:
 
 
 def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int:
-    from evsessions.settings import Settings
-    from local_runner.database import answers, create_tables
-    from local_runner.invoker import FunctionInvoker
     from local_runner.replay import replay
-    from local_runner.system import function_environment, start_database
 
     store = dead_letter_store(runner.local_data_dir)
     letters = store.all()
@@ -100,22 +125,8 @@ def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int
         print("nothing to replay" + (f": no dead letter matches {' '.join(ids)}" if ids else ""))
         return 1 if ids else 0
     template = load_template(runner.template_path)
-    settings = Settings.from_env()
-    endpoint = settings.dynamodb_endpoint_url or f"http://127.0.0.1:{runner.dynamodb_local_port}"
-    database = None
-    if not answers(endpoint, settings.aws_region):
-        if runner.database in ("external", "moto"):
-            raise RuntimeError(f"no database answers at {endpoint}; start ./dev up first")
-        database = start_database(runner, settings, _say)
-        endpoint = database.endpoint_url
-        create_tables(endpoint, settings.aws_region, list(template.tables.values()))
-    try:
-        function_environment(template, endpoint, None)
-        invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
-        results = replay(chosen, template, lambda name, event: invokers[name](event), store)
-    finally:
-        if database is not None:
-            database.stop()
+    with _local_handlers(runner, template) as handlers:
+        results = replay(chosen, template, lambda name, event: handlers[name](event), store)
     for result in results:
         print(f"{result.letter.id[:12]}  {result.letter.topic}: {result.outcome}")
     replayed = sum(r.replayed for r in results)

@@ -134,3 +134,33 @@ def test_template_passes_cfn_lint() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_invoke_calls_the_listener_against_dynamodb_local_like_sam_local_invoke(
+    tmp_path: Path,
+) -> None:
+    # GIVEN no running system, only the data folder and the original-format event fixture
+    env = {
+        **os.environ,
+        "LOCAL_DATA_DIR": str(prepare_data_dir(tmp_path / "data")),
+        "DYNAMODB_LOCAL_PORT": str(free_port()),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "local_runner",
+        "invoke",
+        "ListenerFunction",
+        "--event",
+        "tests/events/iot_rule_original.json",
+    ]
+    # WHEN the listener is invoked twice with the same event
+    runs = [
+        subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        for _ in range(2)
+    ]
+    # THEN it stored the session once, then saw a duplicate, and left no DynamoDB Local running
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    statuses = [json.loads(r.stdout[r.stdout.index("{") :])["status"] for r in runs]
+    assert statuses == ["stored", "duplicate"]
+    assert _processes_mentioning(str(tmp_path / "data")) == []
