@@ -9,7 +9,7 @@ template.yaml declares the same keys and indexes; the README explains the access
   for the fleet, which also tells a listing which months hold sessions). Counters only, added in
   the same transaction as the session, so a duplicate (which cancels it) never counts twice.
 - Chargers: pk `CHARGERS`, sk `CHARGER#{charger}` and `CHARGER#{charger}#CONNECTOR#{connector}`,
-  lifetime counters plus the last end time (a max, set after the transaction: max is idempotent).
+  lifetime counters plus the last end time (a max, raised in the same transaction).
 Times are fixed-width UTC ISO 8601 text, so text order is time order.
 """
 
@@ -115,27 +115,6 @@ def counter_keys(session: ChargingSession) -> list[dict[str, str]]:
         {"pk": CHARGERS, "sk": charger_sk(charger, connector)},
     ]
     return fleet + per_charger + lifetime
-
-
-def counter_update(table: str, key: Mapping[str, str], totals: Totals) -> dict[str, Any]:
-    """A transaction Update that adds `totals` to one aggregate item."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": typed(key),
-            "UpdateExpression": (
-                "ADD sessions :n, energy_kwh :e, cost_cents :c, duration_seconds :d"
-            ),
-            "ExpressionAttributeValues": typed(
-                {
-                    ":n": totals.sessions,
-                    ":e": totals.energy_kwh,
-                    ":c": totals.cost_cents,
-                    ":d": totals.duration_seconds,
-                }
-            ),
-        }
-    }
 
 
 def totals_from_item(item: Mapping[str, Any]) -> Totals:

@@ -1,14 +1,14 @@
 """DynamoDB adapter of the storage port (key design: see `dynamodb_items`).
 
-A save is one transaction: the session put, conditional on `attribute_not_exists(pk)`, and the
-counter updates of every aggregate it belongs to. A duplicate cancels the whole transaction, so
-it changes nothing and never counts twice. Every read is a GetItem or a Query, never a Scan.
+Sessions are saved in transactions that also add them to every aggregate they belong to (see
+`session_transactions`): a duplicate cancels its transaction, so it never counts twice. Every read
+is a GetItem or a Query, never a Scan.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,8 +26,6 @@ from evsessions.dynamodb_items import (
     FLEET_TOTALS,
     charger_sk,
     charger_totals_pk,
-    counter_keys,
-    counter_update,
     plain,
     session_from_item,
     session_item,
@@ -36,6 +34,7 @@ from evsessions.dynamodb_items import (
     typed,
 )
 from evsessions.errors import StorageUnavailable
+from evsessions.session_transactions import ItemKey, pack, plan
 from evsessions.settings import Settings
 from evsessions.storage import (
     Bucket,
@@ -46,7 +45,6 @@ from evsessions.storage import (
     SaveOutcome,
     SessionPage,
     SessionQuery,
-    Totals,
 )
 
 if TYPE_CHECKING:
@@ -129,54 +127,55 @@ class DynamoDbSessionStore:
             raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
 
     def save(self, session: ChargingSession) -> SaveOutcome:
-        counted = Totals.of(session)
-        try:
-            self._call(
-                "transact_write_items",
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": typed(session_item(session)),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    *(counter_update(self.table, key, counted) for key in counter_keys(session)),
-                ],
-            )
-            outcome = SaveOutcome.STORED
-        except ClientError as error:
-            codes = _cancellation_codes(error)
-            if not codes or codes[0] != "ConditionalCheckFailed":
-                if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
-                    raise StorageUnavailable(f"DynamoDB transaction cancelled: {codes}") from error
-                raise
-            outcome = SaveOutcome.DUPLICATE
-            # The stored copy's end time: a re-sent original-format message has a new one.
-            session = self.get(session.key) or session
-        # Also after a duplicate: a crash may have come between the transaction and this.
-        self._raise_last_ended(session)
-        return outcome
+        return self.save_many([session])[0]
 
-    def _raise_last_ended(self, session: ChargingSession) -> None:
-        """Set the charger's and connector's last end time to this session's, if it is later."""
-        ended = format_time(session.ended_at)
-        for sk in (
-            charger_sk(session.key.charger_id),
-            charger_sk(session.key.charger_id, session.key.connector_id),
-        ):
+    def save_many(self, sessions: Sequence[ChargingSession]) -> list[SaveOutcome]:
+        """Store each new session once, in as few transactions as the aggregates allow.
+
+        A transaction that DynamoDB cancelled was not applied at all, so it is planned again
+        without what cancelled it; one that fails otherwise raises, and the caller retries the
+        whole batch, whose stored sessions then cancel as duplicates and count nothing twice."""
+        outcomes: dict[SessionKey, SaveOutcome] = {}
+        unique = {s.key: s for s in reversed(sessions)}  # the first of a key wins
+        for group in pack(list(unique.values())):
+            outcomes.update(self._save_group(group))
+        seen: set[SessionKey] = set()
+        result = []
+        for session in sessions:
+            result.append(SaveOutcome.DUPLICATE if session.key in seen else outcomes[session.key])
+            seen.add(session.key)
+        return result
+
+    def _save_group(self, group: list[ChargingSession]) -> dict[SessionKey, SaveOutcome]:
+        duplicates: set[SessionKey] = set()
+        keep_last_ended: frozenset[ItemKey] = frozenset()
+        while True:
+            pending = [s for s in group if s.key not in duplicates]
+            if not pending:
+                break
+            planned = plan(self.table, pending, keep_last_ended)
             try:
-                self._call(
-                    "update_item",
-                    TableName=self.table,
-                    Key=typed({"pk": CHARGERS, "sk": sk}),
-                    UpdateExpression="SET last_ended_at = :t",
-                    ConditionExpression="attribute_not_exists(last_ended_at) OR last_ended_at < :t",
-                    ExpressionAttributeValues=typed({":t": ended}),
-                )
+                self._call("transact_write_items", TransactItems=planned.items)
+                break
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                failed = [
+                    role
+                    for role, code in zip(planned.roles, _cancellation_codes(error), strict=False)
+                    if code == "ConditionalCheckFailed"
+                ]
+                if not failed:
+                    codes = _cancellation_codes(error)
+                    if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
+                        raise StorageUnavailable(
+                            f"DynamoDB transaction cancelled: {sorted(set(codes))}"
+                        ) from error
                     raise
+                duplicates |= {role for role in failed if isinstance(role, SessionKey)}
+                keep_last_ended |= {role for role in failed if not isinstance(role, SessionKey)}
+        return {
+            s.key: SaveOutcome.DUPLICATE if s.key in duplicates else SaveOutcome.STORED
+            for s in group
+        }
 
     def get(self, key: SessionKey) -> ChargingSession | None:
         response = self._call("get_item", TableName=self.table, Key=typed(session_key(key)))

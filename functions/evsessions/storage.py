@@ -8,7 +8,7 @@ aggregates behind totals and charger summaries count each session exactly once.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -101,6 +101,11 @@ class SessionStore(Protocol):
         """Store a session once; the same identity again is DUPLICATE and changes nothing."""
         ...
 
+    def save_many(self, sessions: Sequence[ChargingSession]) -> list[SaveOutcome]:
+        """`save` for each session, in order (a key repeated in the batch is a DUPLICATE), at
+        the cost of far fewer writes. On an error, some may be stored: save the batch again."""
+        ...
+
     def get(self, key: SessionKey) -> ChargingSession | None: ...
 
     def list_sessions(self, query: SessionQuery) -> SessionPage:
@@ -137,6 +142,9 @@ class InMemorySessionStore:
             return SaveOutcome.DUPLICATE
         self.sessions[session.key] = session
         return SaveOutcome.STORED
+
+    def save_many(self, sessions: Sequence[ChargingSession]) -> list[SaveOutcome]:
+        return [self.save(session) for session in sessions]
 
     def get(self, key: SessionKey) -> ChargingSession | None:
         return self.sessions.get(key)

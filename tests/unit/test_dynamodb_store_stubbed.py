@@ -6,6 +6,7 @@ DynamoDB Local never throttles or conflicts, so these paths can only be shown wi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_items import session_from_item, session_item, session_key, typed
+from evsessions.dynamodb_items import session_from_item, session_item
 from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
 from evsessions.storage import SaveOutcome, SessionPage, SessionQuery
@@ -88,8 +89,28 @@ COUNTER_KEYS = [
 ]
 
 
-def expected_transaction() -> dict[str, Any]:
-    """The session put, conditional on a new identity, and one counter update per aggregate."""
+LAST_ENDED = "2025-11-27T18:34:10.250Z"
+
+
+def counter(pk: str, sk: str, counted: dict[str, Any], raise_last_ended: bool) -> dict[str, Any]:
+    """One aggregate's update; a CHARGERS item also raises its last end time, if it grows."""
+    update: dict[str, Any] = {
+        "TableName": "Sessions",
+        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+        "UpdateExpression": "ADD sessions :n, energy_kwh :e, cost_cents :c, duration_seconds :d",
+        "ExpressionAttributeValues": counted,
+    }
+    if pk == "CHARGERS" and raise_last_ended:
+        update["UpdateExpression"] += " SET last_ended_at = :t"
+        update["ConditionExpression"] = "attribute_not_exists(last_ended_at) OR last_ended_at < :t"
+        update["ExpressionAttributeValues"] = {**counted, ":t": {"S": LAST_ENDED}}
+    return {"Update": update}
+
+
+def expected_transaction(
+    puts: int = 1, counted: dict[str, Any] = COUNTED, keep_last_ended: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The session puts, conditional on a new identity, and one update per aggregate."""
     put = {
         "Put": {
             "TableName": "Sessions",
@@ -97,55 +118,65 @@ def expected_transaction() -> dict[str, Any]:
             "ConditionExpression": "attribute_not_exists(pk)",
         }
     }
-    updates = [
-        {
-            "Update": {
-                "TableName": "Sessions",
-                "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
-                "UpdateExpression": (
-                    "ADD sessions :n, energy_kwh :e, cost_cents :c, duration_seconds :d"
-                ),
-                "ExpressionAttributeValues": COUNTED,
-            }
-        }
-        for pk, sk in COUNTER_KEYS
-    ]
-    return {"TransactItems": [put, *updates]}
+    updates = [counter(pk, sk, counted, sk not in keep_last_ended) for pk, sk in COUNTER_KEYS]
+    return {"TransactItems": [*[put] * puts, *updates]}
 
 
-def expected_last_ended(sk: str) -> dict[str, Any]:
-    """The conditional UpdateItem that raises a charger's or connector's last end time."""
-    return {
-        "TableName": "Sessions",
-        "Key": {"pk": {"S": "CHARGERS"}, "sk": {"S": sk}},
-        "UpdateExpression": "SET last_ended_at = :t",
-        "ConditionExpression": "attribute_not_exists(last_ended_at) OR last_ended_at < :t",
-        "ExpressionAttributeValues": {":t": {"S": "2025-11-27T18:34:10.250Z"}},
-    }
-
-
-def later_end_already_recorded(stubber: Stubber, sk: str) -> None:
-    stubber.add_client_error(
-        "update_item",
-        service_error_code="ConditionalCheckFailedException",
-        http_status_code=400,
-        expected_params=expected_last_ended(sk),
-    )
-
-
-def test_save_is_one_transaction_then_two_conditional_last_end_updates(
+def test_save_is_one_transaction_with_every_aggregate(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN DynamoDB accepts the transaction, and the connector already has a later end time
+    # GIVEN DynamoDB accepts the transaction
     store, stubber = stubbed
     stubber.add_response("transact_write_items", {}, expected_transaction())
-    stubber.add_response("update_item", {}, expected_last_ended("CHARGER#1"))
-    later_end_already_recorded(stubber, "CHARGER#1#CONNECTOR#2")
     # WHEN a new session is saved
     outcome = store.save(SESSION)
-    # THEN the put and every counter are one transaction, the last end times are raised with a
-    # condition (a failed condition is not an error), and nothing else is called
+    # THEN the put, every counter and the last end times are one transaction, and nothing else
     assert outcome is SaveOutcome.STORED
+    stubber.assert_no_pending_responses()
+
+
+def test_a_later_end_already_recorded_is_left_alone(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN the connector already has a later end time: its condition cancels the transaction
+    store, stubber = stubbed
+    cancelled(stubber, *["None"] * len(COUNTER_KEYS), "ConditionalCheckFailed")
+    # AND the transaction planned again leaves that last end time alone
+    connector = "CHARGER#1#CONNECTOR#2"
+    stubber.add_response(
+        "transact_write_items", {}, expected_transaction(keep_last_ended=(connector,))
+    )
+    # WHEN saved THEN it is stored, counted once
+    assert store.save(SESSION) is SaveOutcome.STORED
+    stubber.assert_no_pending_responses()
+
+
+def test_a_batch_shares_its_aggregates_in_one_transaction(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN two sessions of the same connector in the same hour, and the first again
+    store, stubber = stubbed
+    second = replace(SESSION, key=SessionKey("1", "2", "1764268441"), session_id=1764268441)
+    doubled = {":n": {"N": "2"}, ":e": {"N": "84.250"}, ":c": {"N": "3386"}, ":d": {"N": "6240"}}
+    stubber.add_response("transact_write_items", {}, expected_transaction(2, doubled))
+    # WHEN the batch is saved
+    outcomes = store.save_many([SESSION, second, SESSION])
+    # THEN one transaction adds both to each aggregate once, and the repeat is a duplicate
+    assert outcomes == [SaveOutcome.STORED, SaveOutcome.STORED, SaveOutcome.DUPLICATE]
+    stubber.assert_no_pending_responses()
+
+
+def test_a_stored_session_in_a_batch_is_planned_out(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a batch whose first session is already stored: its put cancels the transaction
+    store, stubber = stubbed
+    second = replace(SESSION, key=SessionKey("1", "2", "1764268441"), session_id=1764268441)
+    cancelled(stubber, "ConditionalCheckFailed", *["None"] * (1 + len(COUNTER_KEYS)))
+    # AND the transaction planned again holds the second session alone
+    stubber.add_response("transact_write_items", {}, expected_transaction())
+    # WHEN saved THEN the first is a duplicate and only the second counts
+    assert store.save_many([SESSION, second]) == [SaveOutcome.DUPLICATE, SaveOutcome.STORED]
     stubber.assert_no_pending_responses()
 
 
@@ -173,8 +204,6 @@ def test_transaction_puts_the_session_item_itself(
         "received_at": {"S": "2025-11-27T18:34:10.500Z"},
     }
     stubber.add_response("transact_write_items", {}, expected)
-    stubber.add_response("update_item", {})
-    stubber.add_response("update_item", {})
     # WHEN saved THEN the stubber saw exactly that item
     assert store.save(SESSION) is SaveOutcome.STORED
     stubber.assert_no_pending_responses()
@@ -186,15 +215,7 @@ def test_failed_condition_on_the_session_is_a_duplicate(
     # GIVEN DynamoDB reports the session item already exists (so no counter was added)
     store, stubber = stubbed
     cancelled(stubber, "ConditionalCheckFailed", *["None"] * len(COUNTER_KEYS))
-    # AND the stored copy is read, for its end time (a re-sent message may carry a newer one)
-    stubber.add_response(
-        "get_item",
-        {"Item": typed(session_item(SESSION))},
-        {"TableName": "Sessions", "Key": typed(session_key(SESSION.key))},
-    )
-    later_end_already_recorded(stubber, "CHARGER#1")
-    later_end_already_recorded(stubber, "CHARGER#1#CONNECTOR#2")
-    # WHEN the session is saved THEN it is a duplicate, not an error
+    # WHEN the session is saved THEN it is a duplicate, not an error, and nothing else is written
     assert store.save(SESSION) is SaveOutcome.DUPLICATE
     stubber.assert_no_pending_responses()
 
