@@ -1,13 +1,18 @@
 """The local stand-in for an AWS IoT topic rule: MQTT in, the rule's SELECT out, a handler call.
 
 A QoS 1 subscription with a persistent session (clean_session=False) and manual acknowledgement:
-a message is acknowledged only after the handler returned or the message was dead-lettered, in
-arrival order, by one worker thread. paho's network thread only queues messages, so a slow
-handler never blocks keepalives, and an exception can never kill the network loop.
+a message is acknowledged only after its handler call succeeded or it was dead-lettered, and
+always in arrival order, even with several batches in flight. paho's network thread only queues
+messages, so a slow handler never blocks keepalives, and an exception can never kill the loop.
 
-Failure handling follows Lambda's asynchronous invocation: a transient error (database down) is
-retried with capped exponential backoff and jitter, unacknowledged, for as long as it takes; any
-other handler error is retried `max_retries` times; an invalid message is dead-lettered at once.
+Two deliveries, as the template's rule action chooses:
+- a Lambda action: one message per invocation (Lambda's asynchronous invocation: a handler
+  error is retried `max_retries` times, an invalid message is dead-lettered at once);
+- an SQS action read by the function's SQS event: batches of up to `size` records or `window`
+  seconds, `in_flight` batches at a time, with SQS's partial batch response (a record the handler
+  reports as failed is redelivered, up to the queue's maxReceiveCount, then dead-lettered).
+In both, a transient error (database down) is retried with capped exponential backoff and jitter,
+unacknowledged, for as long as it takes.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ import queue
 import random
 import threading
 import time
+import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -26,7 +34,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.errors import InvalidSession, PublishIncomplete, StorageUnavailable
 from local_runner.dead_letters import DeadLetterStore
+from local_runner.events import sqs_event
 from local_runner.iot_sql import MessageContext, PayloadNotJson, Rule
+from local_runner.template import QueueBatching
 
 log = logging.getLogger("local_runner.bridge")
 
@@ -42,15 +52,89 @@ TRANSIENT = (StorageUnavailable, PublishIncomplete, TimeoutError, ConnectionErro
 PERMANENT = (InvalidSession, PayloadNotJson)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Received:
     message: mqtt.MQTTMessage
     connection: int
     received_at_ms: int
+    done: bool = False
+
+
+@dataclass
+class _Record:
+    received: _Received
+    event: dict[str, Any]
+    message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    deliveries: int = 0
+
+
+Delivery = tuple[str, dict[str, Any], int, int]
+"""One record of an invocation: (message id, the rule's output, received at ms, delivery count)."""
+
+
+def invocation_event(batching: QueueBatching | None, records: list[Delivery]) -> dict[str, Any]:
+    """What the function receives: the rule's output itself, or the queue's batch of records."""
+    if batching is None:
+        return records[0][1]
+    return sqs_event(batching.queue_name, records)
+
+
+def reported_failures(
+    batching: QueueBatching | None, result: Any, message_ids: list[str]
+) -> dict[str, Exception]:
+    """SQS's partial batch response: the records to deliver again, and why. A record the
+    handler calls invalid (under `invalid`, with the reason) is dead-lettered at once."""
+    if batching is None or not isinstance(result, dict):
+        return {}
+    reasons = result.get("invalid") or {}
+    failed: dict[str, Exception] = {}
+    for failure in result.get("batchItemFailures") or []:
+        message_id = str(failure.get("itemIdentifier", ""))
+        if message_id not in message_ids:  # SQS takes an unknown id as a failed batch
+            unknown = RuntimeError(f"the handler reported an unknown itemIdentifier {message_id!r}")
+            return dict.fromkeys(message_ids, unknown)
+        reason = str(reasons.get(message_id, ""))
+        field, _, problem = reason.partition(": ")
+        failed[message_id] = (
+            InvalidSession(field, problem) if problem else RuntimeError("reported as failed")
+        )
+    return failed
+
+
+def record_outcome(result: Any, message_id: str) -> str:
+    """'stored', 'duplicate', or the handler's own status word."""
+    if not isinstance(result, dict):
+        return "ok"
+    if "status" in result:
+        return str(result["status"])
+    return "duplicate" if message_id in (result.get("duplicates") or ()) else "stored"
 
 
 class PayloadTooLarge(ValueError):
     pass
+
+
+class _AckLedger:
+    """Acknowledges messages in arrival order, each once it is done, whatever order they finish."""
+
+    def __init__(self, ack: Callable[[_Received], None]) -> None:
+        self._ack = ack
+        self._waiting: deque[_Received] = deque()
+        self._lock = threading.Lock()
+
+    def add(self, received: _Received) -> None:
+        with self._lock:
+            self._waiting.append(received)
+
+    def done(self, received: _Received) -> None:
+        with self._lock:
+            received.done = True
+            while self._waiting and self._waiting[0].done:
+                self._ack(self._waiting.popleft())
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._waiting)
 
 
 class RuleBridge:
@@ -67,6 +151,7 @@ class RuleBridge:
         username: str | None = None,
         password: str | None = None,
         max_retries: int = 2,
+        batching: QueueBatching | None = None,
         backoff_cap_seconds: float = 10.0,
         on_result: Callable[[str, str, float], None] | None = None,
     ) -> None:
@@ -75,13 +160,18 @@ class RuleBridge:
         self.invoke = invoke
         self.dead_letters = dead_letters
         self.client_id = client_id
-        self.max_retries = max_retries
+        self.batching = batching
+        self.max_deliveries = batching.max_receive_count if batching else max_retries + 1
         self.backoff_cap_seconds = backoff_cap_seconds
         self.on_result = on_result or (lambda topic, outcome, seconds: None)
         self._queue: queue.Queue[_Received | None] = queue.Queue()
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._connection = 0
+        self._ledger = _AckLedger(self._ack)
+        in_flight = batching.in_flight if batching else 1
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._workers = ThreadPoolExecutor(in_flight, thread_name_prefix=f"rule-{rule_name}")
         self._host, self._port = host, port
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -97,20 +187,28 @@ class RuleBridge:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._worker = threading.Thread(target=self._work, name=f"bridge-{rule_name}", daemon=True)
+        self._collector = threading.Thread(
+            target=self._collect, name=f"bridge-{rule_name}", daemon=True
+        )
+
+    @property
+    def in_flight(self) -> int:
+        """Messages received and not yet acknowledged."""
+        return self._ledger.in_flight + self._queue.qsize()
 
     def start(self, timeout: float = 15) -> None:
         self._client.connect(self._host, self._port, keepalive=30)
         self._client.loop_start()
-        self._worker.start()
+        self._collector.start()
         if not self._connected.wait(timeout):
             raise RuntimeError(f"rule {self.rule_name}: no connection to the broker")
 
     def shutdown(self) -> None:
-        """Stop after the message in hand; unacknowledged ones stay with the broker."""
+        """Stop after the batches in hand; unacknowledged messages stay with the broker."""
         self._stop.set()
         self._queue.put(None)
-        self._worker.join(30)
+        self._collector.join(30)
+        self._workers.shutdown(wait=True, cancel_futures=True)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -133,64 +231,119 @@ class RuleBridge:
         if received.connection == self._connection:
             self._client.ack(received.message.mid, received.message.qos)
 
-    def _work(self) -> None:
+    def _collect(self) -> None:
+        """Gather records into batches and hand each to a free worker, in arrival order."""
+        size = self.batching.size if self.batching else 1
+        window = self.batching.window_seconds if self.batching else 0.0
         while not self._stop.is_set():
-            received = self._queue.get()
-            if received is None:
+            first = self._queue.get()
+            if first is None:
                 return
-            try:
-                self._process(received)
-            except Exception:  # a bug here must not stop the bridge; the message stays unacked
-                log.exception(
-                    "rule %s: unexpected error; message left for redelivery", self.rule_name
-                )
+            batch = self._admit([], first)
+            deadline = time.monotonic() + window
+            while len(batch) < size and not self._stop.is_set():
+                try:
+                    received = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if received is None:
+                    return
+                batch = self._admit(batch, received)
+            if batch:
+                self._slots.acquire()
+                self._workers.submit(self._run, batch)
 
-    def _process(self, received: _Received) -> None:
-        started = time.monotonic()
-        attempts = [0]
-        try:
-            outcome = self._deliver(received, attempts)
-        except Exception as failure:
-            self.dead_letters.add(
-                rule_name=self.rule_name,
-                topic=received.message.topic,
-                client_id=self.client_id,
-                payload=bytes(received.message.payload),
-                error=failure,
-                attempts=max(attempts[0], 1),
-            )
-            outcome = f"dead-lettered ({type(failure).__name__}: {failure})"
-        if outcome is None:  # stopping: leave it unacknowledged for redelivery
-            return
-        self._ack(received)
-        self.on_result(received.message.topic, outcome, time.monotonic() - started)
-
-    def _deliver(self, received: _Received, attempts: list[int]) -> str | None:
-        """The handler's outcome; raises what should be dead-lettered; None when stopping."""
+    def _admit(self, batch: list[_Record], received: _Received) -> list[_Record]:
+        """The batch with this message's record; a message the rule cannot take is settled here."""
+        self._ledger.add(received)
         message = received.message
-        if len(message.payload) > MAX_PAYLOAD_BYTES:
-            raise PayloadTooLarge(
-                f"payload of {len(message.payload)} bytes exceeds AWS IoT's 128 KB limit"
-            )
-        context = MessageContext(message.topic, self.client_id, received.received_at_ms)
-        event = self.rule.evaluate(bytes(message.payload), context)
+        try:
+            if len(message.payload) > MAX_PAYLOAD_BYTES:
+                raise PayloadTooLarge(
+                    f"payload of {len(message.payload)} bytes exceeds AWS IoT's 128 KB limit"
+                )
+            context = MessageContext(message.topic, self.client_id, received.received_at_ms)
+            event = self.rule.evaluate(bytes(message.payload), context)
+        except (PayloadTooLarge, PayloadNotJson) as failure:
+            self._dead_letter(_Record(received, {}), failure)
+            return batch
         if event is None:
-            return "filtered out by WHERE"
-        while not self._stop.is_set():
-            attempts[0] += 1
+            self._settle(_Record(received, {}), "filtered out by WHERE")
+            return batch
+        return [*batch, _Record(received, event)]
+
+    def _run(self, batch: list[_Record]) -> None:
+        try:
+            self._deliver(batch)
+        except Exception:  # a bug here must not stop the bridge; the messages stay unacked
+            log.exception("rule %s: unexpected error; messages left for redelivery", self.rule_name)
+        finally:
+            self._slots.release()
+
+    def _deliver(self, batch: list[_Record]) -> None:
+        """Invoke until every record is settled; what is left when stopping stays unacked."""
+        pending, transient_failures = batch, 0
+        while pending and not self._stop.is_set():
+            started = time.monotonic()
+            failure: Exception | None = None
             try:
-                result = self.invoke(event)
-            except TRANSIENT as transient:
-                delay = min(self.backoff_cap_seconds, 0.2 * 2 ** min(attempts[0], 10))
+                result = self.invoke(self._event(pending))
+            except TRANSIENT as transient:  # retried for as long as it takes, never counted
+                transient_failures += 1
+                delay = min(self.backoff_cap_seconds, 0.2 * 2 ** min(transient_failures, 10))
                 log.warning("rule %s: %s; retrying in %.1f s", self.rule_name, transient, delay)
                 self._stop.wait(delay * random.uniform(0.5, 1.0))
                 continue
-            except PERMANENT:
-                raise
-            except Exception as failure:
-                if attempts[0] > self.max_retries:
-                    raise
-                log.warning("rule %s: attempt %d failed: %r", self.rule_name, attempts[0], failure)
+            except Exception as error:
+                failure = error
+            for record in pending:
+                record.deliveries += 1
+            if failure is not None:
+                if not isinstance(failure, PERMANENT):
+                    log.warning("rule %s: invocation failed: %r", self.rule_name, failure)
+                pending = self._redeliverable(pending, {r.message_id: failure for r in pending})
                 continue
-            return str(result.get("status", "ok")) if isinstance(result, dict) else "ok"
-        return None
+            failed = self._reported_failures(result, pending)
+            seconds = time.monotonic() - started
+            for record in pending:
+                if record.message_id not in failed:
+                    self._settle(record, record_outcome(result, record.message_id), seconds)
+            pending = self._redeliverable([r for r in pending if r.message_id in failed], failed)
+
+    def _event(self, records: list[_Record]) -> dict[str, Any]:
+        return invocation_event(
+            self.batching,
+            [(r.message_id, r.event, r.received.received_at_ms, r.deliveries + 1) for r in records],
+        )
+
+    def _reported_failures(self, result: Any, records: list[_Record]) -> dict[str, Exception]:
+        return reported_failures(self.batching, result, [r.message_id for r in records])
+
+    def _redeliverable(
+        self, records: list[_Record], failures: dict[str, Exception]
+    ) -> list[_Record]:
+        """Records to deliver again; invalid or too often delivered ones are dead-lettered."""
+        again = []
+        for record in records:
+            failure = failures[record.message_id]
+            if isinstance(failure, PERMANENT) or record.deliveries >= self.max_deliveries:
+                self._dead_letter(record, failure)
+            else:
+                again.append(record)
+        return again
+
+    def _dead_letter(self, record: _Record, failure: BaseException) -> None:
+        message = record.received.message
+        self.dead_letters.add(
+            rule_name=self.rule_name,
+            topic=message.topic,
+            client_id=self.client_id,
+            payload=bytes(message.payload),
+            error=failure,
+            attempts=max(record.deliveries, 1),
+        )
+        self._settle(record, f"dead-lettered ({type(failure).__name__}: {failure})")
+
+    def _settle(self, record: _Record, outcome: str, seconds: float = 0.0) -> None:
+        self._ledger.done(record.received)
+        self.on_result(record.received.message.topic, outcome, seconds)

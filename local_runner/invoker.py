@@ -38,15 +38,22 @@ class LambdaContext:
 
 
 class FunctionInvoker:
-    """Imports the handler once (a warm container) and calls it; one call at a time per function,
-    as one Lambda container would."""
+    """Imports the handler once and calls it; as many calls at a time as the function's SQS
+    events let Lambda run containers (one, for every other trigger)."""
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
         self._handler: Handler | None = None
-        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._containers = threading.BoundedSemaphore(
+            max([1, *(queue.max_concurrency for queue in spec.queues)])
+        )
 
     def load(self) -> Handler:
+        with self._load_lock:
+            return self._import()
+
+    def _import(self) -> Handler:
         if self._handler is None:
             module_name, _, attribute = self.spec.handler.rpartition(".")
             code_dir = str(self.spec.code_dir)
@@ -57,6 +64,6 @@ class FunctionInvoker:
 
     def __call__(self, event: Any) -> Any:
         handler = self.load()
-        with self._lock:
+        with self._containers:
             context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
             return handler(event, context)

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from local_runner.bridge import invocation_event, record_outcome, reported_failures
 from local_runner.dead_letters import DeadLetter, DeadLetterStore
-from local_runner.iot_sql import MessageContext, Rule
-from local_runner.template import Template
+from local_runner.iot_sql import MessageContext
+from local_runner.template import RuleTrigger, Template
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,10 @@ class ReplayResult:
     replayed: bool
 
 
-def _rules(template: Template) -> dict[str, tuple[str, Rule]]:
-    """Rule name -> (function logical id, rule)."""
+def _rules(template: Template) -> dict[str, tuple[str, RuleTrigger]]:
+    """Rule name -> (function logical id, the rule's trigger of it)."""
     return {
-        trigger.name: (function_id, trigger.rule)
+        trigger.name: (function_id, trigger)
         for function_id, spec in template.functions.items()
         for trigger in spec.rules
     }
@@ -51,15 +52,20 @@ def replay(
                 ReplayResult(letter, f"no rule {letter.rule_name} in the template", False)
             )
             continue
-        function_id, rule = rules[letter.rule_name]
-        context = MessageContext(letter.topic, letter.client_id, int(clock() * 1000))
+        function_id, trigger = rules[letter.rule_name]
+        now_ms = int(clock() * 1000)
+        context = MessageContext(letter.topic, letter.client_id, now_ms)
         try:
-            event = rule.evaluate(base64.b64decode(letter.payload_base64), context)
+            event = trigger.rule.evaluate(base64.b64decode(letter.payload_base64), context)
             if event is None:
                 outcome = "filtered out by WHERE"
             else:
-                result = invoke(function_id, event)
-                outcome = str(result.get("status", "ok")) if isinstance(result, dict) else "ok"
+                delivery = (letter.id, event, now_ms, 1)
+                result = invoke(function_id, invocation_event(trigger.batching, [delivery]))
+                failure = reported_failures(trigger.batching, result, [letter.id]).get(letter.id)
+                if failure is not None:
+                    raise failure
+                outcome = record_outcome(result, letter.id)
         except Exception as error:
             results.append(
                 ReplayResult(letter, f"failed again: {type(error).__name__}: {error}", False)

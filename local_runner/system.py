@@ -216,12 +216,20 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
                 dead_letters=system.dead_letters,
                 client_id=f"iot-rule-{trigger.name}",
                 max_retries=spec.max_retry_attempts,
+                batching=trigger.batching,
                 on_result=report,
             )
             bridge.start()
             system.bridges.append(bridge)
+            via = (
+                f" via queue {trigger.batching.queue_name} (batches of up to "
+                f"{trigger.batching.size}, {trigger.batching.in_flight} in flight)"
+                if trigger.batching
+                else ""
+            )
             system.say(
-                f"rule {trigger.name} -> {name} subscribed to '{trigger.rule.topic_filter}' (QoS 1)"
+                f"rule {trigger.name} -> {name}{via} subscribed to "
+                f"'{trigger.rule.topic_filter}' (QoS 1)"
             )
 
 

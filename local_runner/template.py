@@ -29,9 +29,32 @@ class ScheduleTrigger:
 
 
 @dataclass(frozen=True)
+class QueueTrigger:
+    """A function's SQS event: Lambda polls the queue and hands over batches."""
+
+    queue_id: str
+    batch_size: int
+    window_seconds: float
+    max_concurrency: int
+
+
+@dataclass(frozen=True)
+class QueueBatching:
+    """How a rule's messages reach a function through a queue: what the bridge emulates."""
+
+    queue_name: str
+    size: int
+    window_seconds: float
+    in_flight: int
+    max_receive_count: int
+
+
+@dataclass(frozen=True)
 class RuleTrigger:
     name: str
     rule: Rule
+    batching: QueueBatching | None = None
+    """Set when the rule's action is a queue that the function reads; else a direct Lambda call."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,7 @@ class FunctionSpec:
     schedules: list[ScheduleTrigger] = field(default_factory=list)
     rules: list[RuleTrigger] = field(default_factory=list)
     routes: list[ApiRoute] = field(default_factory=list)
+    queues: list[QueueTrigger] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -166,24 +190,53 @@ def _rule(sql: object, where: str) -> Rule:
 
 
 def _topic_rule(
-    logical_id: str, properties: dict[str, Any], functions: dict[str, FunctionSpec]
+    logical_id: str,
+    properties: dict[str, Any],
+    functions: dict[str, FunctionSpec],
+    resources: dict[str, Any],
 ) -> None:
-    """An AWS::IoT::TopicRule whose Lambda action names one of the template's functions."""
+    """An AWS::IoT::TopicRule whose actions reach the template's functions: a Lambda action
+    directly, an Sqs action through the queue that a function's SQS event reads."""
     payload = properties.get("TopicRulePayload") or {}
     if payload.get("RuleDisabled") in (True, "true"):
         return
     rule = _rule(payload.get("Sql"), logical_id)
-    targets = [a["Lambda"]["FunctionArn"] for a in payload.get("Actions") or [] if "Lambda" in a]
-    if not targets:
-        raise TemplateError(f"{logical_id}: the emulator runs rules with a Lambda action only")
-    for target in targets:
-        name = _function_named(target)
-        if name not in functions:
-            raise TemplateError(f"{logical_id}: Lambda action {target!r} names no function here")
-        functions[name].rules.append(RuleTrigger(logical_id, rule))
+    triggers = 0
+    for action in payload.get("Actions") or []:
+        if "Lambda" in action:
+            name = _logical_id(action["Lambda"]["FunctionArn"])
+            if name not in functions:
+                raise TemplateError(f"{logical_id}: Lambda action {name!r} names no function here")
+            functions[name].rules.append(RuleTrigger(logical_id, rule))
+            triggers += 1
+        elif "Sqs" in action:
+            queue_id = _logical_id(action["Sqs"]["QueueUrl"])
+            for function in functions.values():
+                for trigger in function.queues:
+                    if trigger.queue_id == queue_id:
+                        batching = _queue_batching(trigger, resources.get(queue_id) or {})
+                        function.rules.append(RuleTrigger(logical_id, rule, batching))
+                        triggers += 1
+    if not triggers:
+        raise TemplateError(
+            f"{logical_id}: the emulator runs rules whose actions reach a function (a Lambda "
+            "action, or an Sqs action on a queue that a function's SQS event reads)"
+        )
 
 
-def _function_named(reference: Any) -> str:
+def _queue_batching(trigger: QueueTrigger, queue: dict[str, Any]) -> QueueBatching:
+    """Without a redrive policy SQS redelivers forever; the emulator then stops at 10."""
+    redrive = (queue.get("Properties") or {}).get("RedrivePolicy") or {}
+    return QueueBatching(
+        queue_name=trigger.queue_id,
+        size=trigger.batch_size,
+        window_seconds=trigger.window_seconds,
+        in_flight=trigger.max_concurrency,
+        max_receive_count=int(redrive.get("maxReceiveCount", 10)),
+    )
+
+
+def _logical_id(reference: Any) -> str:
     """The logical id in `!GetAtt Fn.Arn` or `!Ref Fn`."""
     if isinstance(reference, dict) and "Fn::GetAtt" in reference:
         return str(reference["Fn::GetAtt"][0])
@@ -230,6 +283,8 @@ def _function(
         elif kind == "IoTRule":
             rule = _rule(event_properties.get("Sql"), event_where)
             spec.rules.append(RuleTrigger(f"{logical_id}{event_name}", rule))
+        elif kind == "SQS":
+            spec.queues.append(_queue_trigger(event_properties, event_where))
         elif kind == "Api":
             if "Path" not in event_properties or "Method" not in event_properties:
                 raise TemplateError(f"{event_where}: an Api event needs Path and Method")
@@ -243,6 +298,20 @@ def _function(
         else:
             raise TemplateError(f"{event_where}: event type {kind!r} is not emulated locally")
     return spec
+
+
+def _queue_trigger(properties: dict[str, Any], where: str) -> QueueTrigger:
+    """Lambda's defaults: batches of 10, no window, concurrency as far as the account allows
+    (here: one batch at a time per event, unless ScalingConfig says more)."""
+    if "Queue" not in properties:
+        raise TemplateError(f"{where}: an SQS event needs Queue")
+    scaling = properties.get("ScalingConfig") or {}
+    return QueueTrigger(
+        queue_id=_logical_id(properties["Queue"]),
+        batch_size=int(properties.get("BatchSize", 10)),
+        window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+        max_concurrency=int(scaling.get("MaximumConcurrency", 1)),
+    )
 
 
 def load_template(path: Path) -> Template:
@@ -268,5 +337,5 @@ def load_template(path: Path) -> Template:
             )
     for logical_id, resource in resources.items():
         if resource.get("Type") == "AWS::IoT::TopicRule":
-            _topic_rule(logical_id, resource.get("Properties") or {}, functions)
+            _topic_rule(logical_id, resource.get("Properties") or {}, functions, resources)
     return Template(functions, tables)

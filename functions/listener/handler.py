@@ -1,12 +1,23 @@
-"""Listener Lambda: the IoT rule hands it one message; it validates and stores it once."""
+"""Listener Lambda: stores each session the IoT rule selected, once.
+
+Two triggers: the rule's SQS queue hands `handle_batch` up to a hundred messages at a time (the
+deployed path: one write per aggregate per batch instead of per message), and a rule's direct
+Lambda action hands `handler` one message.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
-from evsessions.contract import parse_session
+from evsessions.contract import ChargingSession, parse_session
 from evsessions.dynamodb_store import cached_store
+from evsessions.errors import InvalidSession
 from evsessions.settings import Settings
+from evsessions.storage import SaveOutcome
+
+log = logging.getLogger(__name__)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -14,3 +25,42 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     session = parse_session(event)
     outcome = cached_store(Settings.from_env()).save(session)
     return {"status": outcome.value, "topic": session.key.topic}
+
+
+def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An SQS batch: valid records are stored together; invalid ones are reported as failed
+    (SQS's partial batch response), with their reasons under `invalid` for the emulator's dead
+    letters. StorageUnavailable is raised: the whole batch comes back, and what was already stored
+    then counts as duplicates."""
+    sessions: list[ChargingSession] = []
+    valid_ids: list[str] = []
+    invalid: dict[str, str] = {}
+    for record in event["Records"]:
+        try:
+            sessions.append(parse_session(_body(record)))
+            valid_ids.append(record["messageId"])
+        except InvalidSession as error:
+            invalid[record["messageId"]] = str(error)
+            log.warning("invalid session message %s: %s", record["messageId"], error)
+    outcomes = cached_store(Settings.from_env()).save_many(sessions) if sessions else []
+    return {
+        "batchItemFailures": [{"itemIdentifier": message_id} for message_id in invalid],
+        "invalid": invalid,
+        "stored": outcomes.count(SaveOutcome.STORED),
+        "duplicates": [
+            message_id
+            for message_id, outcome in zip(valid_ids, outcomes, strict=True)
+            if outcome is SaveOutcome.DUPLICATE
+        ],
+    }
+
+
+def _body(record: dict[str, Any]) -> dict[str, Any]:
+    """The rule's output that the queue carried; anything else is an invalid message."""
+    try:
+        body = json.loads(record["body"])
+    except (TypeError, ValueError) as error:
+        raise InvalidSession("body", f"the queued message is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise InvalidSession("body", "the queued message is not a JSON object")
+    return body

@@ -13,7 +13,7 @@ import yaml
 from evsessions.contract import TOPIC_FILTER, parse_session
 from evsessions.dynamodb_items import session_item
 from local_runner.iot_sql import MessageContext
-from local_runner.template import Template, TemplateError, load_template
+from local_runner.template import QueueBatching, Template, TemplateError, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGINAL_EVENT = {
@@ -49,7 +49,7 @@ def template_error(path: Path) -> str:
 def test_real_template_declares_the_three_functions(template: Template) -> None:
     assert set(template.functions) == {"PublisherFunction", "ListenerFunction", "ApiFunction"}
     assert template.functions["PublisherFunction"].handler == "publisher.handler.handler"
-    assert template.functions["ListenerFunction"].handler == "listener.handler.handler"
+    assert template.functions["ListenerFunction"].handler == "listener.handler.handle_batch"
     assert template.functions["ApiFunction"].handler == "api.app.app"
     assert {f.code_dir for f in template.functions.values()} == {ROOT / "functions"}
 
@@ -68,10 +68,72 @@ def test_publisher_ticks_once_a_minute(template: Template) -> None:
 def test_listener_rule_selects_the_session_topics(template: Template) -> None:
     listener = template.functions["ListenerFunction"]
     assert [t.name for t in listener.rules] == ["SessionMessagesRule"]
-    assert listener.max_retry_attempts == 2
     rule = listener.rules[0].rule
     assert rule.topic_filter == "charger/+/connector/+/session/+"
     assert rule.topic_filter == TOPIC_FILTER
+
+
+def test_listener_rule_reaches_the_listener_through_its_queue_in_batches(
+    template: Template,
+) -> None:
+    # GIVEN the rule's Sqs action and the listener's SQS event on that queue
+    trigger = template.functions["ListenerFunction"].rules[0]
+    # THEN the emulator batches as Lambda would poll, and dead-letters as the redrive policy says
+    assert trigger.batching == QueueBatching(
+        queue_name="SessionQueue", size=100, window_seconds=1.0, in_flight=4, max_receive_count=3
+    )
+
+
+def rule_template(tmp_path: Path, action: dict[str, object], events: dict[str, object]) -> Path:
+    """One listener function with `events`, one queue, and one rule with `action`."""
+    document = {
+        "Resources": {
+            "ListenerFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Handler": "listener.handler.handler",
+                    "CodeUri": "functions/",
+                    "Events": events,
+                },
+            },
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Rule": {
+                "Type": "AWS::IoT::TopicRule",
+                "Properties": {
+                    "TopicRulePayload": {"Sql": "SELECT * FROM 'charger/#'", "Actions": [action]},
+                },
+            },
+        }
+    }
+    return write_template(tmp_path, yaml.safe_dump(document))
+
+
+def test_a_lambda_action_invokes_once_per_message(tmp_path: Path) -> None:
+    # GIVEN a rule whose action invokes the function directly
+    action = {"Lambda": {"FunctionArn": {"Fn::GetAtt": ["ListenerFunction", "Arn"]}}}
+    # WHEN loaded THEN the trigger has no batching: one message per invocation
+    template = load_template(rule_template(tmp_path, action, {}))
+    assert [t.batching for t in template.functions["ListenerFunction"].rules] == [None]
+
+
+def test_a_queue_without_redrive_and_lambda_defaults(tmp_path: Path) -> None:
+    # GIVEN an Sqs action on a queue read by an SQS event with no batching settings
+    action = {"Sqs": {"QueueUrl": {"Ref": "Queue"}, "RoleArn": "arn"}}
+    events = {"Q": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Queue", "Arn"]}}}}
+    # WHEN loaded THEN Lambda's defaults apply: batches of 10, no window, one at a time
+    template = load_template(rule_template(tmp_path, action, events))
+    assert template.functions["ListenerFunction"].rules[0].batching == QueueBatching(
+        queue_name="Queue", size=10, window_seconds=0.0, in_flight=1, max_receive_count=10
+    )
+
+
+def test_a_rule_whose_queue_no_function_reads_is_refused(tmp_path: Path) -> None:
+    # GIVEN a rule that only fills a queue nobody reads
+    action = {"Sqs": {"QueueUrl": {"Ref": "Queue"}, "RoleArn": "arn"}}
+    # WHEN loaded THEN start-up stops: the emulator would run nothing for it
+    message = template_error(rule_template(tmp_path, action, {}))
+    assert message.startswith("Rule: ")
+    assert "reach a function" in message
 
 
 def test_listener_rule_output_of_the_original_message_passes_the_contract(
@@ -179,8 +241,8 @@ def policy_actions(function: str) -> set[str]:
 
 
 def test_listener_may_make_every_dynamodb_call_a_save_makes() -> None:
-    # GIVEN a save: TransactWriteItems of a conditional Put and counter Updates (IAM checks each
-    # item's action: PutItem, UpdateItem), then UpdateItem for the last end times
+    # GIVEN a save: TransactWriteItems of conditional Puts and counter Updates (IAM checks each
+    # item's action: PutItem, UpdateItem)
     needed = {"dynamodb:PutItem", "dynamodb:UpdateItem"}
     # WHEN the listener's policy is read
     granted = policy_actions("ListenerFunction")
@@ -255,9 +317,9 @@ def test_broken_rule_sql_is_refused_naming_function_and_event(tmp_path: Path) ->
 
 
 def test_unsupported_event_type_is_refused(tmp_path: Path) -> None:
-    message = template_error(function_with_event(tmp_path, "Queue", "SQS", Queue="arn"))
-    assert message.startswith("PublisherFunction event Queue: ")
-    assert "'SQS'" in message
+    message = template_error(function_with_event(tmp_path, "Stream", "Kinesis", Stream="arn"))
+    assert message.startswith("PublisherFunction event Stream: ")
+    assert "'Kinesis'" in message
 
 
 def test_api_event_without_path_is_refused_naming_function_and_event(tmp_path: Path) -> None:
