@@ -1,10 +1,10 @@
 """Bulk-load synthetic sessions into DynamoDB: the listener's items, written in batches.
 
-The listener saves one session per transaction (~270/s on DynamoDB Local), so a benchmark at a
-million sessions cannot go through it. This writes the very items it would write (the session
-item from `dynamodb_items.session_item`; every aggregate of `counter_keys`, with the counters its
-ADDs would sum and the max end time it would keep), but with BatchWriteItem from several threads,
-and each aggregate computed in memory and written once. Benchmarks of ingest can reuse it.
+A benchmark at a million sessions cannot wait for the pipeline (hundreds a second on DynamoDB
+Local). This writes the very items the listener would write (the session item from
+`dynamodb_items.session_item`; every aggregate of `counters`, with the counters its ADDs would sum
+and the max end times it would keep), but with BatchWriteItem from several threads, and each
+aggregate computed in memory and written once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, format_time, parse_session
-from evsessions.dynamodb_items import CHARGERS, counter_keys, session_item, typed
+from evsessions.dynamodb_items import (
+    COUNTER_FIELDS,
+    counters,
+    last_ended_fields,
+    session_item,
+    typed,
+)
 from evsessions.fleet import simulate_session
 from evsessions.settings import Settings
 
@@ -99,15 +105,16 @@ class SyntheticFleet:
 class Aggregates:
     """The aggregate items of every session added so far, kept in memory until written.
 
-    Each counter item holds what the listener's ADDs would have summed; CHARGERS items also
-    the latest end time. `dirty_items` yields only the items changed since its last call, with
-    their full values, so a second load on top of a first rewrites each changed item once.
+    Each item holds what the listener's ADDs would have summed, under each of its counter
+    prefixes; CHARGERS items also the latest end times. `dirty_items` yields only the items
+    changed since its last call, with their full values, so a second load on top of a first
+    rewrites each changed item once.
     """
 
     def __init__(self) -> None:
-        # (pk, sk) -> [sessions, energy in Wh (exact: energy has 3 decimals), cents, seconds]
-        self._counters: dict[tuple[str, str], list[int]] = {}
-        self._last_ended: dict[tuple[str, str], str] = {}
+        # (pk, sk) -> prefix -> [sessions, energy in Wh (exact: 3 decimals), cents, seconds]
+        self._counters: dict[tuple[str, str], dict[str, list[int]]] = {}
+        self._last_ended: dict[tuple[str, str], dict[str, str]] = {}
         self._dirty: set[tuple[str, str]] = set()
 
     def __len__(self) -> int:
@@ -115,25 +122,25 @@ class Aggregates:
 
     def add(self, session: ChargingSession) -> None:
         wh = int(session.energy_delivered_in_kWh * 1000)
-        ended = format_time(session.ended_at)
-        for key in counter_keys(session):
-            pair = (key["pk"], key["sk"])
-            counters = self._counters.get(pair)
-            if counters is None:
-                counters = self._counters[pair] = [0, 0, 0, 0]
-            counters[0] += 1
-            counters[1] += wh
-            counters[2] += session.session_cost_in_cents
-            counters[3] += session.duration_in_seconds
-            if pair[0] == CHARGERS and self._last_ended.get(pair, "") < ended:
-                self._last_ended[pair] = ended
+        for counter in counters(session):
+            pair = (counter.pk, counter.sk)
+            item = self._counters.setdefault(pair, {})
+            sums = item.setdefault(counter.prefix, [0, 0, 0, 0])
+            sums[0] += 1
+            sums[1] += wh
+            sums[2] += session.session_cost_in_cents
+            sums[3] += session.duration_in_seconds
             self._dirty.add(pair)
+        ended = format_time(session.ended_at)
+        for pk, sk, attribute in last_ended_fields(session):
+            latest = self._last_ended.setdefault((pk, sk), {})
+            latest[attribute] = max(latest.get(attribute, ended), ended)
 
     def sessions(self, pk: str, first_sk: str, last_sk: str) -> int:
         """Sessions counted in the items of `pk` with sk from first_sk to last_sk (inclusive)."""
         return sum(
-            counters[0]
-            for (item_pk, sk), counters in self._counters.items()
+            item[""][0]
+            for (item_pk, sk), item in self._counters.items()
             if item_pk == pk and first_sk <= sk <= last_sk
         )
 
@@ -141,17 +148,11 @@ class Aggregates:
         """Plain items changed since the last call; each is yielded once."""
         dirty, self._dirty = self._dirty, set()
         for pair in sorted(dirty):
-            sessions, wh, cents, seconds = self._counters[pair]
-            item: dict[str, Any] = {
-                "pk": pair[0],
-                "sk": pair[1],
-                "sessions": sessions,
-                "energy_kwh": Decimal(wh).scaleb(-3),
-                "cost_cents": cents,
-                "duration_seconds": seconds,
-            }
-            if pair in self._last_ended:
-                item["last_ended_at"] = self._last_ended[pair]
+            item: dict[str, Any] = {"pk": pair[0], "sk": pair[1]}
+            for prefix, (sessions, wh, cents, seconds) in self._counters[pair].items():
+                values = (sessions, Decimal(wh).scaleb(-3), cents, seconds)
+                item.update(zip((prefix + f for f in COUNTER_FIELDS), values, strict=True))
+            item.update(self._last_ended.get(pair, {}))
             yield item
 
 

@@ -8,14 +8,16 @@ template.yaml declares the same keys and indexes; the README explains the access
 - Totals: pk `TOTALS#FLEET` or `TOTALS#CHARGER#{charger}`, sk `HOUR#…`, `DAY#…` (and `MONTH#…`
   for the fleet, which also tells a listing which months hold sessions). Counters only, added in
   the same transaction as the session, so a duplicate (which cancels it) never counts twice.
-- Chargers: pk `CHARGERS`, sk `CHARGER#{charger}` and `CHARGER#{charger}#CONNECTOR#{connector}`,
-  lifetime counters plus the last end time (a max, raised in the same transaction).
+- Chargers: pk `CHARGERS`, sk `CHARGER#{charger}`: lifetime counters and the last end time (a max,
+  raised in the same transaction), and the same for each connector under attribute names
+  prefixed `connector#{connector}#`: one item a charger, so a batch writes one, not one a connector.
 Times are fixed-width UTC ISO 8601 text, so text order is time order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -52,9 +54,8 @@ def charger_totals_pk(charger_id: str) -> str:
     return f"TOTALS#CHARGER#{charger_id}"
 
 
-def charger_sk(charger_id: str, connector_id: str | None = None) -> str:
-    base = f"CHARGER#{charger_id}"
-    return base if connector_id is None else f"{base}#CONNECTOR#{connector_id}"
+def charger_sk(charger_id: str) -> str:
+    return f"CHARGER#{charger_id}"
 
 
 def session_item(session: ChargingSession) -> dict[str, Any]:
@@ -98,29 +99,66 @@ def session_from_item(item: Mapping[str, Any]) -> ChargingSession:
     )
 
 
-def counter_keys(session: ChargingSession) -> list[dict[str, str]]:
-    """Every aggregate item a session adds itself to."""
+@dataclass(frozen=True)
+class Counter:
+    """Where a session adds its totals: the four counters `{prefix}sessions` ... of one item."""
+
+    pk: str
+    sk: str
+    prefix: str = ""
+
+
+LAST_ENDED_AT = "last_ended_at"
+COUNTER_FIELDS = ("sessions", "energy_kwh", "cost_cents", "duration_seconds")
+
+
+def connector_prefix(connector_id: str) -> str:
+    return f"connector#{connector_id}#"
+
+
+def counters(session: ChargingSession) -> list[Counter]:
+    """Every aggregate a session adds itself to: six items, the last with two sets of counters."""
     charger, connector = session.key.charger_id, session.key.connector_id
     ended = session.ended_at
     fleet = [
-        {"pk": FLEET_TOTALS, "sk": BUCKET_PREFIX[b] + bucket_start(ended, b)}
+        Counter(FLEET_TOTALS, BUCKET_PREFIX[b] + bucket_start(ended, b))
         for b in ("hour", "day", "month")
     ]
     per_charger = [
-        {"pk": charger_totals_pk(charger), "sk": BUCKET_PREFIX[b] + bucket_start(ended, b)}
+        Counter(charger_totals_pk(charger), BUCKET_PREFIX[b] + bucket_start(ended, b))
         for b in ("hour", "day")
     ]
     lifetime = [
-        {"pk": CHARGERS, "sk": charger_sk(charger)},
-        {"pk": CHARGERS, "sk": charger_sk(charger, connector)},
+        Counter(CHARGERS, charger_sk(charger)),
+        Counter(CHARGERS, charger_sk(charger), connector_prefix(connector)),
     ]
     return fleet + per_charger + lifetime
 
 
-def totals_from_item(item: Mapping[str, Any]) -> Totals:
+def last_ended_fields(session: ChargingSession) -> list[tuple[str, str, str]]:
+    """(pk, sk, attribute) of the charger's and the connector's last end time."""
+    charger = charger_sk(session.key.charger_id)
+    prefix = connector_prefix(session.key.connector_id)
+    return [(CHARGERS, charger, LAST_ENDED_AT), (CHARGERS, charger, prefix + LAST_ENDED_AT)]
+
+
+def connectors_of(item: Mapping[str, Any]) -> dict[str, tuple[Totals, str | None]]:
+    """A CHARGERS item's connectors: id -> (totals, last end time), from the prefixed counters."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, value in item.items():
+        if name.startswith("connector#"):
+            connector, _, field_name = name.removeprefix("connector#").rpartition("#")
+            found.setdefault(connector, {})[field_name] = value
+    return {
+        connector: (totals_from_item(fields), fields.get(LAST_ENDED_AT))
+        for connector, fields in found.items()
+    }
+
+
+def totals_from_item(item: Mapping[str, Any], prefix: str = "") -> Totals:
     return Totals(
-        int(item.get("sessions", 0)),
-        Decimal(item.get("energy_kwh", 0)),
-        int(item.get("cost_cents", 0)),
-        int(item.get("duration_seconds", 0)),
+        int(item.get(prefix + "sessions", 0)),
+        Decimal(item.get(prefix + "energy_kwh", 0)),
+        int(item.get(prefix + "cost_cents", 0)),
+        int(item.get(prefix + "duration_seconds", 0)),
     )

@@ -24,8 +24,10 @@ from evsessions.dynamodb_items import (
     BY_MONTH,
     CHARGERS,
     FLEET_TOTALS,
+    LAST_ENDED_AT,
     charger_sk,
     charger_totals_pk,
+    connectors_of,
     plain,
     session_from_item,
     session_item,
@@ -68,6 +70,9 @@ _TRANSIENT_CODES = frozenset(
 _TRANSIENT_CANCELLATIONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
+_MAX_PLANS = 20
+"""Transactions tried for one group before giving up: each retry follows a cancellation that
+removed a duplicate or read back an end time another writer had just raised."""
 _INDEX_KEYS = {
     BY_CHARGER_TIME: ("pk", "charger_time"),
     BY_CONNECTOR_TIME: ("connector_pk", "charger_time"),
@@ -148,34 +153,49 @@ class DynamoDbSessionStore:
 
     def _save_group(self, group: list[ChargingSession]) -> dict[SessionKey, SaveOutcome]:
         duplicates: set[SessionKey] = set()
-        keep_last_ended: frozenset[ItemKey] = frozenset()
-        while True:
+        stored: dict[ItemKey, dict[str, str | None]] = {}
+        for _ in range(_MAX_PLANS):
             pending = [s for s in group if s.key not in duplicates]
             if not pending:
                 break
-            planned = plan(self.table, pending, keep_last_ended)
+            planned = plan(self.table, pending, stored)
             try:
                 self._call("transact_write_items", TransactItems=planned.items)
                 break
             except ClientError as error:
+                codes = _cancellation_codes(error)
                 failed = [
                     role
-                    for role, code in zip(planned.roles, _cancellation_codes(error), strict=False)
+                    for role, code in zip(planned.roles, codes, strict=False)
                     if code == "ConditionalCheckFailed"
                 ]
                 if not failed:
-                    codes = _cancellation_codes(error)
                     if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
                         raise StorageUnavailable(
                             f"DynamoDB transaction cancelled: {sorted(set(codes))}"
                         ) from error
                     raise
-                duplicates |= {role for role in failed if isinstance(role, SessionKey)}
-                keep_last_ended |= {role for role in failed if not isinstance(role, SessionKey)}
+                for role in failed:
+                    if isinstance(role, SessionKey):
+                        duplicates.add(role)
+                    else:
+                        stored[role] = self._last_ended_times(role)
+        else:
+            raise StorageUnavailable(f"end times kept changing over {_MAX_PLANS} transactions")
         return {
             s.key: SaveOutcome.DUPLICATE if s.key in duplicates else SaveOutcome.STORED
             for s in group
         }
+
+    def _last_ended_times(self, key: ItemKey) -> dict[str, str | None]:
+        response = self._call(
+            "get_item",
+            TableName=self.table,
+            Key=typed({"pk": key[0], "sk": key[1]}),
+            ConsistentRead=True,
+        )
+        item = plain(response.get("Item") or {})
+        return {name: value for name, value in item.items() if name.endswith(LAST_ENDED_AT)}
 
     def get(self, key: SessionKey) -> ChargingSession | None:
         response = self._call("get_item", TableName=self.table, Key=typed(session_key(key)))
@@ -296,38 +316,36 @@ class DynamoDbSessionStore:
             arguments["ExclusiveStartKey"] = last
 
     def chargers(self, limit: int, after: str | None) -> tuple[list[ChargerSummary], str | None]:
-        # "CHARGER#{id}#~" sorts after that charger's connectors and before the next charger.
-        start = charger_sk(after) + "#~" if after is not None else "CHARGER#"
-        summaries: list[ChargerSummary] = []
-        arguments: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND sk > :start",
-            "ExpressionAttributeValues": typed({":pk": CHARGERS, ":start": start}),
-            "Limit": 500,
-        }
-        while True:
-            response = self._call("query", TableName=self.table, **arguments)
-            for item in map(plain, response.get("Items", [])):
-                if "#CONNECTOR#" in item["sk"] and summaries:
-                    connector = item["sk"].split("#CONNECTOR#", 1)[1]
-                    summaries[-1].connectors.append(
-                        ConnectorSummary(
-                            connector, totals_from_item(item), item.get("last_ended_at")
-                        )
-                    )
-                    continue
-                if len(summaries) == limit:
-                    return summaries, summaries[-1].charger_id
-                charger = item["sk"].removeprefix("CHARGER#")
-                summaries.append(
-                    ChargerSummary(charger, totals_from_item(item), item.get("last_ended_at"))
-                )
-            last = response.get("LastEvaluatedKey")
-            if last is None:
-                return summaries, None
-            arguments["ExclusiveStartKey"] = last
+        # One item a charger, its connectors inside: one more than the page says if there is more.
+        response = self._call(
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk > :start",
+            ExpressionAttributeValues=typed(
+                {":pk": CHARGERS, ":start": charger_sk(after) if after is not None else "CHARGER#"}
+            ),
+            Limit=limit + 1,
+        )
+        summaries = [_charger_summary(plain(item)) for item in response.get("Items", [])]
+        if len(summaries) > limit:
+            return summaries[:limit], summaries[limit - 1].charger_id
+        return summaries, None
 
     def ping(self) -> None:
         self._call("describe_table", TableName=self.table)
+
+
+def _charger_summary(item: dict[str, Any]) -> ChargerSummary:
+    connectors = [
+        ConnectorSummary(connector, totals, last_ended_at)
+        for connector, (totals, last_ended_at) in sorted(connectors_of(item).items())
+    ]
+    return ChargerSummary(
+        item["sk"].removeprefix("CHARGER#"),
+        totals_from_item(item),
+        item.get(LAST_ENDED_AT),
+        connectors,
+    )
 
 
 @functools.lru_cache(maxsize=4)

@@ -4,25 +4,36 @@ Each transaction holds some sessions' conditional puts and, once per aggregate i
 what those sessions add to it, so a batch from a fleet costs far fewer writes than one transaction
 per session: a charger's sessions share its hour, day and lifetime items, and every session shares
 the fleet's. A duplicate's put fails its condition and cancels the whole transaction, which is then
-planned again without it: nothing is ever counted twice. The last end time of a charger and of a
-connector is a max, written in the same transaction under the condition that it grows; when it
-would not grow, the transaction is planned again without that part.
+planned again without it: nothing is ever counted twice.
+
+A last end time is a max, which DynamoDB cannot compute: it is set in the same transaction under
+the condition that it grows. When that condition fails (a later session was stored first), the
+item's end times are read and the transaction planned again to set only those that grow, under
+the condition that they are still what was read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, format_time
-from evsessions.dynamodb_items import CHARGERS, counter_keys, session_item, typed
+from evsessions.dynamodb_items import (
+    COUNTER_FIELDS,
+    counters,
+    last_ended_fields,
+    session_item,
+    typed,
+)
 from evsessions.storage import Totals
 
 MAX_TRANSACTION_ITEMS = 100
 """DynamoDB's limit on the items of one TransactWriteItems call."""
 
 ItemKey = tuple[str, str]
+StoredTimes = Mapping[ItemKey, Mapping[str, str | None]]
+"""Last end times read back from items whose condition failed: attribute -> value (or None)."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +45,14 @@ class PlannedTransaction:
 
 @dataclass
 class _Aggregate:
-    totals: Totals = field(default_factory=Totals)
-    last_ended_at: str | None = None
+    adds: dict[str, Totals] = field(default_factory=dict)
+    """Attribute prefix -> what to add to the four counters under it."""
+    latest: dict[str, str] = field(default_factory=dict)
+    """Last-end-time attribute -> the latest end time among the sessions."""
+
+
+def item_keys(session: ChargingSession) -> set[ItemKey]:
+    return {(counter.pk, counter.sk) for counter in counters(session)}
 
 
 def pack(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
@@ -46,7 +63,7 @@ def pack(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
     current: list[ChargingSession] = []
     aggregates: set[ItemKey] = set()
     for session in ordered:
-        keys = {(k["pk"], k["sk"]) for k in counter_keys(session)}
+        keys = item_keys(session)
         if current and len(current) + 1 + len(aggregates | keys) > MAX_TRANSACTION_ITEMS:
             groups.append(current)
             current, aggregates = [], set()
@@ -58,17 +75,18 @@ def pack(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
 
 
 def plan(
-    table: str, sessions: Sequence[ChargingSession], keep_last_ended: frozenset[ItemKey]
+    table: str, sessions: Sequence[ChargingSession], stored: StoredTimes
 ) -> PlannedTransaction:
-    """One transaction for `sessions`; the last end time is left alone on `keep_last_ended`."""
+    """One transaction for `sessions`; `stored` holds end times read after a failed condition."""
     aggregates: dict[ItemKey, _Aggregate] = {}
     for session in sessions:
+        for counter in counters(session):
+            adds = aggregates.setdefault((counter.pk, counter.sk), _Aggregate()).adds
+            adds[counter.prefix] = adds.get(counter.prefix, Totals()).add(Totals.of(session))
         ended = format_time(session.ended_at)
-        for counter in counter_keys(session):
-            aggregate = aggregates.setdefault((counter["pk"], counter["sk"]), _Aggregate())
-            aggregate.totals = aggregate.totals.add(Totals.of(session))
-            if counter["pk"] == CHARGERS:
-                aggregate.last_ended_at = max(aggregate.last_ended_at or ended, ended)
+        for pk, sk, attribute in last_ended_fields(session):
+            latest = aggregates[(pk, sk)].latest
+            latest[attribute] = max(latest.get(attribute, ended), ended)
     items: list[dict[str, Any]] = [
         {
             "Put": {
@@ -81,29 +99,50 @@ def plan(
     ]
     roles: list[SessionKey | ItemKey] = [session.key for session in sessions]
     for key, aggregate in aggregates.items():
-        last = None if key in keep_last_ended else aggregate.last_ended_at
-        items.append(_aggregate_update(table, key, aggregate.totals, last))
+        items.append({"Update": _update(table, key, aggregate, stored.get(key))})
         roles.append(key)
     return PlannedTransaction(items, roles)
 
 
-def _aggregate_update(
-    table: str, key: ItemKey, totals: Totals, last_ended_at: str | None
+def _update(
+    table: str, key: ItemKey, aggregate: _Aggregate, stored: Mapping[str, str | None] | None
 ) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        ":n": totals.sessions,
-        ":e": totals.energy_kwh,
-        ":c": totals.cost_cents,
-        ":d": totals.duration_seconds,
-    }
+    """ADD every counter; SET each last end time that grows, under a condition that says so."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    def placeholder(name: str, value: Any) -> tuple[str, str]:
+        index = len(names)
+        names[f"#a{index}"] = name
+        values[f":v{index}"] = value
+        return f"#a{index}", f":v{index}"
+
+    adds = []
+    for prefix, totals in aggregate.adds.items():
+        counted = (totals.sessions, totals.energy_kwh, totals.cost_cents, totals.duration_seconds)
+        for name, value in zip(COUNTER_FIELDS, counted, strict=True):
+            adds.append("{} {}".format(*placeholder(prefix + name, value)))
+    sets, conditions = [], []
+    for attribute, latest in aggregate.latest.items():
+        if stored is not None and (stored.get(attribute) or "") >= latest:
+            continue  # already as late or later
+        name, value = placeholder(attribute, latest)
+        sets.append(f"{name} = {value}")
+        if stored is None:
+            conditions.append(f"(attribute_not_exists({name}) OR {name} < {value})")
+        elif stored.get(attribute) is None:
+            conditions.append(f"attribute_not_exists({name})")
+        else:
+            old = f":old{len(conditions)}"
+            values[old] = stored[attribute]
+            conditions.append(f"{name} = {old}")
     update: dict[str, Any] = {
         "TableName": table,
         "Key": typed({"pk": key[0], "sk": key[1]}),
-        "UpdateExpression": "ADD sessions :n, energy_kwh :e, cost_cents :c, duration_seconds :d",
+        "UpdateExpression": "ADD " + ", ".join(adds) + (" SET " + ", ".join(sets) if sets else ""),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": typed(values),
     }
-    if last_ended_at is not None:
-        values[":t"] = last_ended_at
-        update["UpdateExpression"] += " SET last_ended_at = :t"
-        update["ConditionExpression"] = "attribute_not_exists(last_ended_at) OR last_ended_at < :t"
-    update["ExpressionAttributeValues"] = typed(values)
-    return {"Update": update}
+    if conditions:
+        update["ConditionExpression"] = " AND ".join(conditions)
+    return update

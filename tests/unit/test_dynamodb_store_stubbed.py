@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_items import session_from_item, session_item
+from evsessions.dynamodb_items import session_from_item, session_item, typed
 from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
 from evsessions.storage import SaveOutcome, SessionPage, SessionQuery
@@ -72,81 +72,46 @@ def test_item_round_trips_to_the_same_session() -> None:
     assert session_from_item(numeric) == SESSION
 
 
-COUNTED = {
-    ":n": {"N": "1"},
-    ":e": {"N": "42.125"},
-    ":c": {"N": "1693"},
-    ":d": {"N": "3120"},
-}
-COUNTER_KEYS = [
-    ("TOTALS#FLEET", "HOUR#2025-11-27T18"),
-    ("TOTALS#FLEET", "DAY#2025-11-27"),
-    ("TOTALS#FLEET", "MONTH#2025-11"),
-    ("TOTALS#CHARGER#1", "HOUR#2025-11-27T18"),
-    ("TOTALS#CHARGER#1", "DAY#2025-11-27"),
-    ("CHARGERS", "CHARGER#1"),
-    ("CHARGERS", "CHARGER#1#CONNECTOR#2"),
-]
+ITEMS_PER_SESSION = 7
+"""One session: its put, the fleet's hour, day and month, the charger's hour, day and lifetime."""
 
 
-LAST_ENDED = "2025-11-27T18:34:10.250Z"
+def transaction(items: int) -> dict[str, Any]:
+    return {"TransactItems": [ANY] * items}
 
 
-def counter(pk: str, sk: str, counted: dict[str, Any], raise_last_ended: bool) -> dict[str, Any]:
-    """One aggregate's update; a CHARGERS item also raises its last end time, if it grows."""
-    update: dict[str, Any] = {
-        "TableName": "Sessions",
-        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
-        "UpdateExpression": "ADD sessions :n, energy_kwh :e, cost_cents :c, duration_seconds :d",
-        "ExpressionAttributeValues": counted,
-    }
-    if pk == "CHARGERS" and raise_last_ended:
-        update["UpdateExpression"] += " SET last_ended_at = :t"
-        update["ConditionExpression"] = "attribute_not_exists(last_ended_at) OR last_ended_at < :t"
-        update["ExpressionAttributeValues"] = {**counted, ":t": {"S": LAST_ENDED}}
-    return {"Update": update}
-
-
-def expected_transaction(
-    puts: int = 1, counted: dict[str, Any] = COUNTED, keep_last_ended: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """The session puts, conditional on a new identity, and one update per aggregate."""
-    put = {
-        "Put": {
-            "TableName": "Sessions",
-            "Item": ANY,
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-    }
-    updates = [counter(pk, sk, counted, sk not in keep_last_ended) for pk, sk in COUNTER_KEYS]
-    return {"TransactItems": [*[put] * puts, *updates]}
-
-
-def test_save_is_one_transaction_with_every_aggregate(
+def test_save_is_one_transaction_and_nothing_else(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
     # GIVEN DynamoDB accepts the transaction
     store, stubber = stubbed
-    stubber.add_response("transact_write_items", {}, expected_transaction())
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
     # WHEN a new session is saved
     outcome = store.save(SESSION)
-    # THEN the put, every counter and the last end times are one transaction, and nothing else
+    # THEN the put, every counter and the last end times were one call
     assert outcome is SaveOutcome.STORED
     stubber.assert_no_pending_responses()
 
 
-def test_a_later_end_already_recorded_is_left_alone(
+def test_a_later_end_already_recorded_is_read_and_left_alone(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN the connector already has a later end time: its condition cancels the transaction
+    # GIVEN the charger's item already has a later end time: its condition cancels the transaction
     store, stubber = stubbed
-    cancelled(stubber, *["None"] * len(COUNTER_KEYS), "ConditionalCheckFailed")
-    # AND the transaction planned again leaves that last end time alone
-    connector = "CHARGER#1#CONNECTOR#2"
+    cancelled(stubber, *["None"] * (ITEMS_PER_SESSION - 1), "ConditionalCheckFailed")
+    # AND its end times are read back, consistently
     stubber.add_response(
-        "transact_write_items", {}, expected_transaction(keep_last_ended=(connector,))
+        "get_item",
+        {"Item": typed({"pk": "CHARGERS", "sk": "CHARGER#1", "last_ended_at": "2099-01-01"})},
+        {
+            "TableName": "Sessions",
+            "Key": typed({"pk": "CHARGERS", "sk": "CHARGER#1"}),
+            "ConsistentRead": True,
+        },
     )
-    # WHEN saved THEN it is stored, counted once
+    # AND the transaction is planned again
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
+    # WHEN saved THEN it is stored
     assert store.save(SESSION) is SaveOutcome.STORED
     stubber.assert_no_pending_responses()
 
@@ -157,11 +122,10 @@ def test_a_batch_shares_its_aggregates_in_one_transaction(
     # GIVEN two sessions of the same connector in the same hour, and the first again
     store, stubber = stubbed
     second = replace(SESSION, key=SessionKey("1", "2", "1764268441"), session_id=1764268441)
-    doubled = {":n": {"N": "2"}, ":e": {"N": "84.250"}, ":c": {"N": "3386"}, ":d": {"N": "6240"}}
-    stubber.add_response("transact_write_items", {}, expected_transaction(2, doubled))
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION + 1))
     # WHEN the batch is saved
     outcomes = store.save_many([SESSION, second, SESSION])
-    # THEN one transaction adds both to each aggregate once, and the repeat is a duplicate
+    # THEN one transaction holds both puts and each aggregate once; the repeat is a duplicate
     assert outcomes == [SaveOutcome.STORED, SaveOutcome.STORED, SaveOutcome.DUPLICATE]
     stubber.assert_no_pending_responses()
 
@@ -172,9 +136,9 @@ def test_a_stored_session_in_a_batch_is_planned_out(
     # GIVEN a batch whose first session is already stored: its put cancels the transaction
     store, stubber = stubbed
     second = replace(SESSION, key=SessionKey("1", "2", "1764268441"), session_id=1764268441)
-    cancelled(stubber, "ConditionalCheckFailed", *["None"] * (1 + len(COUNTER_KEYS)))
+    cancelled(stubber, "ConditionalCheckFailed", *["None"] * ITEMS_PER_SESSION)
     # AND the transaction planned again holds the second session alone
-    stubber.add_response("transact_write_items", {}, expected_transaction())
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
     # WHEN saved THEN the first is a duplicate and only the second counts
     assert store.save_many([SESSION, second]) == [SaveOutcome.DUPLICATE, SaveOutcome.STORED]
     stubber.assert_no_pending_responses()
@@ -185,23 +149,29 @@ def test_transaction_puts_the_session_item_itself(
 ) -> None:
     # GIVEN a transaction whose put must carry the session's typed item
     store, stubber = stubbed
-    expected = expected_transaction()
-    expected["TransactItems"][0]["Put"]["Item"] = {
-        "pk": {"S": "CHARGER#1"},
-        "sk": {"S": "SESSION#2#1764268440"},
-        "charger_time": {"S": "2025-11-27T18:34:10.250Z#2#1764268440"},
-        "connector_pk": {"S": "CONNECTOR#1#2"},
-        "month": {"S": "2025-11"},
-        "fleet_time": {"S": "2025-11-27T18:34:10.250Z#1#2#1764268440"},
-        "charger_id": {"S": "1"},
-        "connector_id": {"S": "2"},
-        "session_id": {"N": "1764268440"},
-        "energy_delivered_in_kWh": {"N": "42.125"},
-        "duration_in_seconds": {"N": "3120"},
-        "session_cost_in_cents": {"N": "1693"},
-        "ended_at": {"S": "2025-11-27T18:34:10.250Z"},
-        "ended_at_source": {"S": "payload"},
-        "received_at": {"S": "2025-11-27T18:34:10.500Z"},
+    expected = transaction(ITEMS_PER_SESSION)
+    expected["TransactItems"][0] = {
+        "Put": {
+            "TableName": "Sessions",
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "Item": {
+                "pk": {"S": "CHARGER#1"},
+                "sk": {"S": "SESSION#2#1764268440"},
+                "charger_time": {"S": "2025-11-27T18:34:10.250Z#2#1764268440"},
+                "connector_pk": {"S": "CONNECTOR#1#2"},
+                "month": {"S": "2025-11"},
+                "fleet_time": {"S": "2025-11-27T18:34:10.250Z#1#2#1764268440"},
+                "charger_id": {"S": "1"},
+                "connector_id": {"S": "2"},
+                "session_id": {"N": "1764268440"},
+                "energy_delivered_in_kWh": {"N": "42.125"},
+                "duration_in_seconds": {"N": "3120"},
+                "session_cost_in_cents": {"N": "1693"},
+                "ended_at": {"S": "2025-11-27T18:34:10.250Z"},
+                "ended_at_source": {"S": "payload"},
+                "received_at": {"S": "2025-11-27T18:34:10.500Z"},
+            },
+        }
     }
     stubber.add_response("transact_write_items", {}, expected)
     # WHEN saved THEN the stubber saw exactly that item
@@ -214,7 +184,7 @@ def test_failed_condition_on_the_session_is_a_duplicate(
 ) -> None:
     # GIVEN DynamoDB reports the session item already exists (so no counter was added)
     store, stubber = stubbed
-    cancelled(stubber, "ConditionalCheckFailed", *["None"] * len(COUNTER_KEYS))
+    cancelled(stubber, "ConditionalCheckFailed", *["None"] * (ITEMS_PER_SESSION - 1))
     # WHEN the session is saved THEN it is a duplicate, not an error, and nothing else is written
     assert store.save(SESSION) is SaveOutcome.DUPLICATE
     stubber.assert_no_pending_responses()
@@ -237,7 +207,7 @@ def test_conflicting_transaction_is_storage_unavailable(
     # GIVEN another listener invocation adding to the same counters at the same moment
     # (every save of the hour updates TOTALS#FLEET / HOUR#..., so concurrent saves conflict)
     store, stubber = stubbed
-    cancelled(stubber, "None", "TransactionConflict", *["None"] * (len(COUNTER_KEYS) - 1))
+    cancelled(stubber, "None", "TransactionConflict", *["None"] * (ITEMS_PER_SESSION - 2))
     # WHEN the session is saved
     # THEN the failure is the transient, retryable kind, not a raw botocore error
     with pytest.raises(StorageUnavailable):
@@ -249,7 +219,7 @@ def test_a_cancellation_for_another_reason_is_not_hidden(
 ) -> None:
     # GIVEN a transaction DynamoDB refuses because an item is invalid (a bug, not an outage)
     store, stubber = stubbed
-    cancelled(stubber, "ValidationError", *["None"] * len(COUNTER_KEYS))
+    cancelled(stubber, "ValidationError", *["None"] * (ITEMS_PER_SESSION - 1))
     # WHEN saved THEN it surfaces as the ClientError it is, neither a duplicate nor retryable
     with pytest.raises(ClientError) as excinfo:
         store.save(SESSION)

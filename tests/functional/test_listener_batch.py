@@ -1,0 +1,90 @@
+"""The listener's SQS batch handler against moto: partial failures, duplicates, exact aggregates.
+
+The aggregates DynamoDB keeps at write time are compared with what the in-memory adapter computes
+at read time from the same sessions: totals per hour and day, charger and connector summaries.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from evsessions.contract import parse_session
+from evsessions.dynamodb_store import cached_store
+from evsessions.settings import Settings
+from evsessions.storage import InMemorySessionStore
+from listener.handler import handle_batch
+from local_runner.events import sqs_event
+from tests.functional.conftest import rule_event
+
+
+def batch(*records: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    return sqs_event("SessionQueue", [(mid, body, 1_764_268_500_000, 1) for mid, body in records])
+
+
+def event_of(charger: int, connector: int, session: int, minute: int) -> dict[str, Any]:
+    ended = f"2025-11-27T{17 + minute // 60:02d}:{minute % 60:02d}:{session % 60:02d}.000Z"
+    return rule_event(str(charger), str(connector), str(session), ended)
+
+
+def test_valid_records_are_stored_and_invalid_ones_reported(sessions_table: str) -> None:
+    # GIVEN a batch of two valid records and one that breaks the contract
+    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    event = batch(("a", event_of(1, 1, 1, 0)), ("b", invalid), ("c", event_of(2, 1, 2, 0)))
+    # WHEN the listener handles it
+    result = handle_batch(event, None)
+    # THEN the invalid record alone is reported failed, with the field at fault
+    assert result["batchItemFailures"] == [{"itemIdentifier": "b"}]
+    assert result["invalid"]["b"].startswith("duration_in_seconds: ")
+    assert result["stored"] == 2
+    assert result["duplicates"] == []
+
+
+def test_a_redelivered_batch_changes_nothing(sessions_table: str) -> None:
+    # GIVEN a batch already stored, as after a crash before SQS heard of it
+    event = batch(("a", event_of(1, 1, 1, 0)), ("b", event_of(1, 2, 1, 0)))
+    handle_batch(event, None)
+    store = cached_store(Settings.from_env())
+    before = store.totals(None, "day", "2025-11-27", "2025-11-27")
+    # WHEN the same batch comes again
+    result = handle_batch(event, None)
+    # THEN every record is a duplicate and the totals are unchanged
+    assert result["stored"] == 0
+    assert result["duplicates"] == ["a", "b"]
+    assert store.totals(None, "day", "2025-11-27", "2025-11-27") == before
+
+
+def test_aggregates_match_the_in_memory_adapter_over_shuffled_overlapping_batches(
+    sessions_table: str,
+) -> None:
+    # GIVEN 300 sessions from 12 chargers of 3 connectors over three hours, delivered in shuffled
+    # batches of up to 100 in which a fifth of the records are repeats (redeliveries)
+    rng = random.Random(7)
+    events = [
+        event_of(charger, connector, session, rng.randrange(180))
+        for session in range(1, 301)
+        for charger, connector in [(rng.randint(1, 12), rng.randint(1, 3))]
+    ]
+    deliveries = events + rng.sample(events, 60)
+    rng.shuffle(deliveries)
+    memory = InMemorySessionStore()
+    for event in events:
+        memory.save(parse_session(event))
+    # WHEN the listener stores them batch by batch
+    stored = 0
+    for start in range(0, len(deliveries), 100):
+        chunk = deliveries[start : start + 100]
+        result = handle_batch(batch(*((str(i), e) for i, e in enumerate(chunk))), None)
+        assert result["batchItemFailures"] == []
+        stored += result["stored"]
+    # THEN each session counted once, and every aggregate equals the one computed from scratch
+    assert stored == 300
+    dynamodb = cached_store(Settings.from_env())
+    for charger in (None, *map(str, range(1, 13))):
+        for bucket, first, last in (
+            ("hour", "2025-11-27T17", "2025-11-27T19"),
+            ("day", "2025-11-27", "2025-11-27"),
+        ):
+            expected = memory.totals(charger, bucket, first, last)
+            assert dynamodb.totals(charger, bucket, first, last) == expected
+    assert dynamodb.chargers(100, None) == memory.chargers(100, None)

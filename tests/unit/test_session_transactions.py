@@ -1,0 +1,85 @@
+"""Planning a batch's transactions: shared aggregates, the 100-item limit, end times that grow."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from evsessions.contract import ChargingSession, SessionKey
+from evsessions.session_transactions import MAX_TRANSACTION_ITEMS, item_keys, pack, plan
+
+ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)
+
+
+def session(charger: str, connector: str, number: int, minutes: int = 0) -> ChargingSession:
+    return ChargingSession(
+        key=SessionKey(charger, connector, str(number)),
+        session_id=number,
+        energy_delivered_in_kWh=Decimal("10.5"),
+        duration_in_seconds=600,
+        session_cost_in_cents=400,
+        ended_at=ENDED + timedelta(minutes=minutes),
+        ended_at_source="payload",
+        received_at=None,
+    )
+
+
+def charger_update(planned_items: list[dict[str, object]]) -> dict[str, object]:
+    [update] = [
+        item["Update"]
+        for item in planned_items
+        if "Update" in item and item["Update"]["Key"]["sk"] == {"S": "CHARGER#1"}
+    ]
+    return update
+
+
+def test_sessions_of_one_charger_share_its_aggregate_items() -> None:
+    # GIVEN two sessions on two connectors of one charger, in the same hour
+    sessions = [session("1", "1", 1), session("1", "2", 2, minutes=1)]
+    # WHEN planned
+    planned = plan("Sessions", sessions, {})
+    # THEN two puts and six aggregate updates (fleet hour/day/month, charger hour/day/lifetime)
+    assert len(planned.items) == 2 + 6
+    update = charger_update(planned.items)
+    names = update["ExpressionAttributeNames"]
+    values = update["ExpressionAttributeValues"]
+    # AND the charger's lifetime item adds both, each connector's counters one, and raises each
+    # end time under the condition that it grows
+    added = {names[f"#a{i}"]: values[f":v{i}"] for i in range(len(names))}
+    assert added["sessions"] == {"N": "2"}
+    assert added["connector#1#sessions"] == {"N": "1"}
+    assert added["connector#2#energy_kwh"] == {"N": "10.5"}
+    assert added["last_ended_at"] == {"S": "2025-11-27T18:35:10.250Z"}
+    assert added["connector#1#last_ended_at"] == {"S": "2025-11-27T18:34:10.250Z"}
+    assert update["ConditionExpression"].count("attribute_not_exists") == 3
+
+
+def test_end_times_read_back_are_only_raised_where_they_grow() -> None:
+    # GIVEN the charger's end time is already later, and connector 1 has none yet
+    stored = {("CHARGERS", "CHARGER#1"): {"last_ended_at": "2099-01-01T00:00:00.000Z"}}
+    # WHEN planned again with what was read
+    update = charger_update(plan("Sessions", [session("1", "1", 1)], stored).items)
+    # THEN only the connector's end time is set, on condition it still does not exist
+    assert "last_ended_at" not in update["ExpressionAttributeNames"].values()
+    assert update["ConditionExpression"].startswith("attribute_not_exists(")
+    assert " OR " not in update["ConditionExpression"]
+
+
+def test_a_batch_is_packed_into_transactions_of_at_most_100_items() -> None:
+    # GIVEN 300 sessions of 150 chargers
+    sessions = [session(str(c), str(n), c * 10 + n) for c in range(150) for n in (1, 2)]
+    # WHEN packed
+    groups = pack(sessions)
+    # THEN every session is in exactly one group, and no group's transaction exceeds the limit
+    assert sorted(s.key for g in groups for s in g) == sorted(s.key for s in sessions)
+    for group in groups:
+        aggregates = set().union(*(item_keys(s) for s in group))
+        assert len(group) + len(aggregates) <= MAX_TRANSACTION_ITEMS
+    # AND a charger's two sessions share a transaction
+    assert all(len({s.key.charger_id for s in g}) * 2 == len(g) for g in groups[:-1])
+
+
+def test_one_charger_with_many_sessions_is_split() -> None:
+    many = [replace(session("1", "1", n), ended_at=ENDED) for n in range(250)]
+    assert [len(g) for g in pack(many)] == [94, 94, 62]
