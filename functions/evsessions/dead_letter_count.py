@@ -14,11 +14,12 @@ from evsessions.settings import Settings
 
 def count_dead_letters(settings: Settings) -> int | None:
     if settings.dead_letter_queue_url:
-        import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from evsessions.aws_clients import aws_client
+
         try:
-            attributes = boto3.client("sqs", region_name=settings.aws_region).get_queue_attributes(
+            attributes = aws_client("sqs", settings.aws_region).get_queue_attributes(
                 QueueUrl=settings.dead_letter_queue_url,
                 AttributeNames=["ApproximateNumberOfMessages"],
             )["Attributes"]

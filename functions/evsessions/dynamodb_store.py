@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from evsessions.aws_clients import aws_client
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
 from evsessions.dynamodb_items import (
     BUCKET_PREFIX,
@@ -99,12 +99,10 @@ def create_client(settings: Settings) -> DynamoDBClient:
     config = Config(
         connect_timeout=2, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
     )
-    return boto3.client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint_url,
-        config=config,
+    client: DynamoDBClient = aws_client(
+        "dynamodb", settings.aws_region, settings.dynamodb_endpoint_url, config
     )
+    return client
 
 
 class DynamoDbSessionStore:

@@ -121,12 +121,10 @@ class IotDataPublisher:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            from evsessions.aws_clients import aws_client
 
-            self._client = boto3.client(
-                "iot-data",
-                region_name=self.settings.aws_region,
-                endpoint_url=self.settings.iot_data_endpoint_url,
+            self._client = aws_client(
+                "iot-data", self.settings.aws_region, self.settings.iot_data_endpoint_url
             )
         return self._client
 

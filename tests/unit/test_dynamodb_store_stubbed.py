@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_items import session_from_item, session_item, typed
+from evsessions.dynamodb_items import plain, session_from_item, session_item, typed
 from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
 from evsessions.storage import SaveOutcome, SessionPage, SessionQuery
@@ -340,3 +340,27 @@ def test_throttled_read_is_storage_unavailable(
     stubber.add_client_error("query", service_error_code="ThrottlingException")
     with pytest.raises(StorageUnavailable, match="ThrottlingException"):
         store.list_sessions(SessionQuery(limit=5, charger_id="1"))
+
+
+def test_typed_json_round_trips_every_type_our_items_use() -> None:
+    # GIVEN an item with text, whole and decimal numbers, a flag, nothing, a map and a list
+    item = {
+        "s": "x",
+        "n": 3,
+        "d": Decimal("42.125"),
+        "big": Decimal("1E+3"),
+        "b": True,
+        "none": None,
+        "m": {"k": "v"},
+        "l": ["a", 1],
+    }
+    # WHEN typed THEN it is DynamoDB's typed JSON, with plain decimal text
+    assert typed(item)["big"] == {"N": "1000"}
+    assert typed(item)["d"] == {"N": "42.125"}
+    # AND it comes back with numbers as Decimal, as boto3 returns them
+    assert plain(typed(item)) == {**item, "n": Decimal(3), "l": ["a", Decimal(1)]}
+
+
+def test_a_float_is_refused_as_boto3_refuses_it() -> None:
+    with pytest.raises(TypeError, match="Decimal"):
+        typed({"energy": 1.5})
