@@ -82,8 +82,10 @@ def api_boundary(event: Request, get_response: Callable[[Request], Response]) ->
     config = settings()
     given = str(event.headers.get("x-api-key") or "")
     public = event.context.get("resourcePath") in dashboard.ROUTES
-    if not public and config.api_key is not None and not hmac.compare_digest(
-        given.encode(), config.api_key.encode()
+    if (
+        not public
+        and config.api_key is not None
+        and not hmac.compare_digest(given.encode(), config.api_key.encode())
     ):
         response = _error(401, "unauthorized", "send the API key in the x-api-key header")
     else:
@@ -340,8 +342,10 @@ def dashboard_asset(name: str) -> Response:
     found = dashboard.asset(name)
     if found is None:
         raise NotFoundError(f"no asset {name[:60]!r}")
-    text, headers = found
-    return Response(text, headers=headers)
+    return Response(
+        found.text,
+        headers={"Content-Type": found.media_type, "Cache-Control": found.cache_control},
+    )
 
 
 @app.route("/{proxy+}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

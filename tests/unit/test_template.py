@@ -99,7 +99,8 @@ def test_listener_rule_output_of_the_original_message_passes_the_contract(
 def test_api_routes(template: Template) -> None:
     # GIVEN the query API's Api events
     routes = {(r.method, r.path) for r in template.functions["ApiFunction"].routes}
-    # THEN every route of issue 4 and the dashboard's are there, plus the catch-all that turns unknown paths into 404s
+    # THEN every route of issue 4 and the dashboard's are there, plus the catch-all that turns
+    # unknown paths into 404s
     assert routes == {
         ("GET", "/health"),
         ("GET", "/sessions"),

@@ -13,6 +13,7 @@ function (CodeUri is functions/). Without it the page still works and says the c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Final
@@ -34,6 +35,13 @@ _OWN_CACHE: Final = "no-cache"
 _VENDOR_CACHE: Final = "public, max-age=86400"
 
 
+@dataclass(frozen=True)
+class Asset:
+    text: str
+    media_type: str
+    cache_control: str
+
+
 def page(base_path: str) -> str:
     """The page, its relative links resolved against `base_path` (the stage's prefix on API
     Gateway, e.g. /Prod/, so that /Prod without a slash still finds its assets and API)."""
@@ -42,8 +50,8 @@ def page(base_path: str) -> str:
     return html.replace("{{base}}", escape(base[:200], quote=True))
 
 
-def asset(name: str) -> tuple[str, dict[str, str]] | None:
-    """An asset's text and headers, or None for a name that is not one (or not installed)."""
+def asset(name: str) -> Asset | None:
+    """An asset, or None for a name that is not one of the list (or is not installed)."""
     media_type = _MEDIA_TYPES.get(name)
     if media_type is None:
         return None
@@ -52,5 +60,4 @@ def asset(name: str) -> tuple[str, dict[str, str]] | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    cache = _VENDOR_CACHE if name == CHART_LIBRARY else _OWN_CACHE
-    return text, {"Content-Type": media_type, "Cache-Control": cache}
+    return Asset(text, media_type, _VENDOR_CACHE if name == CHART_LIBRARY else _OWN_CACHE)

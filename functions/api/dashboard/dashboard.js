@@ -111,7 +111,7 @@
         cell(when(s.ended_at)),
         cell(s.charger_id),
         cell(s.connector_id, "wide"),
-        cell(String(s.session_id)),
+        cell(String(s.session_id), "wide"),
         cell(kwh(s.energy_delivered_in_kWh), "num"),
         cell(duration(s.duration_in_seconds), "num wide"),
         cell(money(s.session_cost_in_cents), "num"),
