@@ -220,3 +220,46 @@ def test_without_the_chart_library_the_page_says_so_and_still_works(
     expect(page.locator("#hourly-rows tr").first).to_be_visible()
     expect(page.locator(f'tr[data-charger="{history[2]}"]')).to_be_visible(timeout=WAIT_MS)
     assert errors == []
+
+
+def test_an_unreachable_database_shows_and_the_page_recovers(
+    browser: Browser, local_system: LocalSystem, history: list[str]
+) -> None:
+    # GIVEN the dashboard open and live
+    page, errors = _open(browser, local_system, viewport={"width": 1024, "height": 768})
+    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+
+    def unreachable(route: Route) -> None:
+        body = {"status": "unavailable", "database": "unreachable"}
+        if "/health" not in route.request.url:
+            body = {"error": "unavailable", "message": "the session store is unreachable"}
+        route.fulfill(status=503, content_type="application/json", body=json.dumps(body))
+
+    # WHEN the API answers 503 as it does while DynamoDB is down
+    page.route("**/{health,sessions,chargers,totals}*", unreachable)
+    # THEN the page says the database is unreachable, and keeps what it last showed
+    expect(page.locator("#status")).to_have_attribute("data-state", "down", timeout=WAIT_MS)
+    expect(page.locator("#health-database")).to_have_text("unreachable")
+    expect(page.locator(f'tr[data-charger="{history[0]}"]')).to_be_visible()
+    # AND when the database is back, so is the page, without a reload
+    page.unroute("**/{health,sessions,chargers,totals}*", unreachable)
+    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect(page.locator("#health-database")).to_have_text("reachable")
+    assert errors == []
+
+
+def test_api_gateways_403_without_a_key_also_brings_up_the_key_form(
+    browser: Browser, local_system: LocalSystem
+) -> None:
+    # GIVEN the deployed API, where API Gateway refuses a request without its key with a 403
+    context = browser.new_context()
+
+    def forbidden(route: Route) -> None:
+        route.fulfill(status=403, content_type="application/json", body='{"message":"Forbidden"}')
+
+    context.route("**/health", forbidden)
+    page = context.new_page()
+    page.goto(f"{_api(local_system)}/")
+    # THEN the page asks for the key
+    expect(page.locator("#key-form")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#status")).to_have_text("API key needed")

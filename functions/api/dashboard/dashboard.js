@@ -24,7 +24,10 @@
     const key = localStorage.getItem(KEY_STORAGE);
     if (key) headers["x-api-key"] = key;
     const response = await fetch(new URL(path, document.baseURI), { headers, cache: "no-store" });
-    if (response.status === 401) throw new Unauthorized("the API key is missing or wrong");
+    // 401 from the app's own key check; 403 from API Gateway's, deployed
+    if (response.status === 401 || response.status === 403) {
+      throw new Unauthorized("the API key is missing or wrong");
+    }
     const body = await response.json();
     // /health answers 503 with a body when the database is unreachable: that is data, not failure
     if (!response.ok && !(path === "health" && response.status === 503)) {
@@ -190,7 +193,8 @@
           { type: "bar", label: "Energy (kWh)", data: energy, yAxisID: "energy",
             backgroundColor: "rgba(46, 125, 50, 0.6)" },
           { type: "line", label: "Revenue", data: revenue, yAxisID: "revenue",
-            borderColor: "#1565c0", backgroundColor: "#1565c0", tension: 0.25, pointRadius: 2 },
+            borderColor: "#1565c0", backgroundColor: "#1565c0", cubicInterpolationMode: "monotone",
+            pointRadius: 2 },
         ],
       },
       options: {
@@ -233,21 +237,26 @@
 
   async function refresh() {
     try {
-      const [health, sessions, chargers, totals] = await Promise.all([
-        api("health"),
-        api(`sessions?limit=${SESSION_ROWS}`),
-        api(`chargers?limit=${CHARGER_ROWS}`),
-        api(window24h()),
-      ]);
-      showHealth(health);
-      showSessions(sessions);
-      showChargers(chargers);
-      showTotals(totals);
+      showHealth(await api("health"));
     } catch (error) {
       if (error instanceof Unauthorized) return askForKey();
       $("health-api").textContent = `unreachable (${error.message})`;
       $("health-api").className = "bad";
       setStatus("down", "API unreachable: retrying");
+      return schedule();
+    }
+    try {
+      const [sessions, chargers, totals] = await Promise.all([
+        api(`sessions?limit=${SESSION_ROWS}`),
+        api(`chargers?limit=${CHARGER_ROWS}`),
+        api(window24h()),
+      ]);
+      showSessions(sessions);
+      showChargers(chargers);
+      showTotals(totals);
+    } catch (error) {
+      if (error instanceof Unauthorized) return askForKey();
+      setStatus("down", `no data: ${error.message}`);
     }
     schedule();
   }
