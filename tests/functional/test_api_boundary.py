@@ -45,7 +45,7 @@ def test_every_documented_route_is_exercised_here() -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/nope"), ("GET", "/"), ("POST", "/nope"), ("DELETE", "/sessions-all")],
+    [("GET", "/nope"), ("GET", "/assets"), ("POST", "/nope"), ("DELETE", "/sessions-all")],
 )
 def test_unknown_route_is_a_json_404(client: Client, method: str, path: str) -> None:
     # GIVEN a path no route serves WHEN it is asked for with any method

@@ -161,7 +161,8 @@ def test_listener_rule_output_of_the_original_message_passes_the_contract(
 def test_api_routes(template: Template) -> None:
     # GIVEN the query API's Api events
     routes = {(r.method, r.path) for r in template.functions["ApiFunction"].routes}
-    # THEN every route of issue 4 is there, plus the catch-all that turns unknown paths into 404s
+    # THEN every route of issue 4 and the dashboard's are there, plus the catch-all that turns
+    # unknown paths into 404s
     assert routes == {
         ("GET", "/health"),
         ("GET", "/sessions"),
@@ -170,6 +171,8 @@ def test_api_routes(template: Template) -> None:
         ("GET", "/totals"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
+        ("GET", "/"),
+        ("GET", "/assets/{name}"),
         ("ANY", "/{proxy+}"),
     }
 

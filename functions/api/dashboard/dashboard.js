@@ -1,0 +1,287 @@
+// The live dashboard: polls the public API and redraws in place (no reload, no framework).
+// Reads /health, /sessions, /chargers and /totals only; sends the API key when one is stored.
+"use strict";
+
+(() => {
+  const POLL_MS = 2000;
+  const SESSION_ROWS = 25;
+  const CHARGER_ROWS = 100;
+  const HOURS = 24;
+  const KEY_STORAGE = "evsessions.apiKey";
+
+  const $ = (id) => document.getElementById(id);
+  const seen = new Set(); // sessions already shown: a new one is highlighted
+  let firstSessions = true;
+  let chart = null;
+  let timer = null;
+
+  class Unauthorized extends Error {}
+
+  // --- talking to the API ----------------------------------------------------------------------
+
+  async function api(path) {
+    const headers = { accept: "application/json" };
+    const key = localStorage.getItem(KEY_STORAGE);
+    if (key) headers["x-api-key"] = key;
+    const response = await fetch(new URL(path, document.baseURI), { headers, cache: "no-store" });
+    // 401 from the app's own key check; 403 from API Gateway's, deployed
+    if (response.status === 401 || response.status === 403) {
+      throw new Unauthorized("the API key is missing or wrong");
+    }
+    const body = await response.json();
+    // /health answers 503 with a body when the database is unreachable: that is data, not failure
+    if (!response.ok && !(path === "health" && response.status === 503)) {
+      throw new Error(body && body.message ? body.message : `HTTP ${response.status}`);
+    }
+    return body;
+  }
+
+  // --- formatting ------------------------------------------------------------------------------
+
+  const number = (value, digits) =>
+    value.toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const kwh = (value) => number(value, 1);
+  const money = (cents) => number(cents / 100, 2);
+
+  function duration(seconds) {
+    const h = Math.floor(seconds / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    return h ? `${h} h ${String(m).padStart(2, "0")} min` : m ? `${m} min` : `${seconds} s`;
+  }
+
+  function when(iso) {
+    if (!iso) return "never";
+    const time = new Date(iso);
+    const sameDay = time.toDateString() === new Date().toDateString();
+    return sameDay
+      ? time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+      : time.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
+
+  function ago(iso) {
+    if (!iso) return "never";
+    const seconds = Math.max(0, Math.round((Date.now() - new Date(iso)) / 1000));
+    if (seconds < 90) return `${seconds} s ago`;
+    if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+    if (seconds < 172800) return `${Math.round(seconds / 3600)} h ago`;
+    return `${Math.round(seconds / 86400)} days ago`;
+  }
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  }
+
+  function row(cells) {
+    const tr = document.createElement("tr");
+    tr.append(...cells);
+    return tr;
+  }
+
+  function setStatus(state, text) {
+    const badge = $("status");
+    badge.dataset.state = state;
+    badge.textContent = text;
+  }
+
+  // --- the parts of the page -------------------------------------------------------------------
+
+  function showHealth(health) {
+    $("health-api").textContent = "reachable";
+    $("health-api").className = "ok";
+    const database = health.database === "reachable";
+    $("health-database").textContent = health.database;
+    $("health-database").className = database ? "ok" : "bad";
+    const letters = health.dead_letters;
+    const lettersText = letters === null || letters === undefined ? "unknown" : String(letters);
+    for (const id of ["health-dead-letters", "kpi-dead-letters"]) {
+      $(id).textContent = lettersText;
+      $(id).className = (id.startsWith("kpi") ? "value " : "") + (letters ? "bad" : "ok");
+    }
+    $("health-updated").textContent = when(new Date().toISOString());
+    if (!database) setStatus("down", "database unreachable");
+    else if (letters) setStatus("warn", `live · ${letters} dead letter${letters === 1 ? "" : "s"}`);
+    else setStatus("live", "live");
+  }
+
+  function showSessions(page) {
+    const body = $("session-rows");
+    const rows = page.sessions.map((s) => {
+      const key = `${s.charger_id}/${s.connector_id}/${s.session_id}`;
+      const tr = row([
+        cell(when(s.ended_at)),
+        cell(s.charger_id),
+        cell(s.connector_id, "wide"),
+        cell(String(s.session_id), "wide"),
+        cell(kwh(s.energy_delivered_in_kWh), "num"),
+        cell(duration(s.duration_in_seconds), "num wide"),
+        cell(money(s.session_cost_in_cents), "num"),
+      ]);
+      tr.dataset.session = key;
+      tr.title = `received ${s.received_at || "–"} (end time: ${s.ended_at_source})`;
+      if (!seen.has(key) && !firstSessions) tr.classList.add("new");
+      seen.add(key);
+      return tr;
+    });
+    firstSessions = false;
+    if (rows.length) body.replaceChildren(...rows);
+    const newest = page.sessions.map((s) => s.received_at).filter(Boolean).sort().pop();
+    $("health-last-received").textContent = newest ? ago(newest) : "none yet";
+  }
+
+  function showChargers(page) {
+    const rows = page.chargers.map((c) => {
+      const last = cell(ago(c.last_session_ended_at));
+      last.title = c.last_session_ended_at || "";
+      const tr = row([
+        cell(c.charger_id),
+        cell(String(c.connectors.length), "num wide"),
+        cell(String(c.sessions), "num"),
+        cell(kwh(c.energy_kWh), "num"),
+        cell(money(c.cost_cents), "num"),
+        last,
+      ]);
+      tr.dataset.charger = c.charger_id;
+      return tr;
+    });
+    if (rows.length) $("charger-rows").replaceChildren(...rows);
+    $("chargers-more").hidden = !page.next_cursor;
+  }
+
+  /** The last 24 hours as 24 buckets, hours without sessions as zeros. */
+  function hourly(report) {
+    const byStart = new Map(report.buckets.map((b) => [b.start.slice(0, 13), b]));
+    const start = new Date(report.from);
+    return Array.from({ length: HOURS }, (_, i) => {
+      const hour = new Date(start.getTime() + i * 3600_000);
+      const bucket = byStart.get(hour.toISOString().slice(0, 13));
+      return {
+        label: hour.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+        sessions: bucket ? bucket.sessions : 0,
+        energy: bucket ? bucket.energy_kWh : 0,
+        revenue: bucket ? bucket.cost_cents / 100 : 0,
+      };
+    });
+  }
+
+  function showTotals(report) {
+    $("kpi-sessions").textContent = String(report.totals.sessions);
+    $("kpi-energy").textContent = `${kwh(report.totals.energy_kWh)} kWh`;
+    $("kpi-revenue").textContent = money(report.totals.cost_cents);
+    const hours = hourly(report);
+    if (window.Chart) drawChart(hours);
+    else listHours(hours);
+  }
+
+  function drawChart(hours) {
+    const labels = hours.map((h) => h.label);
+    const energy = hours.map((h) => h.energy);
+    const revenue = hours.map((h) => h.revenue);
+    if (chart) {
+      chart.data.labels = labels;
+      chart.data.datasets[0].data = energy;
+      chart.data.datasets[1].data = revenue;
+      chart.update("none");
+      return;
+    }
+    chart = new window.Chart($("hourly-chart"), {
+      data: {
+        labels,
+        datasets: [
+          { type: "bar", label: "Energy (kWh)", data: energy, yAxisID: "energy",
+            backgroundColor: "rgba(46, 125, 50, 0.6)" },
+          { type: "line", label: "Revenue", data: revenue, yAxisID: "revenue",
+            borderColor: "#1565c0", backgroundColor: "#1565c0", cubicInterpolationMode: "monotone",
+            pointRadius: 2 },
+        ],
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } },
+          energy: { type: "linear", position: "left", beginAtZero: true,
+            title: { display: true, text: "kWh" } },
+          revenue: { type: "linear", position: "right", beginAtZero: true,
+            grid: { drawOnChartArea: false }, title: { display: true, text: "revenue" } },
+        },
+      },
+    });
+  }
+
+  function listHours(hours) {
+    $("chart-missing").hidden = false;
+    $("hourly-fallback").hidden = false;
+    $("hourly-chart").parentElement.hidden = true;
+    const rows = hours
+      .filter((h) => h.sessions)
+      .reverse()
+      .map((h) =>
+        row([cell(h.label), cell(String(h.sessions), "num"), cell(kwh(h.energy), "num"),
+          cell(number(h.revenue, 2), "num")]),
+      );
+    $("hourly-rows").replaceChildren(...(rows.length ? rows : [row([cell("No sessions in the last 24 hours.")])]));
+  }
+
+  // --- the loop ----------------------------------------------------------------------------------
+
+  function window24h() {
+    const from = new Date(Date.now() - (HOURS - 1) * 3600_000);
+    from.setUTCMinutes(0, 0, 0);
+    return `totals?bucket=hour&from=${encodeURIComponent(from.toISOString())}`;
+  }
+
+  async function refresh() {
+    try {
+      showHealth(await api("health"));
+    } catch (error) {
+      if (error instanceof Unauthorized) return askForKey();
+      $("health-api").textContent = `unreachable (${error.message})`;
+      $("health-api").className = "bad";
+      setStatus("down", "API unreachable: retrying");
+      return schedule();
+    }
+    try {
+      const [sessions, chargers, totals] = await Promise.all([
+        api(`sessions?limit=${SESSION_ROWS}`),
+        api(`chargers?limit=${CHARGER_ROWS}`),
+        api(window24h()),
+      ]);
+      showSessions(sessions);
+      showChargers(chargers);
+      showTotals(totals);
+    } catch (error) {
+      if (error instanceof Unauthorized) return askForKey();
+      setStatus("down", `no data: ${error.message}`);
+    }
+    schedule();
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, document.hidden ? POLL_MS * 5 : POLL_MS);
+  }
+
+  function askForKey() {
+    clearTimeout(timer);
+    setStatus("warn", "API key needed");
+    $("key-error").hidden = !localStorage.getItem(KEY_STORAGE);
+    $("key-form").hidden = false;
+    $("key-input").focus();
+  }
+
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem(KEY_STORAGE, $("key-input").value.trim());
+    $("key-input").value = "";
+    $("key-form").hidden = true;
+    refresh();
+  });
+  document.addEventListener("visibilitychange", () => document.hidden || refresh());
+
+  refresh();
+})();
