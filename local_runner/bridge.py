@@ -69,6 +69,7 @@ class RuleBridge:
         max_retries: int = 2,
         backoff_cap_seconds: float = 10.0,
         on_result: Callable[[str, str, float], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.rule_name = rule_name
         self.rule = rule
@@ -78,6 +79,8 @@ class RuleBridge:
         self.max_retries = max_retries
         self.backoff_cap_seconds = backoff_cap_seconds
         self.on_result = on_result or (lambda topic, outcome, seconds: None)
+        self.clock = clock  # epoch seconds of receipt: the rule's timestamp(), simulated or real
+        self._in_hand = 0
         self._queue: queue.Queue[_Received | None] = queue.Queue()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -126,7 +129,12 @@ class RuleBridge:
         self._connected.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Received(message, self._connection, int(time.time() * 1000)))
+        self._queue.put(_Received(message, self._connection, int(self.clock() * 1000)))
+
+    @property
+    def in_flight(self) -> int:
+        """Messages received and not yet acknowledged (queued or being handled)."""
+        return self._queue.qsize() + self._in_hand
 
     def _ack(self, received: _Received) -> None:
         # A message id from an earlier connection means nothing now: the broker redelivers it.
@@ -138,12 +146,15 @@ class RuleBridge:
             received = self._queue.get()
             if received is None:
                 return
+            self._in_hand = 1
             try:
                 self._process(received)
             except Exception:  # a bug here must not stop the bridge; the message stays unacked
                 log.exception(
                     "rule %s: unexpected error; message left for redelivery", self.rule_name
                 )
+            finally:
+                self._in_hand = 0
 
     def _process(self, received: _Received) -> None:
         started = time.monotonic()

@@ -26,13 +26,29 @@ class ReplayResult:
     replayed: bool
 
 
-def _rules(template: Template) -> dict[str, tuple[str, Rule]]:
+def rules(template: Template) -> dict[str, tuple[str, Rule]]:
     """Rule name -> (function logical id, rule)."""
     return {
         trigger.name: (function_id, trigger.rule)
         for function_id, spec in template.functions.items()
         for trigger in spec.rules
     }
+
+
+def through_rule(
+    rule: Rule,
+    function_id: str,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    payload: bytes,
+    context: MessageContext,
+) -> str:
+    """One message through the rule's SELECT/WHERE and its function, as the bridge delivers it:
+    the handler's outcome word (stored, duplicate, ...); raises what the handler raised."""
+    event = rule.evaluate(payload, context)
+    if event is None:
+        return "filtered out by WHERE"
+    result = invoke(function_id, event)
+    return str(result.get("status", "ok")) if isinstance(result, dict) else "ok"
 
 
 def replay(
@@ -43,23 +59,19 @@ def replay(
     clock: Callable[[], float] = time.time,
 ) -> list[ReplayResult]:
     """Replay each letter; remove the ones that went through from the store."""
-    rules = _rules(template)
+    by_name = rules(template)
     results = []
     for letter in letters:
-        if letter.rule_name not in rules:
+        if letter.rule_name not in by_name:
             results.append(
                 ReplayResult(letter, f"no rule {letter.rule_name} in the template", False)
             )
             continue
-        function_id, rule = rules[letter.rule_name]
+        function_id, rule = by_name[letter.rule_name]
         context = MessageContext(letter.topic, letter.client_id, int(clock() * 1000))
         try:
-            event = rule.evaluate(base64.b64decode(letter.payload_base64), context)
-            if event is None:
-                outcome = "filtered out by WHERE"
-            else:
-                result = invoke(function_id, event)
-                outcome = str(result.get("status", "ok")) if isinstance(result, dict) else "ok"
+            payload = base64.b64decode(letter.payload_base64)
+            outcome = through_rule(rule, function_id, invoke, payload, context)
         except Exception as error:
             results.append(
                 ReplayResult(letter, f"failed again: {type(error).__name__}: {error}", False)
