@@ -204,12 +204,23 @@ def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int
     return 0 if replayed == len(results) else 1
 
 
-def main(argv: list[str] | None = None) -> int:
+Commands = argparse._SubParsersAction  # the type add_subparsers() returns
+
+
+def _command(
+    commands: Commands[argparse.ArgumentParser], name: str, text: str
+) -> argparse.ArgumentParser:
+    """A sub-command whose one-line text is both its entry in the list and its own --help."""
+    return commands.add_parser(name, help=text, description=text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (scripts/cli_reference.py renders its help into the README)."""
     parser = argparse.ArgumentParser(
         prog="python -m local_runner", description=__doc__.split("\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("up", help="start the whole local system")
+    up = _command(commands, "up", "start the whole local system")
     up.add_argument(
         "--speed",
         type=_positive,
@@ -222,11 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="record every message the rules select to FILE (JSON lines), for `replay`",
     )
-    commands.add_parser(
-        "status", help="each part of the running system, up or down, and its counts"
-    )
-    replay = commands.add_parser(
-        "replay", help="replay a recording (up --record) through the rules into the store"
+    _command(commands, "status", "each part of the running system, up or down, and its counts")
+    replay = _command(
+        commands, "replay", "replay a recording (up --record) through the rules into the store"
     )
     replay.add_argument("file", help="a recording made by up --record")
     replay.add_argument(
@@ -235,18 +244,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="K",
         help="keep the recorded pace, K times faster (default: as fast as the store takes it)",
     )
-    invoke = commands.add_parser("invoke", help="call one function's handler with one event")
+    invoke = _command(commands, "invoke", "call one function's handler with one event")
     invoke.add_argument("function", help="the function's logical id in template.yaml")
     invoke.add_argument("--event", required=True, help="a JSON event file, or - for standard input")
-    generate = commands.add_parser("generate-event", help="print a sample event")
+    generate = _command(commands, "generate-event", "print a sample event")
     generate.add_argument("kind", choices=["schedule", "iot"])
-    dlq = commands.add_parser("dlq", help="list or replay dead letters")
+    dlq = _command(commands, "dlq", "list or replay dead letters")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
-    dlq_list = dlq_commands.add_parser("list", help="show the dead letters")
+    dlq_list = _command(dlq_commands, "list", "show the dead letters")
     dlq_list.add_argument("--json", action="store_true", help="every field, as JSON")
-    dlq_replay = dlq_commands.add_parser("replay", help="replay dead letters")
+    dlq_replay = _command(dlq_commands, "replay", "replay dead letters")
     dlq_replay.add_argument("ids", nargs="*", help="dead letter ids (a unique prefix is enough)")
     dlq_replay.add_argument("--all", action="store_true", help="replay every dead letter")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     load_dotenv(".env")
     logging.basicConfig(
