@@ -30,7 +30,9 @@ class Clock(Protocol):
 
 
 class ScaledClock:
-    """Time that starts at the real now and runs `speed` times faster (speed 1: real time)."""
+    """Time that runs `speed` times faster (speed 1: real time). It starts at `start`, or at the
+    real now when it is first read, so the seconds a system takes to start up are not
+    multiplied into a jump of simulated minutes before its first tick."""
 
     def __init__(
         self,
@@ -43,12 +45,17 @@ class ScaledClock:
             raise ValueError(f"speed must be a positive number, got {speed}")
         self.speed = speed
         self._monotonic = monotonic
-        self._start = (start or datetime.now(UTC)).astimezone(UTC)
-        self._started = monotonic()
+        self._lock = threading.Lock()
+        self._anchor: tuple[datetime, float] | None = None
+        if start is not None:
+            self._anchor = (start.astimezone(UTC), monotonic())
 
     def now(self) -> datetime:
-        elapsed = (self._monotonic() - self._started) * self.speed
-        return self._start + timedelta(seconds=elapsed)
+        with self._lock:
+            if self._anchor is None:
+                self._anchor = (datetime.now(UTC), self._monotonic())
+            start, started = self._anchor
+        return start + timedelta(seconds=(self._monotonic() - started) * self.speed)
 
     def real_seconds(self, moment: datetime) -> float:
         """Real seconds from now until the clock shows `moment` (0 when it is past)."""

@@ -144,3 +144,14 @@ def test_a_scaled_scheduler_runs_simulated_minutes_in_real_fractions_of_a_second
         scheduler.shutdown()
     minutes = [datetime.fromisoformat(t) for t in times[:3]]
     assert [b - a for a, b in itertools.pairwise(minutes)] == [timedelta(minutes=1)] * 2
+
+
+def test_a_scaled_clock_without_a_start_begins_at_the_real_now_when_first_read() -> None:
+    real = [100.0]
+    clock = ScaledClock(600, monotonic=lambda: real[0])
+    real[0] += 10  # start-up takes ten real seconds before anything reads the clock
+    before = datetime.now(UTC)
+    first = clock.now()
+    assert before <= first <= datetime.now(UTC)
+    real[0] += 0.1
+    assert clock.now() - first == timedelta(minutes=1)
