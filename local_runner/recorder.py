@@ -130,7 +130,10 @@ class Recorder:
         self._host, self._port = host, port
         self._lock = threading.Lock()
         self._connected = threading.Event()
-        self._file = path.open("a", encoding="utf-8")
+        try:
+            self._file = path.open("a", encoding="utf-8")
+        except OSError as error:
+            raise RuntimeError(f"cannot record to {path}: {error}") from None
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
         )

@@ -19,7 +19,7 @@ from local_runner.processes import free_port
 from local_runner.recorder import read_recording
 from local_runner.system import LocalSystem
 from tests.integration.conftest import ROOT, prepare_data_dir, runner_settings, running_system
-from tests.integration.helpers import eventually, get_json
+from tests.integration.helpers import eventually, get_json, served
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +166,29 @@ def test_a_recorded_run_replays_into_a_fresh_store_with_identical_rows_and_total
         # ... with the same rows and the same totals as the recorded run
         assert _rows(replica.api.url) == rows
         assert _totals(replica.api.url, today) == totals
+
+
+def test_advancing_a_manual_clock_ten_minutes_publishes_and_stores_ten_sessions(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the whole system on a manual clock, on a January morning
+    morning = datetime(2026, 1, 5, 8, 0, 30, tzinfo=UTC)
+    clock = ManualClock(morning)
+    runner = runner_settings(prepare_data_dir(tmp_path / "data"))
+    with running_system(runner, say=lambda line: None, clock=clock) as system:
+        assert system.api is not None
+        # WHEN the clock is advanced ten minutes
+        clock.advance(minutes=10)
+        # THEN the real publisher ran exactly ten times, before advance returned
+        assert system.board.published == 10
+        # AND ten sessions were stored, ending in those ten simulated minutes
+        url = f"{system.api.url}/sessions?limit=500"
+        body = eventually(lambda: (b := served(url)) and b["count"] >= 10 and b)
+        ended = _ended(body["sessions"])
+        assert len(ended) == 10
+        start = morning.replace(second=0)
+        assert start <= ended[0] and ended[-1] <= start + timedelta(minutes=10)
+        assert len({e.minute for e in ended}) >= 5  # spread over the simulated minutes
+        # AND the rule's receipt time is the simulated clock's, not the real one
+        received = [datetime.fromisoformat(s["received_at"]) for s in body["sessions"]]
+        assert all(start < r <= clock.now() for r in received)
