@@ -186,6 +186,7 @@ def _dlq_list(runner: RunnerSettings, as_json: bool) -> int:
 
 
 def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int:
+    from local_runner.progress import Progress
     from local_runner.replay import replay
 
     store = dead_letter_store(runner.local_data_dir)
@@ -195,8 +196,14 @@ def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int
         print("nothing to replay" + (f": no dead letter matches {' '.join(ids)}" if ids else ""))
         return 1 if ids else 0
     template = load_template(runner.template_path)
-    with _local_handlers(runner, template) as handlers:
-        results = replay(chosen, template, lambda name, event: handlers[name](event), store)
+    with _local_handlers(runner, template) as handlers, Progress(len(chosen), "replay") as bar:
+        results = replay(
+            chosen,
+            template,
+            lambda name, event: handlers[name](event),
+            store,
+            progress=bar.update,
+        )
     for result in results:
         print(f"{result.letter.id[:12]}  {result.letter.topic}: {result.outcome}")
     replayed = sum(r.replayed for r in results)

@@ -57,11 +57,14 @@ def replay(
     invoke: Callable[[str, dict[str, Any]], Any],
     store: DeadLetterStore,
     clock: Callable[[], float] = time.time,
+    progress: Callable[[int], None] = lambda done: None,
 ) -> list[ReplayResult]:
-    """Replay each letter; remove the ones that went through from the store."""
+    """Replay each letter; remove the ones that went through from the store. `progress(done)`
+    after each letter."""
     by_name = rules(template)
-    results = []
+    results: list[ReplayResult] = []
     for letter in letters:
+        progress(len(results))
         if letter.rule_name not in by_name:
             results.append(
                 ReplayResult(letter, f"no rule {letter.rule_name} in the template", False)
@@ -78,5 +81,6 @@ def replay(
             )
             continue
         results.append(ReplayResult(letter, outcome, True))
+    progress(len(results))
     store.remove({r.letter.id for r in results if r.replayed})
     return results
