@@ -78,7 +78,9 @@ class Scheduler:
             now = self.clock.now()
             self._upcoming = {t.name: t.schedule.next_after(now) for t in self.targets}
         while not self._stop.is_set():
-            pending = [(moment, name) for name, moment in self._upcoming.items() if moment]
+            pending = [
+                (moment, name) for name, moment in self._upcoming.items() if moment is not None
+            ]
             if not pending:
                 return None
             moment, name = min(pending)

@@ -96,14 +96,14 @@ def test_a_handler_sees_the_simulated_time_while_it_runs() -> None:
 
 def test_a_stopped_scheduler_fires_no_more() -> None:
     clock = ManualClock(datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC))
-    times: list[str] = []
-    target = ScheduledTarget("Tick", parse_schedule("rate(1 minute)"), lambda e: times.append(e))
+    fired: list[dict[str, Any]] = []
+    target = ScheduledTarget("Tick", parse_schedule("rate(1 minute)"), fired.append)
     scheduler = Scheduler([target], clock=clock)
     scheduler.start()
     clock.advance(minutes=1)
     scheduler.shutdown()
     clock.advance(minutes=5)
-    assert len(times) == 1
+    assert len(fired) == 1
 
 
 def test_a_scaled_clock_runs_k_times_faster_from_its_start() -> None:
