@@ -154,6 +154,7 @@ class RuleBridge:
         batching: QueueBatching | None = None,
         backoff_cap_seconds: float = 10.0,
         on_result: Callable[[str, str, float], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.rule_name = rule_name
         self.rule = rule
@@ -164,6 +165,7 @@ class RuleBridge:
         self.max_deliveries = batching.max_receive_count if batching else max_retries + 1
         self.backoff_cap_seconds = backoff_cap_seconds
         self.on_result = on_result or (lambda topic, outcome, seconds: None)
+        self.clock = clock  # epoch seconds of receipt: the rule's timestamp(), simulated or real
         self._queue: queue.Queue[_Received | None] = queue.Queue()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -224,7 +226,7 @@ class RuleBridge:
         self._connected.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Received(message, self._connection, int(time.time() * 1000)))
+        self._queue.put(_Received(message, self._connection, int(self.clock() * 1000)))
 
     def _ack(self, received: _Received) -> None:
         # A message id from an earlier connection means nothing now: the broker redelivers it.

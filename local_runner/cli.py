@@ -1,8 +1,11 @@
 """`python -m local_runner`: the local emulator's command line.
 
-up                               start everything template.yaml declares; Ctrl-C stops it all
+up [--speed K] [--record FILE]   start everything template.yaml declares; Ctrl-C stops it all
+status                           each part of the running system, up or down, and its counts
+replay FILE [--speed K]          replay a recording through the rules into the store
 invoke FUNCTION --event FILE     call one handler with one event, like `sam local invoke`
 generate-event schedule|iot      print a sample event for a function
+dlq list|replay                  the dead letters: what failed, and replaying them
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -25,6 +29,7 @@ from dotenv import load_dotenv
 from evsessions.settings import RunnerSettings, SettingsError
 from local_runner.dead_letters import dead_letter_store
 from local_runner.events import sample_iot_event, scheduled_event
+from local_runner.recorder import RecordingError
 from local_runner.template import Template, TemplateError, load_template
 
 
@@ -32,21 +37,86 @@ def _say(line: str) -> None:
     print(f"{datetime.now().strftime('%H:%M:%S')} {line}", flush=True)
 
 
-def _up(runner: RunnerSettings) -> int:
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0 and at most 1000000")
+    return value
+
+
+def _up(runner: RunnerSettings, speed: float, record: str | None) -> int:
+    from local_runner.clock import ScaledClock
+    from local_runner.console import Console
+    from local_runner.status import StatusWriter, counts_line, status_path
     from local_runner.system import start_system
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    _say(f"starting the local system from {runner.template_path}")
-    system = start_system(runner, _say)
-    _say("ready. Ctrl-C stops everything.")
+    console = Console()
+    console.say(f"starting the local system from {runner.template_path}")
+    if speed != 1:
+        console.say(f"time machine: x{speed:g}, a simulated minute every {60 / speed:g} s")
+    system = start_system(
+        runner, console.say, clock=ScaledClock(speed), record=Path(record) if record else None
+    )
+
+    def show(document: dict[str, Any]) -> None:
+        if "error" in document:
+            console.status(f"status unavailable: {document['error']}")
+            return
+        clock = document["clock"][11:16] + (f" x{speed:g}" if speed != 1 else "")
+        console.status(f"[{clock}] {counts_line(document, time.time())}")
+
+    writer = StatusWriter(status_path(runner.local_data_dir), system.status_snapshot, show)
+    writer.start()
+    console.say("ready. Ctrl-C stops everything.")
     try:
         stop.wait()
     finally:
-        _say("stopping ...")
+        writer.shutdown()
+        console.close()
+        console.say("stopping ...")
         system.stop()
     return 0
+
+
+def _status(runner: RunnerSettings) -> int:
+    from local_runner.status import report
+
+    result = report(runner.local_data_dir)
+    print("\n".join(result.lines))
+    return 0 if result.running and result.all_up else 1
+
+
+def _replay_recording(runner: RunnerSettings, path: str, speed: float | None) -> int:
+    from local_runner.playback import play
+    from local_runner.progress import Progress
+    from local_runner.recorder import read_recording
+
+    messages = read_recording(Path(path))
+    template = load_template(runner.template_path)
+    with _local_handlers(runner, template) as handlers, Progress(len(messages), "replay") as bar:
+        result = play(
+            messages,
+            template,
+            lambda name, event: handlers[name](event),
+            speed=speed,
+            progress=bar.update,
+        )
+    for message, reason in result.failures[:20]:
+        print(f"line {message.line} {message.topic}: {reason}")
+    if result.failed > 20:
+        print(f"... and {result.failed - 20} more failures")
+    outcomes = ", ".join(f"{word} {count}" for word, count in sorted(result.outcomes.items()))
+    print(
+        f"replayed {len(messages)} message(s) from {path}: {outcomes or 'nothing'}"
+        + (f"; {result.unselected} selected by no rule" if result.unselected else "")
+    )
+    return 1 if result.failed else 0
 
 
 @contextmanager
@@ -116,6 +186,7 @@ def _dlq_list(runner: RunnerSettings, as_json: bool) -> int:
 
 
 def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int:
+    from local_runner.progress import Progress
     from local_runner.replay import replay
 
     store = dead_letter_store(runner.local_data_dir)
@@ -125,8 +196,14 @@ def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int
         print("nothing to replay" + (f": no dead letter matches {' '.join(ids)}" if ids else ""))
         return 1 if ids else 0
     template = load_template(runner.template_path)
-    with _local_handlers(runner, template) as handlers:
-        results = replay(chosen, template, lambda name, event: handlers[name](event), store)
+    with _local_handlers(runner, template) as handlers, Progress(len(chosen), "replay") as bar:
+        results = replay(
+            chosen,
+            template,
+            lambda name, event: handlers[name](event),
+            store,
+            progress=bar.update,
+        )
     for result in results:
         print(f"{result.letter.id[:12]}  {result.letter.topic}: {result.outcome}")
     replayed = sum(r.replayed for r in results)
@@ -134,24 +211,63 @@ def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int
     return 0 if replayed == len(results) else 1
 
 
-def main(argv: list[str] | None = None) -> int:
+Commands = argparse._SubParsersAction  # the type add_subparsers() returns
+
+
+def _command(
+    commands: Commands[argparse.ArgumentParser], name: str, text: str
+) -> argparse.ArgumentParser:
+    """A sub-command whose one-line text is both its entry in the list and its own --help."""
+    return commands.add_parser(name, help=text, description=text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (scripts/cli_reference.py renders its help into the README)."""
     parser = argparse.ArgumentParser(
         prog="python -m local_runner", description=__doc__.split("\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start the whole local system")
-    invoke = commands.add_parser("invoke", help="call one function's handler with one event")
+    up = _command(commands, "up", "start the whole local system")
+    up.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        metavar="K",
+        help="run schedules K times faster: a simulated minute every 60/K seconds (default 1)",
+    )
+    up.add_argument(
+        "--record",
+        metavar="FILE",
+        help="record every message the rules select to FILE (JSON lines), for `replay`",
+    )
+    _command(commands, "status", "each part of the running system, up or down, and its counts")
+    replay = _command(
+        commands, "replay", "replay a recording (up --record) through the rules into the store"
+    )
+    replay.add_argument("file", help="a recording made by up --record")
+    replay.add_argument(
+        "--speed",
+        type=_positive,
+        metavar="K",
+        help="keep the recorded pace, K times faster (default: as fast as the store takes it)",
+    )
+    invoke = _command(commands, "invoke", "call one function's handler with one event")
     invoke.add_argument("function", help="the function's logical id in template.yaml")
     invoke.add_argument("--event", required=True, help="a JSON event file, or - for standard input")
-    generate = commands.add_parser("generate-event", help="print a sample event")
+    generate = _command(commands, "generate-event", "print a sample event")
     generate.add_argument("kind", choices=["schedule", "iot"])
-    dlq = commands.add_parser("dlq", help="list or replay dead letters")
+    dlq = _command(commands, "dlq", "list or replay dead letters")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
-    dlq_list = dlq_commands.add_parser("list", help="show the dead letters")
+    dlq_list = _command(dlq_commands, "list", "show the dead letters")
     dlq_list.add_argument("--json", action="store_true", help="every field, as JSON")
-    dlq_replay = dlq_commands.add_parser("replay", help="replay dead letters")
+    dlq_replay = _command(dlq_commands, "replay", "replay dead letters")
     dlq_replay.add_argument("ids", nargs="*", help="dead letter ids (a unique prefix is enough)")
     dlq_replay.add_argument("--all", action="store_true", help="replay every dead letter")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     load_dotenv(".env")
     logging.basicConfig(
@@ -160,7 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner = RunnerSettings.from_env()
         if args.command == "up":
-            return _up(runner)
+            return _up(runner, args.speed, args.record)
+        if args.command == "status":
+            return _status(runner)
+        if args.command == "replay":
+            return _replay_recording(runner, args.file, args.speed)
         if args.command == "invoke":
             return _invoke(runner, args.function, args.event)
         if args.command == "dlq" and args.dlq_command == "list":
@@ -170,6 +290,6 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("dlq replay needs dead letter ids or --all")
             return _dlq_replay(runner, args.ids, args.all)
         return _generate(args.kind)
-    except (SettingsError, TemplateError, RuntimeError) as error:
+    except (SettingsError, TemplateError, RecordingError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

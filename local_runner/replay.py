@@ -27,7 +27,7 @@ class ReplayResult:
     replayed: bool
 
 
-def _rules(template: Template) -> dict[str, tuple[str, RuleTrigger]]:
+def rules(template: Template) -> dict[str, tuple[str, RuleTrigger]]:
     """Rule name -> (function logical id, the rule's trigger of it)."""
     return {
         trigger.name: (function_id, trigger)
@@ -36,41 +36,58 @@ def _rules(template: Template) -> dict[str, tuple[str, RuleTrigger]]:
     }
 
 
+def through_rule(
+    trigger: RuleTrigger,
+    function_id: str,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    payload: bytes,
+    context: MessageContext,
+    message_id: str,
+) -> str:
+    """One message through the rule's SELECT/WHERE and its function, as the bridge delivers it
+    (alone, or as a batch of one record): the outcome word (stored, duplicate, ...); raises what
+    the handler raised, or why it reported the record failed."""
+    event = trigger.rule.evaluate(payload, context)
+    if event is None:
+        return "filtered out by WHERE"
+    delivery = (message_id, event, context.received_at_ms, 1)
+    result = invoke(function_id, invocation_event(trigger.batching, [delivery]))
+    failure = reported_failures(trigger.batching, result, [message_id]).get(message_id)
+    if failure is not None:
+        raise failure
+    return record_outcome(result, message_id)
+
+
 def replay(
     letters: list[DeadLetter],
     template: Template,
     invoke: Callable[[str, dict[str, Any]], Any],
     store: DeadLetterStore,
     clock: Callable[[], float] = time.time,
+    progress: Callable[[int], None] = lambda done: None,
 ) -> list[ReplayResult]:
-    """Replay each letter; remove the ones that went through from the store."""
-    rules = _rules(template)
-    results = []
+    """Replay each letter; remove the ones that went through from the store. `progress(done)`
+    after each letter."""
+    by_name = rules(template)
+    results: list[ReplayResult] = []
     for letter in letters:
-        if letter.rule_name not in rules:
+        progress(len(results))
+        if letter.rule_name not in by_name:
             results.append(
                 ReplayResult(letter, f"no rule {letter.rule_name} in the template", False)
             )
             continue
-        function_id, trigger = rules[letter.rule_name]
-        now_ms = int(clock() * 1000)
-        context = MessageContext(letter.topic, letter.client_id, now_ms)
+        function_id, trigger = by_name[letter.rule_name]
+        context = MessageContext(letter.topic, letter.client_id, int(clock() * 1000))
         try:
-            event = trigger.rule.evaluate(base64.b64decode(letter.payload_base64), context)
-            if event is None:
-                outcome = "filtered out by WHERE"
-            else:
-                delivery = (letter.id, event, now_ms, 1)
-                result = invoke(function_id, invocation_event(trigger.batching, [delivery]))
-                failure = reported_failures(trigger.batching, result, [letter.id]).get(letter.id)
-                if failure is not None:
-                    raise failure
-                outcome = record_outcome(result, letter.id)
+            payload = base64.b64decode(letter.payload_base64)
+            outcome = through_rule(trigger, function_id, invoke, payload, context, letter.id)
         except Exception as error:
             results.append(
                 ReplayResult(letter, f"failed again: {type(error).__name__}: {error}", False)
             )
             continue
         results.append(ReplayResult(letter, outcome, True))
+    progress(len(results))
     store.remove({r.letter.id for r in results if r.replayed})
     return results

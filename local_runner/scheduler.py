@@ -1,7 +1,7 @@
 """The local stand-in for EventBridge schedules: fires each function's schedules on time.
 
-One thread for all schedules; it sleeps on a stop event until the next fire time, so it never
-busy-waits and stops at once. The clock is injected so tests can drive time.
+One thread for all schedules, driven by a clock (local_runner/clock.py): the real one, a faster
+one for `up --speed K`, or a test's manual clock. It never busy-waits and stops at once.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from local_runner.clock import Clock, real_clock
 from local_runner.events import scheduled_event
 from local_runner.schedule_expressions import Schedule
 
@@ -28,25 +29,22 @@ class ScheduledTarget:
     """EventBridge invokes Lambda asynchronously: a failed tick is retried, the same event."""
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Scheduler:
     def __init__(
         self,
         targets: list[ScheduledTarget],
         *,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock | None = None,
         on_result: Callable[[str, datetime, Any, BaseException | None], None] | None = None,
         retry_delay_seconds: float = 5.0,
     ) -> None:
         self.retry_delay_seconds = retry_delay_seconds
         self.targets = targets
-        self.clock = clock
+        self.clock = clock or real_clock()
+        self._upcoming: dict[str, datetime | None] | None = None
         self.on_result = on_result or (lambda name, moment, result, error: None)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._drive, name="scheduler", daemon=True)
 
     def fire(self, target: ScheduledTarget, moment: datetime) -> None:
         """Invoke one target for the tick at `moment`, retrying a failure with the same event
@@ -70,17 +68,25 @@ class Scheduler:
         self._stop.set()
         self._thread.join(30)
 
-    def _run(self) -> None:
-        upcoming = {t.name: t.schedule.next_after(self.clock()) for t in self.targets}
+    def _drive(self) -> None:
+        self.clock.run(self.run_due, self._stop)
+
+    def run_due(self) -> datetime | None:
+        """Fire every tick that is due, oldest first; the time of the next one (None: no more).
+        The first call only plans: schedules start after the moment the scheduler starts."""
+        if self._upcoming is None:
+            now = self.clock.now()
+            self._upcoming = {t.name: t.schedule.next_after(now) for t in self.targets}
         while not self._stop.is_set():
-            pending = [(moment, name) for name, moment in upcoming.items() if moment is not None]
+            pending = [
+                (moment, name) for name, moment in self._upcoming.items() if moment is not None
+            ]
             if not pending:
-                return
+                return None
             moment, name = min(pending)
-            wait = (moment - self.clock()).total_seconds()
-            if wait > 0:
-                self._stop.wait(wait)
-                continue
+            if moment > self.clock.now():
+                return moment
             target = next(t for t in self.targets if t.name == name)
             self.fire(target, moment)
-            upcoming[name] = target.schedule.next_after(moment)
+            self._upcoming[name] = target.schedule.next_after(moment)
+        return None

@@ -1,7 +1,8 @@
 """Starts and stops the whole local system that template.yaml describes, in dependency order.
 
-database -> tables -> broker -> handlers' environment -> API -> rule bridges -> schedules.
-Each part says when it is ready and where; `stop()` ends everything that was started.
+database -> tables -> broker -> handlers' environment -> API -> rule bridges -> recorder ->
+schedules. Each part says when it is ready and where; `stop()` ends everything that was started.
+Schedules and rules run on one clock: the real one, or a faster one for `up --speed K`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from evsessions.settings import RunnerSettings, Settings
 from local_runner.api_server import ApiServer
 from local_runner.bridge import RuleBridge
 from local_runner.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
+from local_runner.clock import Clock, real_clock
 from local_runner.database import (
     LOCAL_CREDENTIALS,
     Database,
@@ -28,7 +30,9 @@ from local_runner.database import (
 )
 from local_runner.dead_letters import DeadLetterStore, dead_letter_store
 from local_runner.invoker import FunctionInvoker
+from local_runner.recorder import Recorder
 from local_runner.scheduler import ScheduledTarget, Scheduler
+from local_runner.status import Component, StatusBoard, dead_letter_count, snapshot
 from local_runner.template import Template, TemplateError, load_template
 
 Say = Callable[[str], None]
@@ -47,11 +51,31 @@ class LocalSystem:
     bridges: list[RuleBridge] = field(default_factory=list)
     invokers: dict[str, FunctionInvoker] = field(default_factory=dict)
     dead_letters: DeadLetterStore | None = None
+    clock: Clock = field(default_factory=real_clock)
+    board: StatusBoard = field(default_factory=StatusBoard)
+    recorder: Recorder | None = None
+
+    def status_snapshot(self) -> dict[str, Any]:
+        """What `status` reads: the parts and their addresses, and the counts so far."""
+        parts = [
+            (self.database.kind, self.database.endpoint_url) if self.database else None,
+            (self.broker.kind, self.broker.address) if self.broker else None,
+            ("API", self.api.url) if self.api else None,
+        ]
+        return snapshot(
+            self.board,
+            [Component(name, address) for name, address in filter(None, parts)],
+            in_flight=sum(bridge.in_flight for bridge in self.bridges),
+            dead_letters=dead_letter_count(self.dead_letters.path) if self.dead_letters else None,
+            clock_now=self.clock.now(),
+            speed=float(getattr(self.clock, "speed", 1.0)),
+        )
 
     def stop(self) -> None:
         """Stop what was started, newest first; never raises, so everything gets its turn."""
         steps: list[tuple[str, Callable[[], None] | None]] = [
             ("schedules", self.scheduler.shutdown if self.scheduler else None),
+            ("recorder", self.recorder.shutdown if self.recorder else None),
             *((f"rule {b.rule_name}", b.shutdown) for b in self.bridges),
             ("API", self.api.shutdown if self.api else None),
             (self.broker.kind if self.broker else "", self.broker.stop if self.broker else None),
@@ -149,19 +173,30 @@ def ensure_cursor_secret(data_dir: Path) -> None:
     os.environ["CURSOR_SECRET"] = path.read_text().strip()
 
 
-def _report_tick(say: Say) -> Callable[[str, datetime, Any, BaseException | None], None]:
+def _report_tick(
+    say: Say, board: StatusBoard
+) -> Callable[[str, datetime, Any, BaseException | None], None]:
     def report(name: str, moment: datetime, result: Any, error: BaseException | None) -> None:
         tick = moment.strftime("%H:%M:%SZ")
         say(f"{name} tick {tick}: " + (f"FAILED {error}" if error else f"{result}"))
+        board.tick(result)
 
     return report
 
 
-def start_system(runner: RunnerSettings, say: Say = print, **setting_overrides: Any) -> LocalSystem:
-    """Bring the local system up; on any failure stop what had started and re-raise."""
+def start_system(
+    runner: RunnerSettings,
+    say: Say = print,
+    *,
+    clock: Clock | None = None,
+    record: Path | None = None,
+    **setting_overrides: Any,
+) -> LocalSystem:
+    """Bring the local system up; on any failure stop what had started and re-raise.
+    `clock` drives schedules and receipt times; `record` records the rules' traffic to a file."""
     template = load_template(runner.template_path)
     settings = Settings.from_env(**setting_overrides)
-    system = LocalSystem(template, runner, say)
+    system = LocalSystem(template, runner, say, clock=clock or real_clock())
     runner.local_data_dir.mkdir(parents=True, exist_ok=True)
     try:
         system.database = _start_database(system, settings)
@@ -180,6 +215,8 @@ def start_system(runner: RunnerSettings, say: Say = print, **setting_overrides: 
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
         _start_api(system, runner)
         _start_bridges(system, settings)
+        if record is not None:
+            _start_recorder(system, record)
         _start_schedules(system)
     except BaseException:
         system.stop()
@@ -206,6 +243,7 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
 
             def report(topic: str, outcome: str, seconds: float, function: str = name) -> None:
                 system.say(f"{function} {topic}: {outcome} ({seconds * 1000:.0f} ms)")
+                system.board.outcome(outcome)
 
             bridge = RuleBridge(
                 rule_name=trigger.name,
@@ -218,6 +256,7 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
                 max_retries=spec.max_retry_attempts,
                 batching=trigger.batching,
                 on_result=report,
+                clock=lambda: system.clock.now().timestamp(),
             )
             bridge.start()
             system.bridges.append(bridge)
@@ -233,6 +272,21 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
             )
 
 
+def _start_recorder(system: LocalSystem, path: Path) -> None:
+    """Records what the rules select; the same broker identity as the bridges."""
+    assert system.broker is not None
+    filters = [t.rule.topic_filter for s in system.template.functions.values() for t in s.rules]
+    system.recorder = Recorder(
+        path,
+        filters,
+        host=system.broker.host,
+        port=system.broker.port,
+        clock=system.clock.now,
+    )
+    system.recorder.start()
+    system.say(f"recording {', '.join(system.recorder.topic_filters)} to {path}")
+
+
 def _start_schedules(system: LocalSystem) -> None:
     targets = [
         ScheduledTarget(
@@ -241,11 +295,13 @@ def _start_schedules(system: LocalSystem) -> None:
         for name, spec in system.template.functions.items()
         for trigger in spec.schedules
     ]
-    system.scheduler = Scheduler(targets, on_result=_report_tick(system.say))
+    system.scheduler = Scheduler(
+        targets, clock=system.clock, on_result=_report_tick(system.say, system.board)
+    )
     for target in targets:
         system.say(f"schedule {target.name}: {target.schedule.expression}")
     if system.runner.publish_on_start:
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        now = system.clock.now().replace(second=0, microsecond=0)
         for target in targets:
             system.scheduler.fire(target, now)
     system.scheduler.start()

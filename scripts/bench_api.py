@@ -63,6 +63,7 @@ from local_runner.database import (  # noqa: E402
     start_dynamodb_local,
 )
 from local_runner.processes import ManagedProcess, free_port  # noqa: E402
+from local_runner.progress import Progress  # noqa: E402
 from local_runner.template import load_template  # noqa: E402
 
 JARS = ROOT / ".local" / "dynamodb-local"
@@ -417,25 +418,25 @@ def load_up_to(
     first: int,
     stop: int,
 ) -> LoadResult:
-    """Sessions first..stop-1 and the aggregates they change; one progress line (a terminal)
-    or a line every 15 s (a log)."""
-    tty = sys.stderr.isatty()
+    """Sessions first..stop-1 and the aggregates they change; a progress bar (a terminal) or a
+    line every 15 s (a log)."""
+    bar = Progress(stop - first, f"loading {first:,}..{stop:,}")
 
     def progress(written: int, made: int, seconds: float) -> None:
+        if bar.drawn:
+            bar.update(made)
+            return
         rate = written / seconds if seconds > 0 else 0.0
-        line = (
+        _say(
             f"loading {first:,}..{stop:,}: {made:,}/{stop - first:,} sessions made, "
             f"{written:,} items written, {rate:,.0f} items/s, {seconds:,.0f} s"
         )
-        if tty:
-            print(line + "\033[K", end="\r", file=sys.stderr, flush=True)
-        else:
-            _say(line)
 
     writer = BatchWriter(table, clients)
-    result = load(fleet, aggregates, writer, first, stop, progress, every=2.0 if tty else 15.0)
-    if tty:
-        print(file=sys.stderr)
+    with bar:
+        result = load(
+            fleet, aggregates, writer, first, stop, progress, every=0.5 if bar.drawn else 15.0
+        )
     _say(
         f"loaded {result.sessions:,} sessions + {result.aggregate_items:,} aggregate items in "
         f"{result.seconds:,.1f} s: {result.items_per_second:,.0f} items/s"

@@ -48,13 +48,16 @@ def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
 
 
 @contextmanager
-def running_system(runner: RunnerSettings, say: Any = print) -> Iterator[LocalSystem]:
-    """A started system; afterwards everything is stopped and the environment restored."""
+def running_system(
+    runner: RunnerSettings, say: Any = print, **options: Any
+) -> Iterator[LocalSystem]:
+    """A started system (`options`: start_system's clock, record); afterwards everything is
+    stopped and the environment restored."""
     saved = dict(os.environ)
     os.environ["MQTT_PORT"] = str(free_port())
     cached_store.cache_clear()
     try:
-        system = start_system(runner, say=say)
+        system = start_system(runner, say=say, **options)
         try:
             yield system
         finally:

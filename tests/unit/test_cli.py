@@ -35,3 +35,13 @@ def test_invoke_an_unknown_function_names_the_ones_there_are(
     error = capsys.readouterr().err
     assert "NoSuchFunction" in error
     assert "ListenerFunction" in error
+
+
+@pytest.mark.parametrize("speed", ["0", "-5", "fast", "2000000"])
+def test_up_refuses_a_speed_that_is_not_a_positive_number(
+    speed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["up", "--speed", speed])
+    assert exit_.value.code == 2
+    assert "--speed" in capsys.readouterr().err

@@ -1,0 +1,136 @@
+"""Status at a glance: counts, the snapshot `status` reads, the live line and the progress bar."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from local_runner.console import Console
+from local_runner.progress import Progress, render
+from local_runner.status import (
+    Component,
+    StatusBoard,
+    report,
+    snapshot,
+    status_path,
+    write_atomically,
+)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _write(data_dir: Path, board: StatusBoard, written_at: float | None = None) -> None:
+    document = snapshot(
+        board,
+        [Component("mosquitto", "mqtt://127.0.0.1:1883"), Component("API", "http://h:8000")],
+        in_flight=2,
+        dead_letters=1,
+        clock_now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        speed=60,
+    )
+    if written_at is not None:
+        document["written_at"] = written_at
+    write_atomically(status_path(data_dir), document)
+
+
+def test_the_board_counts_published_stored_and_duplicates() -> None:
+    board = StatusBoard(wall=lambda: 100.0)
+    board.tick({"published": 3, "failed": 0})
+    board.tick(None)  # a failed tick publishes nothing
+    for outcome in ("stored", "stored", "duplicate", "dead-lettered (InvalidSession: x)"):
+        board.outcome(outcome)
+    assert (board.published, board.stored, board.duplicates) == (3, 2, 1)
+    assert board.last_message_at == 100.0
+
+
+def test_status_without_a_snapshot_says_not_running(tmp_path: Path) -> None:
+    shown = report(tmp_path)
+    assert not shown.running
+    assert shown.lines[0].startswith("not running")
+
+
+def test_status_probes_each_part_and_shows_the_counts(tmp_path: Path) -> None:
+    board = StatusBoard(wall=lambda: 1000.0)
+    board.tick({"published": 5})
+    board.outcome("stored")
+    _write(tmp_path, board)
+    # WHEN the broker answers and the API does not
+    shown = report(tmp_path, probe=lambda address: address.startswith("mqtt"), now=lambda: 1030.0)
+    # THEN the runner (this process) is up, the API down, and the counts are there
+    assert shown.running
+    assert not shown.all_up
+    text = "\n".join(shown.lines)
+    assert f"runner     up    pid {os.getpid()}" in text
+    assert "mosquitto  up    mqtt://127.0.0.1:1883" in text
+    assert "API        DOWN  http://h:8000" in text
+    assert "(x60)" in text
+    assert "published 5, stored 1 (+0 duplicates), dead letters 1, in flight 2" in text
+    assert "last message 30 s ago" in text
+
+
+def test_a_stale_snapshot_means_the_runner_is_not_running(tmp_path: Path) -> None:
+    _write(tmp_path, StatusBoard(), written_at=0.0)
+    shown = report(tmp_path, probe=lambda address: True)
+    assert not shown.running
+    assert shown.lines[0].startswith("runner     DOWN")
+    assert "status is" in "\n".join(shown.lines)
+
+
+def test_the_snapshot_is_plain_json(tmp_path: Path) -> None:
+    _write(tmp_path, StatusBoard())
+    document = json.loads(status_path(tmp_path).read_text())
+    assert document["counts"]["in_flight"] == 2
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_on_a_terminal_log_lines_go_above_the_live_line() -> None:
+    out = _Terminal()
+    console = Console(out)
+    console.status("published 1")
+    console.say("a log line")
+    console.close()
+    written = out.getvalue()
+    assert written.startswith("\r\033[Kpublished 1\r\033[K")
+    assert written.index("a log line\n") < written.rindex("published 1")
+    assert written.endswith("\r\033[K")
+
+
+def test_elsewhere_the_status_is_a_plain_log_line_now_and_then() -> None:
+    out = io.StringIO()
+    now = [0.0]
+    console = Console(out, log_every=10, monotonic=lambda: now[0])
+    for second in range(0, 25):
+        now[0] = float(second)
+        console.status(f"published {second}")
+    lines = out.getvalue().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "status: published 0",
+        "status: published 10",
+        "status: published 20",
+    ]
+    assert "\r" not in out.getvalue()
+
+
+def test_a_progress_bar_shows_share_count_rate_and_eta() -> None:
+    assert render("replay", 50, 200, 5.0) == (
+        f"replay [{'#' * 8}{'.' * 22}]  25%  50/200  10/s  eta 15 s"
+    )
+    assert render("replay", 0, 0, 0.0).startswith("replay [" + "#" * 30 + "] 100%")
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only() -> None:
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        with Progress(3, "replay", stream=stream, every=0) as bar:
+            for _ in range(3):
+                bar.advance()
+    assert pipe.getvalue() == ""
+    assert terminal.getvalue().count("\r\033[K") == 4
+    assert "100%  3/3" in terminal.getvalue()
+    assert terminal.getvalue().endswith("\n")
