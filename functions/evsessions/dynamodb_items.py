@@ -5,9 +5,11 @@ template.yaml declares the same keys and indexes; the README explains the access
   Index ByChargerTime: pk + `charger_time` = `{ended_at}#{connector}#{session}`.
   Index ByConnectorTime: `connector_pk` = `CONNECTOR#{charger}#{connector}` + `charger_time`.
   Index ByMonth: `month` = `YYYY-MM` + `fleet_time` = `{ended_at}#{charger}#{connector}#{session}`.
-- Totals: pk `TOTALS#FLEET` or `TOTALS#CHARGER#{charger}`, sk `HOUR#…`, `DAY#…` (and `MONTH#…`
-  for the fleet, which also tells a listing which months hold sessions). Counters only, added in
-  the same transaction as the session, so a duplicate (which cancels it) never counts twice.
+- Totals: pk `TOTALS#FLEET`, sk `HOUR#…`, `DAY#…` and `MONTH#…` (which also tells a listing which
+  months hold sessions); pk `TOTALS#CHARGER#{charger}`, sk `DAY#…`, whose hours are counters
+  inside it, prefixed `hour#{HH}#` (a batch then writes one item a charger and day, not two).
+  Counters only, added in the same transaction as the session, so a duplicate (which cancels it)
+  never counts twice.
 - Chargers: pk `CHARGERS`, sk `CHARGER#{charger}`: lifetime counters and the last end time (a max,
   raised in the same transaction), and the same for each connector under attribute names
   prefixed `connector#{connector}#`: one item a charger, so a batch writes one, not one a connector.
@@ -17,7 +19,7 @@ Times are fixed-width UTC ISO 8601 text, so text order is time order.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -149,18 +151,30 @@ def connector_prefix(connector_id: str) -> str:
     return f"connector#{connector_id}#"
 
 
+def hour_prefix(hour: str) -> str:
+    """The counters of an hour (`2026-11-27T18`) inside its charger's day item."""
+    return f"hour#{hour[11:13]}#"
+
+
+def hours_of(item: Mapping[str, Any]) -> dict[str, Totals]:
+    """A charger's day item's hours: `2026-11-27T18` -> totals, from the prefixed counters."""
+    day = str(item["sk"]).removeprefix(BUCKET_PREFIX["day"])
+    hours = {name[5:7] for name in item if name.startswith("hour#")}
+    return {f"{day}T{hour}": totals_from_item(item, f"hour#{hour}#") for hour in sorted(hours)}
+
+
 def counters(session: ChargingSession) -> list[Counter]:
-    """Every aggregate a session adds itself to: six items, the last with two sets of counters."""
+    """Every aggregate a session adds itself to: five items, two of them with two sets of counters
+    (a charger's day holds its hours; a charger's lifetime item holds its connectors)."""
     charger, connector = session.key.charger_id, session.key.connector_id
     ended = session.ended_at
     fleet = [
         Counter(FLEET_TOTALS, BUCKET_PREFIX[b] + bucket_start(ended, b))
         for b in ("hour", "day", "month")
     ]
-    per_charger = [
-        Counter(charger_totals_pk(charger), BUCKET_PREFIX[b] + bucket_start(ended, b))
-        for b in ("hour", "day")
-    ]
+    hour = bucket_start(ended, "hour")
+    day = Counter(charger_totals_pk(charger), BUCKET_PREFIX["day"] + hour[:10])
+    per_charger = [day, replace(day, prefix=hour_prefix(hour))]
     lifetime = [
         Counter(CHARGERS, charger_sk(charger)),
         Counter(CHARGERS, charger_sk(charger), connector_prefix(connector)),

@@ -28,6 +28,7 @@ from evsessions.dynamodb_items import (
     charger_sk,
     charger_totals_pk,
     connectors_of,
+    hours_of,
     plain,
     session_from_item,
     session_item,
@@ -95,9 +96,15 @@ def _cancellation_codes(error: ClientError) -> list[str]:
 
 
 def create_client(settings: Settings) -> DynamoDBClient:
-    """A client with short timeouts: a handler should fail fast and be retried, not hang."""
+    """A client with short timeouts: a handler should fail fast and be retried, not hang.
+
+    Parameter validation is off: our requests are built by this module and tested, and checking
+    a 100-item transaction against the model took a fifth of the listener's CPU time."""
     config = Config(
-        connect_timeout=2, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
+        connect_timeout=2,
+        read_timeout=10,
+        retries={"max_attempts": 3, "mode": "standard"},
+        parameter_validation=False,
     )
     client: DynamoDBClient = aws_client(
         "dynamodb", settings.aws_region, settings.dynamodb_endpoint_url, config
@@ -289,17 +296,26 @@ class DynamoDbSessionStore:
     def totals(
         self, charger_id: str | None, bucket: Bucket, first: str, last: str
     ) -> list[BucketTotals]:
-        prefix = BUCKET_PREFIX[bucket]
+        hours_inside_days = charger_id is not None and bucket == "hour"
+        prefix = BUCKET_PREFIX["day" if hours_inside_days else bucket]
+        low, high = (first[:10], last[:10]) if hours_inside_days else (first, last)
         items = self._query_all(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
             ExpressionAttributeValues=typed(
                 {
                     ":pk": FLEET_TOTALS if charger_id is None else charger_totals_pk(charger_id),
-                    ":first": prefix + first,
-                    ":last": prefix + last,
+                    ":first": prefix + low,
+                    ":last": prefix + high,
                 }
             ),
         )
+        if hours_inside_days:
+            return [
+                BucketTotals(hour, totals)
+                for item in items
+                for hour, totals in hours_of(item).items()
+                if first <= hour <= last
+            ]
         return [BucketTotals(i["sk"].removeprefix(prefix), totals_from_item(i)) for i in items]
 
     def _query_all(self, **arguments: Any) -> list[dict[str, Any]]:

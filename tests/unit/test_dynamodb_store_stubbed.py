@@ -72,8 +72,9 @@ def test_item_round_trips_to_the_same_session() -> None:
     assert session_from_item(numeric) == SESSION
 
 
-ITEMS_PER_SESSION = 7
-"""One session: its put, the fleet's hour, day and month, the charger's hour, day and lifetime."""
+ITEMS_PER_SESSION = 6
+"""One session: its put, the fleet's hour, day and month, the charger's day (hours inside) and
+lifetime (connectors inside)."""
 
 
 def transaction(items: int) -> dict[str, Any]:
