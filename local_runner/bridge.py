@@ -17,12 +17,12 @@ unacknowledged, for as long as it takes.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import random
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +52,10 @@ TRANSIENT = (StorageUnavailable, PublishIncomplete, TimeoutError, ConnectionErro
 PERMANENT = (InvalidSession, PayloadNotJson)
 
 
+_message_ids = itertools.count(1)
+"""SQS message ids: unique within the process, which is all a batch response needs."""
+
+
 @dataclass
 class _Received:
     message: mqtt.MQTTMessage
@@ -64,7 +68,7 @@ class _Received:
 class _Record:
     received: _Received
     event: dict[str, Any]
-    message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    message_id: str = field(default_factory=lambda: f"m{next(_message_ids)}")
     deliveries: int = 0
 
 

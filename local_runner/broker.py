@@ -56,7 +56,7 @@ def mosquitto_config(port: int, state_dir: Path) -> str:
             "autosave_interval 1",
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
             "max_queued_bytes 0",
-            "max_inflight_messages 1000",  # room for the bridge's batches in flight
+            "max_inflight_messages 60000",  # the bridge's batches in flight (16-bit ids)
             "max_qos 1",  # as AWS IoT Core: a QoS 2 publish disconnects the client
             "log_dest stdout",
             "log_type error",

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, format_time
-from evsessions.storage import Totals, bucket_start
+from evsessions.storage import Totals
 
 BY_CHARGER_TIME = "ByChargerTime"
 BY_CONNECTOR_TIME = "ByConnectorTime"
@@ -167,13 +167,10 @@ def counters(session: ChargingSession) -> list[Counter]:
     """Every aggregate a session adds itself to: five items, two of them with two sets of counters
     (a charger's day holds its hours; a charger's lifetime item holds its connectors)."""
     charger, connector = session.key.charger_id, session.key.connector_id
-    ended = session.ended_at
-    fleet = [
-        Counter(FLEET_TOTALS, BUCKET_PREFIX[b] + bucket_start(ended, b))
-        for b in ("hour", "day", "month")
-    ]
-    hour = bucket_start(ended, "hour")
-    day = Counter(charger_totals_pk(charger), BUCKET_PREFIX["day"] + hour[:10])
+    hour = format_time(session.ended_at)[:13]  # once: bucket_start would format it per bucket
+    starts = {"hour": hour, "day": hour[:10], "month": hour[:7]}
+    fleet = [Counter(FLEET_TOTALS, BUCKET_PREFIX[b] + starts[b]) for b in ("hour", "day", "month")]
+    day = Counter(charger_totals_pk(charger), BUCKET_PREFIX["day"] + starts["day"])
     per_charger = [day, replace(day, prefix=hour_prefix(hour))]
     lifetime = [
         Counter(CHARGERS, charger_sk(charger)),
