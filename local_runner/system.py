@@ -175,7 +175,7 @@ def bridge_tls(broker: Broker) -> tuple[int, ssl.SSLContext | None]:
     return broker.port, None
 
 
-def _raise_open_file_limit() -> None:
+def raise_open_file_limit() -> None:
     """A fleet of thousands of chargers is thousands of connections: allow as many files as the
     system lets this user open."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -224,7 +224,7 @@ def start_system(runner: RunnerSettings, say: Say = print, **setting_overrides: 
     settings = Settings.from_env(**setting_overrides)
     system = LocalSystem(template, runner, say)
     runner.local_data_dir.mkdir(parents=True, exist_ok=True)
-    _raise_open_file_limit()
+    raise_open_file_limit()
     try:
         system.database = _start_database(system, settings)
         created = create_tables(

@@ -195,7 +195,7 @@ class ConnectionPool:
                 if self.clock() - last_misc >= 1.0:
                     self._keep_alive(pending)
                     last_misc = self.clock()
-            return [_outcome(c, timeout) for c in connections]
+            return [_outcome(c, self.endpoint, timeout) for c in connections]
 
     def _prepare(self, identity: MqttIdentity, messages: list[tuple[str, bytes]]) -> _Connection:
         connection = self._connections.get(identity.client_id)
@@ -220,16 +220,19 @@ def _settled(connection: _Connection) -> bool:
     return not connection.outbox and connection.acked >= len(connection.infos)
 
 
-def _outcome(connection: _Connection, timeout: float) -> Delivery:
+def _outcome(connection: _Connection, endpoint: Endpoint, timeout: float) -> Delivery:
     delivery = Delivery(connection.identity)
     delivery.published = sum(1 for info in connection.infos if info.is_published())
     delivery.failed = len(connection.infos) - delivery.published + len(connection.outbox)
     if delivery.failed:
-        delivery.error = connection.refusal or (
-            "connection lost before every PUBACK"
-            if not connection.connected
-            else f"no PUBACK within {timeout:g} s"
-        )
+        if connection.refusal:
+            delivery.error = connection.refusal
+        elif connection.waiting:
+            delivery.error = f"no CONNACK from {endpoint.host}:{endpoint.port} in time"
+        elif not connection.connected:
+            delivery.error = "connection lost before every PUBACK"
+        else:
+            delivery.error = f"no PUBACK within {timeout:g} s"
     connection.outbox = []
     return delivery
 
