@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evsessions.contract import identifier
+from evsessions.errors import InvalidSession
 from evsessions.mqtt_identity import MqttIdentity, charger_identity
 from local_runner.certificates import write_private
 
@@ -71,7 +72,10 @@ class BrokerAccess:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_chargers", frozenset(self.charger_ids))
         for charger in self.charger_ids:
-            identifier(charger, "charger id")
+            try:
+                identifier(charger, "charger id")
+            except InvalidSession as error:
+                raise ValueError(str(error)) from None
             if charger.startswith(BRIDGE_PREFIX):
                 raise ValueError(f"charger id {charger!r} would share a rule bridge's name")
 
