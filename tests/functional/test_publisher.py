@@ -146,7 +146,7 @@ class _RecordingPool:
         self.batches: dict[Any, list[tuple[str, bytes]]] = {}
 
     def publish(self, batches: dict[Any, list[tuple[str, bytes]]], timeout: float) -> list[Any]:
-            self.batches = batches
+        self.batches = batches
         return [Delivery(identity, published=len(m)) for identity, m in batches.items()]
 
 
