@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evsessions.mqtt_connections import close_shared_pools
 from evsessions.settings import RunnerSettings, Settings
 from local_runner.api_server import ApiServer
 from local_runner.bridge import RuleBridge
 from local_runner.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
-from local_runner.broker_access import BrokerAccess, broker_access
+from local_runner.broker_access import BrokerAccess, broker_access, local_secret
 from local_runner.certificates import ensure_tls_files
 from local_runner.database import (
     LOCAL_CREDENTIALS,
@@ -58,6 +59,7 @@ class LocalSystem:
             ("schedules", self.scheduler.shutdown if self.scheduler else None),
             *((f"rule {b.rule_name}", b.shutdown) for b in self.bridges),
             ("API", self.api.shutdown if self.api else None),
+            ("publisher connections", close_shared_pools),
             (self.broker.kind if self.broker else "", self.broker.stop if self.broker else None),
             (
                 self.database.kind if self.database else "",
@@ -145,9 +147,11 @@ def function_environment(
     database_url: str,
     broker: Broker | None,
     access: BrokerAccess | None = None,
+    data_dir: Path | None = None,
 ) -> None:
     """What the handlers read: template variables (a value already set in the environment or .env
-    wins), and the local endpoints standing in for AWS's."""
+    wins), and the local endpoints standing in for AWS's. The fleet secret comes from `access`,
+    or (for a handler invoked beside a running system) from the data folder."""
     for name, value in {**template.environment(), **LOCAL_CREDENTIALS}.items():
         if not os.environ.get(name):  # an empty line in .env counts as unset
             os.environ[name] = value
@@ -162,6 +166,8 @@ def function_environment(
         os.environ["MQTT_CA_FILE"] = str(broker.ca_file)
     if access is not None:  # each simulated charger publishes as itself
         os.environ["MQTT_FLEET_SECRET"] = access.fleet_secret
+    elif data_dir is not None and not os.environ.get("MQTT_FLEET_SECRET"):
+        os.environ["MQTT_FLEET_SECRET"] = local_secret(data_dir, "mqtt-fleet-secret", None)
 
 
 def bridge_tls(broker: Broker) -> tuple[int, ssl.SSLContext | None]:
