@@ -91,13 +91,19 @@ def mosquitto_config(
     )
 
 
-def _free(port: int, name: str) -> int:
-    port = port or free_port()
-    if port_open("127.0.0.1", port):
-        raise RuntimeError(
-            f"port {port} is already in use (a system mosquitto? stop it, or set {name})"
-        )
-    return port
+def _free_ports(port: int, tls_port: int) -> tuple[int, int]:
+    """The two listeners' ports; a 0 gets a free port that is not the other one."""
+    chosen: list[int] = []
+    for wanted, name in ((port, "MQTT_PORT"), (tls_port, "MQTT_TLS_PORT")):
+        candidate = wanted
+        while not candidate or (not wanted and candidate in (port, *chosen)):
+            candidate = free_port()
+        if port_open("127.0.0.1", candidate) or candidate in chosen:
+            raise RuntimeError(
+                f"port {candidate} is already in use (a system mosquitto? stop it, or set {name})"
+            )
+        chosen.append(candidate)
+    return chosen[0], chosen[1]
 
 
 def start_mosquitto(
@@ -108,8 +114,7 @@ def start_mosquitto(
         raise RuntimeError("mosquitto is not installed")
     state_dir = (data_dir / "mosquitto").resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
-    port = _free(port, "MQTT_PORT")
-    tls_port = _free(tls_port, "MQTT_TLS_PORT")
+    port, tls_port = _free_ports(port, tls_port)
     write_private(state_dir / "passwords", access.password_file().encode())
     write_private(state_dir / "acl", access.acl_file().encode())
     config = state_dir / "mosquitto.conf"
@@ -130,8 +135,7 @@ def start_embedded(
     the same identities and topic permissions as mosquitto's password and ACL files."""
     from amqtt.broker import Broker as AmqttBroker
 
-    port = _free(port, "MQTT_PORT")
-    tls_port = _free(tls_port, "MQTT_TLS_PORT")
+    port, tls_port = _free_ports(port, tls_port)
     config: dict[str, Any] = {
         "listeners": {
             "default": {"type": "tcp", "bind": f"127.0.0.1:{port}"},

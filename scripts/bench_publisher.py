@@ -28,7 +28,6 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from local_runner.broker import start_mosquitto  # noqa: E402
 from local_runner.broker_access import broker_access  # noqa: E402
 from local_runner.certificates import ensure_tls_files  # noqa: E402
-from local_runner.processes import free_port  # noqa: E402
 from local_runner.system import raise_open_file_limit  # noqa: E402
 
 RULE_FILTER = "charger/+/connector/+/session/+"
@@ -65,7 +64,7 @@ def main() -> int:
             bridge_password=None,
         )
         tls, _ = ensure_tls_files(data_dir / "tls")
-        broker = start_mosquitto(data_dir, free_port(), free_port(), "127.0.0.1", tls, access)
+        broker = start_mosquitto(data_dir, 0, 0, "127.0.0.1", tls, access)
         try:
             bridge = access.bridge("SessionMessagesRule")
             park_bridge_session(broker.host, broker.port, bridge.username, bridge.password)

@@ -213,7 +213,7 @@ class Lab:
         if not self.lossy_broker:
             tls, _ = ensure_tls_files(self.data_dir / "tls")
             self.broker = start_mosquitto(
-                self.data_dir, self.mqtt_port, free_port(), "127.0.0.1", tls, self.access
+                self.data_dir, self.mqtt_port, 0, "127.0.0.1", tls, self.access
             )
             return
         binary = mosquitto_path()

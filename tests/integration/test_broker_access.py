@@ -18,7 +18,6 @@ from evsessions.mqtt_identity import MqttIdentity
 from local_runner.broker import Broker, start_embedded, start_mosquitto
 from local_runner.broker_access import BrokerAccess, broker_access
 from local_runner.certificates import ensure_tls_files
-from local_runner.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -42,9 +41,9 @@ def secured(
     tls, _ = ensure_tls_files(data_dir / "tls")
     start = start_mosquitto if request.param == "mosquitto" else None
     if start is not None:
-        broker = start(data_dir, free_port(), free_port(), "127.0.0.1", tls, access)
+        broker = start(data_dir, 0, 0, "127.0.0.1", tls, access)
     else:
-        broker = start_embedded(free_port(), free_port(), "127.0.0.1", tls, access)
+        broker = start_embedded(0, 0, "127.0.0.1", tls, access)
     try:
         yield broker, access
     finally:

@@ -17,6 +17,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from evsessions.errors import PublishIncomplete
+from evsessions.mqtt_identity import charger_password
 from local_runner.certificates import make_ca, make_server_certificate
+from local_runner.events import scheduled_event
 from local_runner.system import LocalSystem
 from tests.integration.conftest import prepare_data_dir, runner_settings, running_system
 from tests.integration.helpers import charger_client, eventually, publish
@@ -283,6 +287,41 @@ def test_tls_with_the_local_ca_carries_a_session(secure_system: LocalSystem) -> 
         client.loop_stop()
     # THEN its session is stored
     eventually(lambda: _get(f"{_api(secure_system)}/sessions/b/1/3", API_KEY)[0] == 200)
+
+
+def test_the_publisher_publishes_over_tls_as_each_charger(
+    secure_system: LocalSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the publisher told to use the TLS listener (MQTT_TLS=true, the local CA)
+    broker = secure_system.broker
+    assert broker is not None and broker.tls_port is not None
+    monkeypatch.setenv("MQTT_TLS", "true")
+    monkeypatch.setenv("MQTT_HOST", "localhost")
+    monkeypatch.setenv("MQTT_PORT", str(broker.tls_port))
+    tick = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    # WHEN a tick runs
+    result = secure_system.invokers["PublisherFunction"](scheduled_event(tick, "Tick"))
+    # THEN charger 1's session was confirmed and is stored
+    assert (result["published"], result["failed"]) == (1, 0)
+    session = int(tick.timestamp())
+    eventually(lambda: _get(f"{_api(secure_system)}/sessions/1/1/{session}", API_KEY)[0] == 200)
+
+
+def test_a_publisher_with_the_wrong_fleet_secret_is_refused_and_says_so_without_secrets(
+    secure_system: LocalSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a publisher whose fleet secret is not the broker's
+    wrong = "a-wrong-fleet-secret-of-some-length"
+    monkeypatch.setenv("MQTT_FLEET_SECRET", wrong)
+    # WHEN a tick runs THEN it fails, naming the refusal and no secret
+    with pytest.raises(PublishIncomplete) as failure:
+        secure_system.invokers["PublisherFunction"](
+            scheduled_event(datetime(2026, 3, 1, 12, 1, tzinfo=UTC), "Tick")
+        )
+    message = str(failure.value)
+    assert "Not authorized" in message
+    assert wrong not in message
+    assert charger_password(wrong, "1") not in message
 
 
 def test_a_client_trusting_another_ca_fails_the_handshake(
