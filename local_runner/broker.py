@@ -51,6 +51,14 @@ def mosquitto_path() -> str | None:
     )
 
 
+LISTENER_SETTINGS = (
+    "max_qos 1",  # as AWS IoT Core: a QoS 2 publish disconnects the client
+    # A client's id is its username: nobody can take over a bridge's or a charger's session (and
+    # wipe its queue) by connecting with that client id.
+    "use_username_as_clientid true",
+)
+
+
 def mosquitto_config(
     port: int, state_dir: Path, tls_port: int, tls_bind: str, tls: TlsFiles
 ) -> str:
@@ -64,9 +72,6 @@ def mosquitto_config(
             "allow_anonymous false",
             f"password_file {state_dir}/passwords",
             f"acl_file {state_dir}/acl",
-            # A client's id is its username: nobody can take over a bridge's or a charger's
-            # session (and wipe its queue) by connecting with that client id.
-            "use_username_as_clientid true",
             "persistence true",
             f"persistence_location {state_dir}/",
             "autosave_interval 1",
@@ -77,11 +82,12 @@ def mosquitto_config(
             "log_type error",
             "log_type warning",
             "log_type notice",
-            # max_qos is a listener's setting: as AWS IoT Core, a QoS 2 publish disconnects
+            # Listener settings follow their `listener` line: one before any would create
+            # mosquitto's default listener, on port 1883 of every interface.
             f"listener {port} 127.0.0.1",
-            "max_qos 1",
+            *LISTENER_SETTINGS,
             f"listener {tls_port} {tls_bind}",
-            "max_qos 1",
+            *LISTENER_SETTINGS,
             f"cafile {tls.ca_cert}",
             f"certfile {tls.server_cert}",
             f"keyfile {tls.server_key}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -193,6 +194,35 @@ def test_plain_mqtt_listens_on_loopback_only(secure_system: LocalSystem) -> None
                 listening.add(address)
     # THEN the plain port is bound to 127.0.0.1 and nothing else
     assert listening == {"0100007F"}
+
+
+def _listening(pid: int) -> set[tuple[str, int]]:
+    """(hex address, port) of every listening TCP socket the process holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port = fields[1].split(":")
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.add((address, int(port, 16)))
+    return found
+
+
+def test_the_broker_listens_on_its_two_ports_and_nothing_else(secure_system: LocalSystem) -> None:
+    # GIVEN the running mosquitto
+    broker = secure_system.broker
+    assert broker is not None and broker.process is not None
+    # THEN it listens on plain MQTT and TLS, both on 127.0.0.1, and nowhere else (no default
+    # listener on 1883 of every interface)
+    assert _listening(broker.process.process.pid) == {
+        ("0100007F", broker.port),
+        ("0100007F", broker.tls_port),
+    }
 
 
 # -- broker: topic permissions -------------------------------------------------------------------

@@ -111,8 +111,10 @@ def test_a_secret_set_in_env_wins_and_nothing_is_written(tmp_path: Path) -> None
 def test_mosquitto_config_is_closed_by_default(tmp_path: Path) -> None:
     config = mosquitto_config(1883, tmp_path, 8883, "0.0.0.0", tls_files(tmp_path)).splitlines()
     assert "allow_anonymous false" in config
-    assert "use_username_as_clientid true" in config
-    assert "listener 1883 127.0.0.1" in config  # plain MQTT: loopback only
+    plain_at = config.index("listener 1883 127.0.0.1")  # plain MQTT: loopback only
     tls_at = config.index("listener 8883 0.0.0.0")
     assert "tls_version tlsv1.2" in config[tls_at:]
-    assert config.count("max_qos 1") == 2  # a listener's setting: one per listener
+    # listener settings come after a listener line, each listener has them
+    for setting in ("max_qos 1", "use_username_as_clientid true"):
+        assert config.count(setting) == 2
+        assert config.index(setting) > plain_at
