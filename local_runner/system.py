@@ -162,7 +162,7 @@ def function_environment(
     os.environ["MQTT_HOST"] = broker.host
     tls = Settings.from_env().mqtt_tls and broker.tls_port is not None
     os.environ["MQTT_PORT"] = str(broker.tls_port if tls else broker.port)
-    if broker.ca_file and not os.environ.get("MQTT_CA_FILE"):
+    if broker.ca_file:  # the broker started here presents the local CA's certificate
         os.environ["MQTT_CA_FILE"] = str(broker.ca_file)
     if access is not None:  # each simulated charger publishes as itself
         os.environ["MQTT_FLEET_SECRET"] = access.fleet_secret
