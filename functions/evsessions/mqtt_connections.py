@@ -14,6 +14,7 @@ import selectors
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,9 @@ from evsessions.mqtt_identity import MqttIdentity
 
 KEEPALIVE_SECONDS = 120
 """Longer than a one-minute tick: a pool idle between ticks keeps its connections."""
+CONNECT_WINDOW = 64
+"""Connections opened and not yet acknowledged at once: more overflow the broker's listen backlog,
+and every dropped SYN costs a one-second retransmission."""
 MAX_INFLIGHT = 1000
 """Unacknowledged QoS 1 messages per connection; paho's default of 20 caps a shared identity."""
 
@@ -182,14 +186,22 @@ class ConnectionPool:
             deadline = self.clock() + timeout
             self._service(0)  # notice connections the broker closed while we were idle
             connections = [self._prepare(identity, m) for identity, m in batches.items()]
-            pending = [c for c in connections if not c.refusal]
+            to_open = deque(c for c in connections if not c.connected)
+            pending = [c for c in connections if c.connected]
+            opening: list[_Connection] = []
             last_misc = self.clock()
-            while pending and self.clock() < deadline:
+            while (pending or to_open) and self.clock() < deadline:
+                opening = [c for c in opening if c.waiting]
+                while to_open and len(opening) < CONNECT_WINDOW:
+                    connection = to_open.popleft()
+                    self._open(connection)
+                    opening.append(connection)
+                    pending.append(connection)
                 for connection in pending:
                     if connection.connected and connection.outbox:
                         self._send(connection)
                 pending = [c for c in pending if not _settled(c)]
-                if not pending:
+                if not pending and not to_open:
                     break
                 self._service(min(0.2, max(0.0, deadline - self.clock())))
                 if self.clock() - last_misc >= 1.0:
@@ -206,8 +218,7 @@ class ConnectionPool:
         if connection is None:
             connection = self._connections[identity.client_id] = _Connection(identity)
         connection.outbox, connection.infos, connection.acked = list(messages), [], 0
-        if not connection.connected:
-            self._open(connection)
+        connection.refusal = None
         return connection
 
 
@@ -227,7 +238,7 @@ def _outcome(connection: _Connection, endpoint: Endpoint, timeout: float) -> Del
     if delivery.failed:
         if connection.refusal:
             delivery.error = connection.refusal
-        elif connection.waiting:
+        elif connection.waiting or connection.client is None or not connection.infos:
             delivery.error = f"no CONNACK from {endpoint.host}:{endpoint.port} in time"
         elif not connection.connected:
             delivery.error = "connection lost before every PUBACK"
