@@ -46,6 +46,8 @@ class GreedyRouteMatcher(RouteMatcher):
 class _RequestHandler(ChaliceRequestHandler):
     wbufsize = 64 * 1024  # one write per response; flushed after each request
     disable_nagle_algorithm = True
+    server_version = "local-api"  # not "BaseHTTP/0.6 Python/3.x": no version to probe
+    sys_version = ""
 
     def setup(self) -> None:
         super().setup()

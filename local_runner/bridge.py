@@ -21,6 +21,7 @@ import itertools
 import logging
 import queue
 import random
+import ssl
 import threading
 import time
 from collections import deque
@@ -154,6 +155,7 @@ class RuleBridge:
         client_id: str,
         username: str | None = None,
         password: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
         max_retries: int = 2,
         batching: QueueBatching | None = None,
         backoff_cap_seconds: float = 10.0,
@@ -189,6 +191,8 @@ class RuleBridge:
         self._client.suppress_exceptions = True  # a callback error is logged, the loop lives on
         self._client.enable_logger(_paho_log)
         self._client.username_pw_set(username or client_id, password)
+        if tls_context is not None:
+            self._client.tls_set_context(tls_context)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

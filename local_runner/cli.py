@@ -140,7 +140,7 @@ def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[dict
         create_tables(endpoint, settings.aws_region, list(template.tables.values()))
     try:
         broker = Broker("configured broker", settings.mqtt_host, settings.mqtt_port, lambda: None)
-        function_environment(template, endpoint, broker)
+        function_environment(template, endpoint, broker, data_dir=runner.local_data_dir)
         yield {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
     finally:
         if database is not None:

@@ -8,17 +8,22 @@ Schedules and rules run on one clock: the real one, or a faster one for `up --sp
 from __future__ import annotations
 
 import os
+import resource
 import secrets
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from evsessions.mqtt_connections import close_shared_pools
 from evsessions.settings import RunnerSettings, Settings
 from local_runner.api_server import ApiServer
 from local_runner.bridge import RuleBridge
 from local_runner.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
+from local_runner.broker_access import BrokerAccess, broker_access, local_secret
+from local_runner.certificates import ensure_tls_files
 from local_runner.clock import Clock, real_clock
 from local_runner.database import (
     LOCAL_CREDENTIALS,
@@ -36,7 +41,6 @@ from local_runner.status import Component, StatusBoard, dead_letter_count, snaps
 from local_runner.template import Template, TemplateError, load_template
 
 Say = Callable[[str], None]
-EMBEDDED_BROKER_USER = "local-publisher"
 
 
 @dataclass
@@ -54,6 +58,7 @@ class LocalSystem:
     clock: Clock = field(default_factory=real_clock)
     board: StatusBoard = field(default_factory=StatusBoard)
     recorder: Recorder | None = None
+    access: BrokerAccess | None = None
 
     def status_snapshot(self) -> dict[str, Any]:
         """What `status` reads: the parts and their addresses, and the counts so far."""
@@ -78,6 +83,7 @@ class LocalSystem:
             ("recorder", self.recorder.shutdown if self.recorder else None),
             *((f"rule {b.rule_name}", b.shutdown) for b in self.bridges),
             ("API", self.api.shutdown if self.api else None),
+            ("publisher connections", close_shared_pools),
             (self.broker.kind if self.broker else "", self.broker.stop if self.broker else None),
             (
                 self.database.kind if self.database else "",
@@ -119,20 +125,57 @@ def start_database(runner: RunnerSettings, settings: Settings, say: Say) -> Data
     )
 
 
-def _start_broker(system: LocalSystem, settings: Settings) -> Broker:
-    mode = system.runner.broker
+def _broker_access(system: LocalSystem, settings: Settings) -> BrokerAccess:
+    """Every charger of the fleet and every rule bridge gets its identity (secrets generated on
+    first run into the data folder unless .env sets them)."""
+    return broker_access(
+        system.runner.local_data_dir,
+        fleet_chargers=settings.fleet_chargers,
+        extra_chargers=system.runner.mqtt_charger_ids,
+        rule_filters={
+            trigger.name: trigger.rule.topic_filter
+            for spec in system.template.functions.values()
+            for trigger in spec.rules
+        },
+        fleet_secret=settings.mqtt_fleet_secret,
+        bridge_password=system.runner.mqtt_bridge_password,
+    )
+
+
+def _start_broker(system: LocalSystem, settings: Settings, access: BrokerAccess) -> Broker:
+    runner = system.runner
+    mode = runner.broker
     if mode == "external":
         return Broker("external broker", settings.mqtt_host, settings.mqtt_port, lambda: None)
+    tls, made = ensure_tls_files(runner.local_data_dir / "tls")
+    if made:
+        system.say(f"made a local CA and the broker's TLS certificate in {tls.ca_cert.parent}")
     if mode == "mosquitto" or (mode == "auto" and mosquitto_path()):
-        return start_mosquitto(system.runner.local_data_dir, settings.mqtt_port)
+        return start_mosquitto(
+            runner.local_data_dir,
+            settings.mqtt_port,
+            runner.mqtt_tls_port,
+            runner.mqtt_tls_bind,
+            tls,
+            access,
+        )
     if mode == "auto":
         system.say("mosquitto is not installed: FALLING BACK to the embedded amqtt broker")
-    return start_embedded(settings.mqtt_port)
+    return start_embedded(
+        settings.mqtt_port, runner.mqtt_tls_port, runner.mqtt_tls_bind, tls, access
+    )
 
 
-def function_environment(template: Template, database_url: str, broker: Broker | None) -> None:
+def function_environment(
+    template: Template,
+    database_url: str,
+    broker: Broker | None,
+    access: BrokerAccess | None = None,
+    data_dir: Path | None = None,
+) -> None:
     """What the handlers read: template variables (a value already set in the environment or .env
-    wins), and the local endpoints standing in for AWS's."""
+    wins), and the local endpoints standing in for AWS's. The fleet secret comes from `access`,
+    or (for a handler invoked beside a running system) from the data folder."""
     for name, value in {**template.environment(), **LOCAL_CREDENTIALS}.items():
         if not os.environ.get(name):  # an empty line in .env counts as unset
             os.environ[name] = value
@@ -141,9 +184,33 @@ def function_environment(template: Template, database_url: str, broker: Broker |
         return
     os.environ["PUBLISH_TRANSPORT"] = "mqtt"  # the local broker plays the IoT data plane
     os.environ["MQTT_HOST"] = broker.host
-    os.environ["MQTT_PORT"] = str(broker.port)
-    if broker.kind == "embedded amqtt":
-        os.environ["MQTT_USERNAME"] = os.environ.get("MQTT_USERNAME") or EMBEDDED_BROKER_USER
+    tls = Settings.from_env().mqtt_tls and broker.tls_port is not None
+    os.environ["MQTT_PORT"] = str(broker.tls_port if tls else broker.port)
+    if broker.ca_file:  # the broker started here presents the local CA's certificate
+        os.environ["MQTT_CA_FILE"] = str(broker.ca_file)
+    if access is not None:  # each simulated charger publishes as itself
+        os.environ["MQTT_FLEET_SECRET"] = access.fleet_secret
+    elif data_dir is not None and not os.environ.get("MQTT_FLEET_SECRET"):
+        os.environ["MQTT_FLEET_SECRET"] = local_secret(data_dir, "mqtt-fleet-secret", None)
+
+
+def bridge_tls(broker: Broker) -> tuple[int, ssl.SSLContext | None]:
+    """Where a rule bridge connects: the local broker's TLS listener, verified against the local
+    CA; an external broker as MQTT_PORT / MQTT_TLS / MQTT_CA_FILE say."""
+    settings = Settings.from_env()
+    if broker.tls_port and broker.ca_file:
+        return broker.tls_port, ssl.create_default_context(cafile=str(broker.ca_file))
+    if settings.mqtt_tls:
+        return broker.port, ssl.create_default_context(cafile=settings.mqtt_ca_file)
+    return broker.port, None
+
+
+def raise_open_file_limit() -> None:
+    """A fleet of thousands of chargers is thousands of connections: allow as many files as the
+    system lets this user open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard != resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _check_routes(template: Template, function_id: str, app: Any) -> None:
@@ -198,6 +265,7 @@ def start_system(
     settings = Settings.from_env(**setting_overrides)
     system = LocalSystem(template, runner, say, clock=clock or real_clock())
     runner.local_data_dir.mkdir(parents=True, exist_ok=True)
+    raise_open_file_limit()
     try:
         system.database = _start_database(system, settings)
         created = create_tables(
@@ -207,9 +275,15 @@ def start_system(
             f"{system.database.kind} ready at {system.database.endpoint_url}"
             + (f" (created tables: {', '.join(created)})" if created else "")
         )
-        system.broker = _start_broker(system, settings)
+        system.access = _broker_access(system, settings)
+        system.broker = _start_broker(system, settings, system.access)
         say(f"{system.broker.kind} ready at {system.broker.address}")
-        function_environment(template, system.database.endpoint_url, system.broker)
+        say(
+            f"broker identities: {len(system.access.charger_ids)} charger(s), "
+            f"{len(system.access.rule_filters)} rule bridge(s); anonymous clients refused; "
+            f"secrets in {runner.local_data_dir / 'secrets'}"
+        )
+        function_environment(template, system.database.endpoint_url, system.broker, system.access)
         ensure_cursor_secret(runner.local_data_dir)
         os.environ["DEAD_LETTER_FILE"] = str(dead_letter_store(runner.local_data_dir).path)
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
@@ -236,10 +310,12 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
 
 
 def _start_bridges(system: LocalSystem, settings: Settings) -> None:
-    assert system.broker is not None
+    assert system.broker is not None and system.access is not None
+    port, tls = bridge_tls(system.broker)
     system.dead_letters = dead_letter_store(system.runner.local_data_dir)
     for name, spec in system.template.functions.items():
         for trigger in spec.rules:
+            identity = system.access.bridge(trigger.name)
 
             def report(topic: str, outcome: str, seconds: float, function: str = name) -> None:
                 system.say(f"{function} {topic}: {outcome} ({seconds * 1000:.0f} ms)")
@@ -250,9 +326,12 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
                 rule=trigger.rule,
                 invoke=system.invokers[name],
                 host=system.broker.host,
-                port=system.broker.port,
+                port=port,
+                tls_context=tls,
                 dead_letters=system.dead_letters,
-                client_id=f"iot-rule-{trigger.name}",
+                client_id=identity.client_id,
+                username=identity.username,
+                password=identity.password,
                 max_retries=spec.max_retry_attempts,
                 batching=trigger.batching,
                 on_result=report,
@@ -273,15 +352,18 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
 
 
 def _start_recorder(system: LocalSystem, path: Path) -> None:
-    """Records what the rules select; the same broker identity as the bridges."""
-    assert system.broker is not None
-    filters = [t.rule.topic_filter for s in system.template.functions.values() for t in s.rules]
+    """Records what the rules select, under the broker's read-only recorder identity."""
+    assert system.broker is not None and system.access is not None
+    identity = system.access.recorder()
     system.recorder = Recorder(
         path,
-        filters,
+        list(system.access.recorder_filters),
         host=system.broker.host,
         port=system.broker.port,
         clock=system.clock.now,
+        client_id=identity.client_id,
+        username=identity.username,
+        password=identity.password,
     )
     system.recorder.start()
     system.say(f"recording {', '.join(system.recorder.topic_filters)} to {path}")

@@ -51,13 +51,21 @@ from evsessions.contract import parse_session  # noqa: E402
 from evsessions.dynamodb_items import FLEET_TOTALS, plain, session_item, typed  # noqa: E402
 from evsessions.dynamodb_store import cached_store  # noqa: E402
 from evsessions.fleet import simulate_tick  # noqa: E402
+from evsessions.mqtt_identity import MqttIdentity  # noqa: E402
 from evsessions.settings import RunnerSettings, Settings  # noqa: E402
 from local_runner.broker import start_mosquitto  # noqa: E402
+from local_runner.broker_access import broker_access  # noqa: E402
+from local_runner.certificates import ensure_tls_files  # noqa: E402
 from local_runner.database import client as dynamodb_client  # noqa: E402
 from local_runner.database import create_tables, start_dynamodb_local  # noqa: E402
 from local_runner.events import scheduled_event  # noqa: E402
 from local_runner.processes import free_port  # noqa: E402
-from local_runner.system import LocalSystem, function_environment, start_system  # noqa: E402
+from local_runner.system import (  # noqa: E402
+    LocalSystem,
+    function_environment,
+    raise_open_file_limit,
+    start_system,
+)
 from local_runner.template import load_template  # noqa: E402
 
 JARS = ROOT / ".local" / "dynamodb-local"
@@ -152,10 +160,14 @@ class Arrivals:
         return max(self.times.values())
 
 
-def subscriber(port: int, on_message: Callable[[mqtt.MQTTMessage], None], name: str) -> mqtt.Client:
-    """A QoS 1 subscriber with a clean session that acks after its callback, as paho does."""
+def subscriber(
+    port: int, on_message: Callable[[mqtt.MQTTMessage], None], identity: MqttIdentity
+) -> mqtt.Client:
+    """A QoS 1 subscriber with a clean session that acks after its callback, as paho does; under
+    the rule bridge's identity, the one the broker lets read the session topics."""
+    name = identity.client_id
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, clean_session=True)
-    client.username_pw_set(os.environ.get("MQTT_USERNAME") or name, os.environ.get("MQTT_PASSWORD"))
+    client.username_pw_set(identity.username, identity.password)
     connected = threading.Event()
     client.on_connect = lambda c, *_: (c.subscribe(TOPICS, qos=1), connected.set())
     client.on_message = lambda _c, _u, message: on_message(message)
@@ -187,11 +199,13 @@ class Stage:
         return self.messages / self.seconds
 
 
-def fleet_and_broker(port: int, fleet_connectors: int) -> tuple[Stage, list[float]]:
+def fleet_and_broker(
+    port: int, fleet_connectors: int, reader: MqttIdentity
+) -> tuple[Stage, list[float]]:
     """Two fleet ticks to a subscriber that does nothing: the tick times and the broker ceiling."""
     chargers = fleet_connectors // CONNECTORS_PER_CHARGER
     arrivals = Arrivals(DAYS["fleet"], 2 * chargers * CONNECTORS_PER_CHARGER)
-    client = subscriber(port, lambda m: arrivals.add(m.topic), "bench-null-subscriber")
+    client = subscriber(port, lambda m: arrivals.add(m.topic), reader)
     try:
         ticks = run_publisher(DAYS["fleet"], 2, chargers)
         if not arrivals.done.wait(120):
@@ -230,7 +244,9 @@ def storage_ceiling(endpoint: str, region: str, table: str, messages: int) -> St
     )
 
 
-def naive_baseline(port: int, endpoint: str, region: str, table: str, messages: int) -> Stage:
+def naive_baseline(
+    port: int, endpoint: str, region: str, table: str, messages: int, reader: MqttIdentity
+) -> Stage:
     """The original design: a subscriber that puts each message as it arrives."""
     chargers = max(1, messages // (CONNECTORS_PER_CHARGER * 2))
     arrivals = Arrivals(DAYS["naive"], 2 * chargers * CONNECTORS_PER_CHARGER)
@@ -246,7 +262,7 @@ def naive_baseline(port: int, endpoint: str, region: str, table: str, messages: 
         dynamodb.put_item(TableName=table, Item=item)
         arrivals.add(message.topic)
 
-    client = subscriber(port, put, "bench-naive-subscriber")
+    client = subscriber(port, put, reader)
     try:
         ticks = run_publisher(DAYS["naive"], 2, chargers)
         if not arrivals.done.wait(600):
@@ -480,15 +496,27 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = _data_dir(Path(work) / "baselines")
         _say("baselines: starting mosquitto and DynamoDB Local ...")
         template = load_template(ROOT / "template.yaml")
+        rules = {t.name: t.rule.topic_filter for f in template.functions.values() for t in f.rules}
+        access = broker_access(
+            data_dir,
+            fleet_chargers=max(args.fleet_connectors, args.naive_messages) // 2,
+            extra_chargers=(),
+            rule_filters=rules,
+            fleet_secret=None,
+            bridge_password=None,
+        )
+        reader = access.bridge(next(iter(rules)))
+        raise_open_file_limit()
         database = start_dynamodb_local(data_dir, 0, region)
-        broker_process = start_mosquitto(data_dir, free_port())
+        tls, _ = ensure_tls_files(data_dir / "tls")
+        broker_process = start_mosquitto(data_dir, 0, 0, "127.0.0.1", tls, access)
         try:
             create_tables(database.endpoint_url, region, list(template.tables.values()))
-            function_environment(template, database.endpoint_url, broker_process)
+            function_environment(template, database.endpoint_url, broker_process, access)
             table = Settings.from_env().sessions_table
             port, endpoint = broker_process.port, database.endpoint_url
             _say(f"fleet ticks of {args.fleet_connectors:,} connectors and the broker ceiling ...")
-            broker, fleet_ticks = fleet_and_broker(port, args.fleet_connectors)
+            broker, fleet_ticks = fleet_and_broker(port, args.fleet_connectors, reader)
             _say(
                 f"  {broker.rate:,.0f} msg/s; ticks {', '.join(f'{t:.2f} s' for t in fleet_ticks)}"
             )
@@ -496,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             storage = storage_ceiling(endpoint, region, table, args.storage_items)
             _say(f"  {storage.rate:,.0f} items/s")
             _say(f"naive baseline: {args.naive_messages:,} messages, one PutItem each ...")
-            naive = naive_baseline(port, endpoint, region, table, args.naive_messages)
+            naive = naive_baseline(port, endpoint, region, table, args.naive_messages, reader)
             _say(f"  {naive.rate:,.0f} msg/s")
         finally:
             broker_process.stop()
@@ -511,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             publish_on_start=False,
         )
         os.environ["MQTT_PORT"] = str(free_port())
+        os.environ["FLEET_CHARGERS"] = str(args.chargers)  # the broker knows these chargers
         cached_store.cache_clear()
         _say("our pipeline: starting the system as ./dev up does ...")
         watch = StoredWatch()

@@ -6,18 +6,15 @@ wait: a message counts as published only once its PUBACK (or the data plane's 20
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from evsessions.mqtt_connections import ConnectionPool, Endpoint, shared_pool
+from evsessions.mqtt_identity import MqttIdentity, charger_identity, charger_of_topic
 from evsessions.settings import Settings
-
-MAX_INFLIGHT = 1000
-"""Unacknowledged QoS 1 messages on the wire at once; paho's default of 20 caps a tick's speed."""
 
 
 @dataclass(frozen=True)
@@ -42,72 +39,46 @@ class MessagePublisher(Protocol):
     def publish_all(self, messages: Sequence[OutgoingMessage]) -> PublishReport: ...
 
 
+_PROCESS_CLIENT_ID = f"publisher-{uuid.uuid4().hex[:12]}"
+"""Without per-charger identities, one connection per process, kept like the others."""
+
+
 class MqttPublisher:
-    """One short MQTT connection per call: a Lambda-style handler keeps nothing between ticks."""
+    """Publishes each charger's messages under that charger's own identity when a fleet secret is
+    set (MQTT_FLEET_SECRET), else everything under MQTT_USERNAME. Connections are kept between
+    calls in a shared pool (see mqtt_connections), as a warm Lambda container keeps its clients."""
 
-    def __init__(self, settings: Settings, clock: Any = time.monotonic) -> None:
+    def __init__(self, settings: Settings, pool: ConnectionPool | None = None) -> None:
         self.settings = settings
-        self.clock = clock
-
-    def _client(self) -> Any:
-        import paho.mqtt.client as mqtt  # imported here: the deployed publisher never needs it
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"publisher-{uuid.uuid4().hex[:12]}",
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
+        self.pool = pool or shared_pool(
+            Endpoint(
+                settings.mqtt_host, settings.mqtt_port, settings.mqtt_ca_file, settings.mqtt_tls
+            )
         )
-        if self.settings.mqtt_username:
-            client.username_pw_set(self.settings.mqtt_username, self.settings.mqtt_password)
-        client.max_inflight_messages_set(MAX_INFLIGHT)
-        return client
+        self._shared_identity = MqttIdentity(
+            _PROCESS_CLIENT_ID, settings.mqtt_username or "", settings.mqtt_password
+        )
+
+    def _identity(self, topic: str) -> MqttIdentity:
+        if self.settings.mqtt_fleet_secret is None:
+            return self._shared_identity
+        return charger_identity(self.settings.mqtt_fleet_secret, charger_of_topic(topic))
 
     def publish_all(self, messages: Sequence[OutgoingMessage]) -> PublishReport:
         report = PublishReport()
-        deadline = self.clock() + self.settings.publish_ack_timeout_seconds
-        client = self._client()
-        connected = threading.Event()
-        refusal: list[str] = []
-
-        def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-            if reason.is_failure:
-                refusal.append(f"broker refused the connection: {reason}")
-            connected.set()
-
-        client.on_connect = on_connect
-        address = f"{self.settings.mqtt_host}:{self.settings.mqtt_port}"
-        try:
-            client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
-        except OSError as error:
-            for _ in messages:
-                report.add_failure(f"cannot connect to the MQTT broker at {address}: {error}")
-            return report
-        client.loop_start()
-        try:
-            if not connected.wait(max(0.0, deadline - self.clock())) or refusal:
-                reason = refusal[0] if refusal else f"no CONNACK from {address} in time"
-                for _ in messages:
-                    report.add_failure(reason)
-                return report
-            infos = [client.publish(m.topic, m.payload, qos=1) for m in messages]
-            for info in infos:
-                try:
-                    info.wait_for_publish(max(0.0, deadline - self.clock()))
-                except (RuntimeError, ValueError) as error:
-                    report.add_failure(f"publish failed: {error}")
-                    continue
-                if info.is_published():
-                    report.published += 1
-                else:
-                    report.add_failure(
-                        f"no PUBACK within {self.settings.publish_ack_timeout_seconds:g} s"
-                    )
-            return report
-        finally:
-            client.disconnect()
-            client.loop_stop()
+        batches: dict[MqttIdentity, list[tuple[str, bytes]]] = {}
+        for message in messages:
+            try:
+                identity = self._identity(message.topic)
+            except ValueError as error:
+                report.add_failure(str(error))
+                continue
+            batches.setdefault(identity, []).append((message.topic, message.payload))
+        for delivery in self.pool.publish(batches, self.settings.publish_ack_timeout_seconds):
+            report.published += delivery.published
+            for _ in range(delivery.failed):
+                report.add_failure(delivery.error or "not published")
+        return report
 
 
 class IotDataPublisher:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
@@ -79,7 +79,10 @@ class Settings:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
-    mqtt_password: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)  # secret: never in a log
+    mqtt_fleet_secret: str | None = field(default=None, repr=False)  # secret: never in a log
+    mqtt_tls: bool = False
+    mqtt_ca_file: str | None = None
     iot_data_endpoint_url: str | None = None
     publish_ack_timeout_seconds: float = 10.0
     fleet_chargers: int = 1
@@ -87,8 +90,8 @@ class Settings:
     tariff_ac_cents_per_kwh: int = 39
     tariff_dc_cents_per_kwh: int = 59
     session_fee_cents: int = 50
-    cursor_secret: str | None = None
-    api_key: str | None = None
+    cursor_secret: str | None = field(default=None, repr=False)  # secret: never in a log
+    api_key: str | None = field(default=None, repr=False)  # secret: never in a log
     cors_allowed_origins: tuple[str, ...] = ()
     dead_letter_queue_url: str | None = None
     dead_letter_file: str | None = None
@@ -110,6 +113,9 @@ class Settings:
             mqtt_port=_integer(env, "MQTT_PORT", cls.mqtt_port, 1, 65535),
             mqtt_username=_optional(env, "MQTT_USERNAME"),
             mqtt_password=_optional(env, "MQTT_PASSWORD"),
+            mqtt_fleet_secret=_optional(env, "MQTT_FLEET_SECRET"),
+            mqtt_tls=_flag(env, "MQTT_TLS", cls.mqtt_tls),
+            mqtt_ca_file=_optional(env, "MQTT_CA_FILE"),
             iot_data_endpoint_url=_optional(env, "IOT_DATA_ENDPOINT_URL"),
             publish_ack_timeout_seconds=_number(
                 env, "PUBLISH_ACK_TIMEOUT_SECONDS", cls.publish_ack_timeout_seconds, 0.1, 600
@@ -148,6 +154,10 @@ class RunnerSettings:
     database: DatabaseMode = "auto"
     dynamodb_local_port: int = 8001
     publish_on_start: bool = True
+    mqtt_tls_port: int = 8883
+    mqtt_tls_bind: str = "127.0.0.1"
+    mqtt_bridge_password: str | None = field(default=None, repr=False)  # secret: never in a log
+    mqtt_charger_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RunnerSettings:
@@ -165,6 +175,12 @@ class RunnerSettings:
                 env, "DYNAMODB_LOCAL_PORT", cls.dynamodb_local_port, 0, 65535
             ),
             publish_on_start=_flag(env, "PUBLISH_ON_START", cls.publish_on_start),
+            mqtt_tls_port=_integer(env, "MQTT_TLS_PORT", cls.mqtt_tls_port, 0, 65535),
+            mqtt_tls_bind=_text(env, "MQTT_TLS_BIND", cls.mqtt_tls_bind),
+            mqtt_bridge_password=_optional(env, "MQTT_BRIDGE_PASSWORD"),
+            mqtt_charger_ids=tuple(
+                c.strip() for c in env.get("MQTT_CHARGER_IDS", "").split(",") if c.strip()
+            ),
         )
         return replace(settings, **overrides)
 

@@ -19,6 +19,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local_runner.broker import Broker, mosquitto_path, start_mosquitto
+from local_runner.broker_access import BrokerAccess, broker_access
+from local_runner.certificates import ensure_tls_files
 from local_runner.database import (
     LOCAL_CREDENTIALS,
     Database,
@@ -76,6 +78,7 @@ class Lab:
         self.started = self.clock()
         self._db_client: Any = None
         self._probes = 0
+        self.access: BrokerAccess | None = None
 
     # context ------------------------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class Lab:
             self.start_database()
             tables = list(load_template(ROOT / "template.yaml").tables.values())
             create_tables(self.endpoint, self.options.region, tables)
+            self.access = self._broker_access()
             self.start_broker()
         except BaseException:
             self.close()
@@ -187,10 +191,30 @@ class Lab:
 
     # mosquitto ------------------------------------------------------------------------------
 
+    def _broker_access(self) -> BrokerAccess:
+        """The chargers of this scenario and the template's rule bridges, as the runner has them."""
+        rules = {
+            trigger.name: trigger.rule.topic_filter
+            for spec in load_template(ROOT / "template.yaml").functions.values()
+            for trigger in spec.rules
+        }
+        return broker_access(
+            self.data_dir,
+            fleet_chargers=0,
+            extra_chargers=(self.charger, f"{self.charger}-probe"),
+            rule_filters=rules,
+            fleet_secret=None,
+            bridge_password=None,
+        )
+
     def start_broker(self) -> None:
         """The project's no-loss configuration, or the lossy one of the negative control."""
+        assert self.access is not None
         if not self.lossy_broker:
-            self.broker = start_mosquitto(self.data_dir, self.mqtt_port)
+            tls, _ = ensure_tls_files(self.data_dir / "tls")
+            self.broker = start_mosquitto(
+                self.data_dir, self.mqtt_port, 0, "127.0.0.1", tls, self.access
+            )
             return
         binary = mosquitto_path()
         assert binary is not None
@@ -215,10 +239,11 @@ class Lab:
             self.broker = None
 
     def publisher(self) -> Publisher:
+        assert self.access is not None
         return Publisher(
             "127.0.0.1",
             self.mqtt_port,
-            f"faults-{self.scenario}-chargers",
+            self.access.charger(self.charger),
             clock=self.clock,
             sleep=self.sleep,
         )
@@ -236,6 +261,9 @@ class Lab:
             "MQTT_PORT": str(self.mqtt_port),
             "MQTT_USERNAME": "",
             "MQTT_PASSWORD": "",
+            "MQTT_TLS": "false",
+            "MQTT_FLEET_SECRET": self.access.fleet_secret if self.access else "",
+            "MQTT_BRIDGE_PASSWORD": self.access.bridge_password if self.access else "",
             "DATABASE": "external",
             "DYNAMODB_ENDPOINT_URL": self.endpoint,
             "SESSIONS_TABLE": TABLE,
@@ -281,7 +309,9 @@ class Lab:
             handled = f"{topic}: "
             deadline = self.clock() + timeout
             while self.clock() < deadline:  # re-publish: the first may beat the subscription
-                publish_one("127.0.0.1", self.mqtt_port, topic, payload)
+                assert self.access is not None
+                prober = self.access.charger(f"{self.charger}-probe")
+                publish_one("127.0.0.1", self.mqtt_port, prober, topic, payload)
                 if self.wait(lambda: handled in self._read(log_path), 2, self._runner_up):
                     return
             raise FaultSetupError(f"the runner never handled a probe: {self._tail(log_path)}")

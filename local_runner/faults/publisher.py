@@ -11,6 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from evsessions.mqtt_identity import MqttIdentity
 from local_runner.faults.messages import Message
 
 
@@ -27,7 +28,7 @@ class Publisher:
         self,
         host: str,
         port: int,
-        client_id: str,
+        identity: MqttIdentity,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -36,11 +37,11 @@ class Publisher:
         self._clock, self._sleep = clock, sleep
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id,
+            client_id=identity.client_id,
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
-        self._client.username_pw_set(client_id)
+        self._client.username_pw_set(identity.username, identity.password)
         self._client.max_inflight_messages_set(50)
         self._client.reconnect_delay_set(min_delay=1, max_delay=2)
         self._client.on_connect = self._on_connect
@@ -140,10 +141,14 @@ class Publisher:
         return False
 
 
-def publish_one(host: str, port: int, topic: str, payload: bytes, timeout: float = 15) -> None:
+def publish_one(
+    host: str, port: int, identity: MqttIdentity, topic: str, payload: bytes, timeout: float = 15
+) -> None:
     """One QoS 1 message from a throw-away client, PUBACK awaited (probes, not measured)."""
-    probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
-    probe.username_pw_set("fault-probe")
+    probe = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=identity.client_id, protocol=mqtt.MQTTv311
+    )
+    probe.username_pw_set(identity.username, identity.password)
     probe.connect(host, port)
     probe.loop_start()
     try:

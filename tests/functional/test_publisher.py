@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,11 @@ from moto.iotdata.models import iotdata_backends
 
 from evsessions.contract import parse_session
 from evsessions.errors import PublishIncomplete
+from evsessions.fleet import simulate_tick
+from evsessions.mqtt_connections import Delivery
+from evsessions.mqtt_identity import charger_password
+from evsessions.publishing import MqttPublisher, OutgoingMessage
+from evsessions.settings import Settings
 from publisher.handler import handler
 from tests.functional.conftest import REGION, load_event
 
@@ -131,3 +137,36 @@ def test_silent_broker_raises_publish_incomplete_after_the_timeout(
     # THEN the message counts as failed once the wait ran out
     assert excinfo.value.failed == 1
     assert "no CONNACK" in str(excinfo.value)
+
+
+class _RecordingPool:
+    """Stands in for the connection pool: records which identity carries which messages."""
+
+    def __init__(self) -> None:
+        self.batches: dict[Any, list[tuple[str, bytes]]] = {}
+
+    def publish(self, batches: dict[Any, list[tuple[str, bytes]]], timeout: float) -> list[Any]:
+        self.batches = batches
+        return [Delivery(identity, published=len(m)) for identity, m in batches.items()]
+
+
+def test_each_charger_publishes_its_messages_under_its_own_identity() -> None:
+    # GIVEN a fleet secret and 3 chargers x 2 connectors
+    settings = Settings(mqtt_fleet_secret="fleet", fleet_chargers=3, fleet_connectors_per_charger=2)
+    pool = _RecordingPool()
+    messages = [
+        OutgoingMessage(s.key.topic, b"{}")
+        for s in simulate_tick(datetime(2026, 1, 1, tzinfo=UTC), settings)
+    ]
+    # WHEN a tick is published
+    report = MqttPublisher(settings, pool=pool).publish_all(messages)  # type: ignore[arg-type]
+    # THEN every charger's two messages travel under its id and its derived password
+    assert report.published == 6
+    assert {i.client_id: [t.split("/")[1] for t, _ in m] for i, m in pool.batches.items()} == {
+        "1": ["1", "1"],
+        "2": ["2", "2"],
+        "3": ["3", "3"],
+    }
+    for identity in pool.batches:
+        assert identity.username == identity.client_id
+        assert identity.password == charger_password("fleet", identity.client_id)

@@ -22,6 +22,8 @@ from local_runner.system import LocalSystem, start_system
 
 ROOT = Path(__file__).resolve().parents[2]
 JARS = ROOT / ".local" / "dynamodb-local"
+TEST_CHARGERS = ("orig", "dup", "poison", "bytes", "qos2", "restart", "fallback", "a", "b")
+"""Charger ids the tests publish as: each gets a broker identity besides the simulated fleet."""
 
 
 def prepare_data_dir(data_dir: Path) -> Path:
@@ -43,6 +45,8 @@ def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
         "broker": "mosquitto",
         "database": "dynamodb-local",
         "publish_on_start": False,
+        "mqtt_tls_port": 0,
+        "mqtt_charger_ids": TEST_CHARGERS,
     }
     return RunnerSettings(**{**defaults, **overrides})
 

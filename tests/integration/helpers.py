@@ -13,14 +13,28 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from evsessions.mqtt_identity import charger_of_topic
 from local_runner.system import LocalSystem
 
 
+def charger_client(system: LocalSystem, charger: str, **options: Any) -> mqtt.Client:
+    """A paho client with the charger's own identity, as the running system generated it."""
+    assert system.access is not None
+    identity = system.access.charger(charger)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=identity.client_id,
+        protocol=options.pop("protocol", mqtt.MQTTv311),
+        **options,
+    )
+    client.username_pw_set(identity.username, identity.password)
+    return client
+
+
 def publish(system: LocalSystem, topic: str, payload: bytes | str, qos: int = 1) -> None:
-    """Publish one message with QoS 1 and wait for the broker's PUBACK."""
+    """Publish one message with QoS 1, as the topic's charger, and wait for the PUBACK."""
     assert system.broker is not None
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
-    client.username_pw_set("integration-test")
+    client = charger_client(system, charger_of_topic(topic))
     client.connect(system.broker.host, system.broker.port)
     client.loop_start()
     try:

@@ -7,12 +7,10 @@ import json
 import threading
 from datetime import UTC, datetime
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from local_runner.system import LocalSystem
-from tests.integration.helpers import eventually, get_json, publish, served
+from tests.integration.helpers import charger_client, eventually, get_json, publish, served
 
 pytestmark = pytest.mark.integration
 
@@ -144,10 +142,9 @@ def test_health_reports_the_database_and_the_dead_letters(local_system: LocalSys
 def test_qos_2_is_refused_as_aws_iot_refuses_it(local_system: LocalSystem) -> None:
     # GIVEN a client that publishes with QoS 2, which AWS IoT Core does not support
     assert local_system.broker is not None
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="qos2-test", protocol=mqtt.MQTTv311)
+    client = charger_client(local_system, "qos2")
     disconnected = threading.Event()
     client.on_disconnect = lambda *_: disconnected.set()
-    client.username_pw_set("integration-test")
     client.connect(local_system.broker.host, local_system.broker.port)
     client.loop_start()
     try:

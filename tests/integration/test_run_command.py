@@ -43,6 +43,7 @@ def test_up_serves_a_session_within_seconds_and_ctrl_c_leaves_nothing_behind(
         "LOCAL_DATA_DIR": str(data_dir),
         "API_PORT": str(api_port),
         "MQTT_PORT": str(free_port()),
+        "MQTT_TLS_PORT": str(free_port()),
         "DYNAMODB_LOCAL_PORT": str(free_port()),
         "BROKER": "mosquitto",
         "DATABASE": "dynamodb-local",
