@@ -4,7 +4,7 @@ up [--speed K] [--record FILE]   start everything template.yaml declares; Ctrl-C
 status                           each part of the running system, up or down, and its counts
 replay FILE [--speed K]          replay a recording through the rules into the store
 invoke FUNCTION --event FILE     call one handler with one event, like `sam local invoke`
-generate-event schedule|iot      print a sample event for a function
+generate-event schedule|sqs|iot  print a sample event for a function
 dlq list|replay                  the dead letters: what failed, and replaying them
 """
 
@@ -28,7 +28,7 @@ from dotenv import load_dotenv
 
 from evsessions.settings import RunnerSettings, SettingsError
 from local_runner.dead_letters import dead_letter_store
-from local_runner.events import sample_iot_event, scheduled_event
+from local_runner.events import sample_iot_event, scheduled_event, sqs_event
 from local_runner.recorder import RecordingError
 from local_runner.template import Template, TemplateError, load_template
 
@@ -162,11 +162,13 @@ def _invoke(runner: RunnerSettings, function: str, event_path: str) -> int:
 
 def _generate(kind: str) -> int:
     now = datetime.now(UTC)
-    event = (
-        scheduled_event(now.replace(second=0, microsecond=0), "PublisherFunctionTick")
-        if kind == "schedule"
-        else sample_iot_event(now)
-    )
+    if kind == "schedule":
+        event = scheduled_event(now.replace(second=0, microsecond=0), "PublisherFunctionTick")
+    elif kind == "sqs":  # what the listener gets from the rule's queue
+        received_ms = int(now.timestamp() * 1000)
+        event = sqs_event("SessionQueue", [("1", sample_iot_event(now), received_ms, 1)])
+    else:
+        event = sample_iot_event(now)
     print(json.dumps(event, indent=2))
     return 0
 
@@ -255,7 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("function", help="the function's logical id in template.yaml")
     invoke.add_argument("--event", required=True, help="a JSON event file, or - for standard input")
     generate = _command(commands, "generate-event", "print a sample event")
-    generate.add_argument("kind", choices=["schedule", "iot"])
+    generate.add_argument(
+        "kind",
+        choices=["schedule", "sqs", "iot"],
+        help="schedule: the publisher's tick; sqs: a batch from the rule's queue, as the listener "
+        "gets it; iot: the rule's output for one message",
+    )
     dlq = _command(commands, "dlq", "list or replay dead letters")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = _command(dlq_commands, "list", "show the dead letters")

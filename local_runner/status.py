@@ -137,11 +137,15 @@ def dead_letter_count(dead_letter_file: Path) -> int | None:
 
 def probe(address: str, timeout: float = 1.0) -> bool:
     """Whether something accepts a TCP connection at the address's host and port."""
-    parts = urlsplit(address)
-    if not parts.hostname or not parts.port:
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # not host:port; nothing to probe
+        return False
+    if not host or not port:
         return False
     try:
-        with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False

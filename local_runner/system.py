@@ -64,7 +64,12 @@ class LocalSystem:
         """What `status` reads: the parts and their addresses, and the counts so far."""
         parts = [
             (self.database.kind, self.database.endpoint_url) if self.database else None,
-            (self.broker.kind, self.broker.address) if self.broker else None,
+            (self.broker.kind, f"mqtt://{self.broker.host}:{self.broker.port}")
+            if self.broker
+            else None,
+            (f"{self.broker.kind} (TLS)", f"mqtts://{self.broker.host}:{self.broker.tls_port}")
+            if self.broker and self.broker.tls_port
+            else None,
             ("API", self.api.url) if self.api else None,
         ]
         return snapshot(

@@ -23,6 +23,7 @@ from local_runner.system import LocalSystem, start_system
 ROOT = Path(__file__).resolve().parents[2]
 JARS = ROOT / ".local" / "dynamodb-local"
 TEST_CHARGERS = ("orig", "dup", "poison", "bytes", "qos2", "restart", "fallback", "a", "b")
+DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
 """Charger ids the tests publish as: each gets a broker identity besides the simulated fleet."""
 
 
@@ -46,7 +47,7 @@ def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
         "database": "dynamodb-local",
         "publish_on_start": False,
         "mqtt_tls_port": 0,
-        "mqtt_charger_ids": TEST_CHARGERS,
+        "mqtt_charger_ids": TEST_CHARGERS + DASHBOARD_CHARGERS,
     }
     return RunnerSettings(**{**defaults, **overrides})
 

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from local_runner.system import LocalSystem
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import DASHBOARD_CHARGERS, ROOT
 from tests.integration.helpers import eventually, publish, served
 
 pytestmark = pytest.mark.integration
@@ -71,8 +71,7 @@ def history(local_system: LocalSystem) -> list[str]:
     """A day of sessions on three chargers, so the chart and the tables have something to show."""
     rng = random.Random(7)
     now = datetime.now(UTC).replace(microsecond=0)
-    prefix = f"CP-{uuid.uuid4().hex[:4]}"
-    chargers = [f"{prefix}-{n}" for n in (1, 2, 3)]
+    chargers = list(DASHBOARD_CHARGERS)
     keys = []
     for hour in range(23, -1, -1):
         for charger in rng.sample(chargers, rng.randint(1, 3)):

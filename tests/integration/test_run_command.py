@@ -140,7 +140,7 @@ def test_template_passes_cfn_lint() -> None:
 def test_invoke_calls_the_listener_against_dynamodb_local_like_sam_local_invoke(
     tmp_path: Path,
 ) -> None:
-    # GIVEN no running system, only the data folder and the original-format event fixture
+    # GIVEN no running system, only the data folder and a queue batch of the original message
     env = {
         **os.environ,
         "LOCAL_DATA_DIR": str(prepare_data_dir(tmp_path / "data")),
@@ -153,7 +153,7 @@ def test_invoke_calls_the_listener_against_dynamodb_local_like_sam_local_invoke(
         "invoke",
         "ListenerFunction",
         "--event",
-        "tests/events/iot_rule_original.json",
+        "tests/events/sqs_session_batch.json",
     ]
     # WHEN the listener is invoked twice with the same event
     runs = [
@@ -162,6 +162,6 @@ def test_invoke_calls_the_listener_against_dynamodb_local_like_sam_local_invoke(
     ]
     # THEN it stored the session once, then saw a duplicate, and left no DynamoDB Local running
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
-    statuses = [json.loads(r.stdout[r.stdout.index("{") :])["status"] for r in runs]
-    assert statuses == ["stored", "duplicate"]
+    results = [json.loads(r.stdout[r.stdout.index("{") :]) for r in runs]
+    assert [(r["stored"], r["duplicates"]) for r in results] == [(1, []), (0, ["b7c2e0f4-1"])]
     assert _processes_mentioning(str(tmp_path / "data")) == []

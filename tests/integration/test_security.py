@@ -416,11 +416,18 @@ def test_the_bridge_identity_cannot_publish(
 # -- API -----------------------------------------------------------------------------------------
 
 
+PUBLIC_ROUTES = {"/", "/assets/{name}"}
+"""The dashboard's page and scripts: no data in them (the page asks the API, with the key); the
+template declares them with ApiKeyRequired false."""
+
+
 def _route_urls(system: LocalSystem) -> list[str]:
-    """Every route the template declares, with sample path parameters."""
+    """Every route the template declares that holds data, with sample path parameters."""
     urls = []
     for spec in system.template.functions.values():
         for route in spec.routes:
+            if route.path in PUBLIC_ROUTES:
+                continue
             path = (
                 route.path.replace("{charger_id}", "a")
                 .replace("{connector_id}", "1")

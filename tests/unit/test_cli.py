@@ -21,6 +21,15 @@ def test_generate_event_schedule_prints_an_eventbridge_event(
     assert scheduled_time(event).second == 0
 
 
+def test_generate_event_sqs_prints_a_batch_the_listener_takes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["generate-event", "sqs"]) == 0
+    [record] = json.loads(capsys.readouterr().out)["Records"]
+    assert record["eventSource"] == "aws:sqs"
+    assert parse_session(json.loads(record["body"])).key.topic == "charger/1/connector/1/session/1"
+
+
 def test_generate_event_iot_prints_a_valid_rule_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate-event", "iot"]) == 0
     session = parse_session(json.loads(capsys.readouterr().out))
