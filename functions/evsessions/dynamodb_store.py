@@ -8,7 +8,8 @@ is a GetItem or a Query, never a Scan.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -119,6 +120,9 @@ class DynamoDbSessionStore:
         self.table = table
         self.client = client
         self.clock = clock
+        self._known_last_ended: dict[ItemKey, dict[str, str]] = {}
+        """End times this store wrote or read; they only grow (one item a charger: bounded)."""
+        self._known_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DynamoDbSessionStore:
@@ -163,9 +167,10 @@ class DynamoDbSessionStore:
             pending = [s for s in group if s.key not in duplicates]
             if not pending:
                 break
-            planned = plan(self.table, pending, stored)
+            planned = plan(self.table, pending, stored, self._known_last_ended)
             try:
                 self._call("transact_write_items", TransactItems=planned.items)
+                self._remember_last_ended(planned.raised)
                 break
             except ClientError as error:
                 codes = _cancellation_codes(error)
@@ -185,12 +190,22 @@ class DynamoDbSessionStore:
                         duplicates.add(role)
                     else:
                         stored[role] = self._last_ended_times(role)
+                        self._remember_last_ended(
+                            {role: {k: v for k, v in stored[role].items() if v is not None}}
+                        )
         else:
             raise StorageUnavailable(f"end times kept changing over {_MAX_PLANS} transactions")
         return {
             s.key: SaveOutcome.DUPLICATE if s.key in duplicates else SaveOutcome.STORED
             for s in group
         }
+
+    def _remember_last_ended(self, times: Mapping[ItemKey, Mapping[str, str]]) -> None:
+        with self._known_lock:
+            for key, attributes in times.items():
+                known = self._known_last_ended.setdefault(key, {})
+                for attribute, value in attributes.items():
+                    known[attribute] = max(known.get(attribute, value), value)
 
     def _last_ended_times(self, key: ItemKey) -> dict[str, str | None]:
         response = self._call(

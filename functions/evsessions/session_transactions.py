@@ -34,6 +34,8 @@ MAX_TRANSACTION_ITEMS = 100
 ItemKey = tuple[str, str]
 StoredTimes = Mapping[ItemKey, Mapping[str, str | None]]
 """Last end times read back from items whose condition failed: attribute -> value (or None)."""
+KnownTimes = Mapping[ItemKey, Mapping[str, str]]
+"""End times this process already wrote or read: they can only have grown since."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class PlannedTransaction:
     items: list[dict[str, Any]]
     roles: list[SessionKey | ItemKey]
     """Per item: the session a put stores, or the aggregate item an update changes."""
+    raised: dict[ItemKey, dict[str, str]]
+    """The end times the transaction sets, once it succeeded."""
 
 
 @dataclass
@@ -75,9 +79,14 @@ def pack(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
 
 
 def plan(
-    table: str, sessions: Sequence[ChargingSession], stored: StoredTimes
+    table: str,
+    sessions: Sequence[ChargingSession],
+    stored: StoredTimes,
+    known: KnownTimes | None = None,
 ) -> PlannedTransaction:
-    """One transaction for `sessions`; `stored` holds end times read after a failed condition."""
+    """One transaction for `sessions`; `stored` holds end times read after a failed condition,
+    `known` end times already as late or later, which need no update (and no condition that would
+    cancel the transaction: batches in flight together touch the same chargers)."""
     aggregates: dict[ItemKey, _Aggregate] = {}
     for session in sessions:
         for counter in counters(session):
@@ -98,10 +107,18 @@ def plan(
         for session in sessions
     ]
     roles: list[SessionKey | ItemKey] = [session.key for session in sessions]
+    raised: dict[ItemKey, dict[str, str]] = {}
     for key, aggregate in aggregates.items():
+        floor = (known or {}).get(key, {})
+        aggregate.latest = {
+            attribute: latest
+            for attribute, latest in aggregate.latest.items()
+            if floor.get(attribute, "") < latest
+        }
         items.append({"Update": _update(table, key, aggregate, stored.get(key))})
         roles.append(key)
-    return PlannedTransaction(items, roles)
+        raised[key] = dict(aggregate.latest)
+    return PlannedTransaction(items, roles, raised)
 
 
 def _update(

@@ -50,11 +50,12 @@ def world() -> Iterator[tuple[Client, pytest.MonkeyPatch]]:
 
 
 def fresh_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Empty the table between examples (recreated under the same name: the cached store and
-    its client stay valid)."""
+    """Empty the table between examples (recreated under the same name). The store is made anew:
+    it remembers the end times it wrote, which a deleted table no longer has."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.delete_table(TableName="SessionsTable")
     create_sessions_table(monkeypatch)
+    cached_store.cache_clear()
 
 
 def moment(ms: int) -> datetime:

@@ -84,3 +84,18 @@ def test_one_charger_with_many_sessions_is_split() -> None:
     many = [replace(session("1", "1", n), ended_at=ENDED) for n in range(250)]
     # 95 puts and 5 aggregate items fill a transaction
     assert [len(g) for g in pack(many)] == [95, 95, 60]
+
+
+def test_end_times_known_to_be_later_are_left_out_with_their_condition() -> None:
+    # GIVEN this process already wrote a later end time for the charger (another batch in flight)
+    known = {("CHARGERS", "CHARGER#1"): {"last_ended_at": "2099-01-01T00:00:00.000Z"}}
+    # WHEN planned
+    planned = plan("Sessions", [session("1", "1", 1)], {}, known)
+    update = charger_update(planned.items)
+    # THEN the charger's end time is not set, so it cannot cancel the transaction; the connector's
+    # still is, under its grows-condition, and is what the transaction raises
+    assert "last_ended_at" not in update["ExpressionAttributeNames"].values()
+    assert update["ConditionExpression"].count("attribute_not_exists") == 1
+    assert planned.raised[("CHARGERS", "CHARGER#1")] == {
+        "connector#1#last_ended_at": "2025-11-27T18:34:10.250Z"
+    }
