@@ -310,7 +310,7 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
             _check_routes(system.template, name, app)
             system.api = ApiServer(app, runner.api_host, runner.api_port, name)
             system.api.start()
-            system.say(f"API ({name}) ready at {system.api.url}  try {system.api.url}/sessions")
+            system.say(f"API ({name}) ready at {system.api.url}  dashboard: {system.api.url}/")
             return
 
 
