@@ -222,6 +222,14 @@ def fleet_and_broker(
     return stage, [t["seconds"] for t in ticks]
 
 
+def _in_threads(write: Callable[[int], None], requests: int) -> float:
+    """Seconds to make every request, `STORAGE_THREADS` at a time."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(STORAGE_THREADS) as pool:
+        list(pool.map(write, range(requests)))
+    return time.perf_counter() - started
+
+
 def storage_ceiling(endpoint: str, region: str, table: str, messages: int) -> Stage:
     """BatchWriteItem of session items, 25 a request, from 4 threads."""
     sessions = _sessions(DAYS["storage"], messages)
@@ -236,13 +244,11 @@ def storage_ceiling(endpoint: str, region: str, table: str, messages: int) -> St
             response = clients[index % STORAGE_THREADS].batch_write_item(RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(STORAGE_THREADS) as pool:
-        list(pool.map(write, range(len(requests))))
+    seconds = _in_threads(write, len(requests))
     return Stage(
         "storage ceiling (BatchWriteItem of session items)",
         len(sessions),
-        time.perf_counter() - started,
+        seconds,
         f"{STORAGE_THREADS} threads, 25 items a request",
     )
 
@@ -268,13 +274,11 @@ def transaction_ceiling(endpoint: str, region: str, table: str, messages: int) -
             ]
         )
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(STORAGE_THREADS) as pool:
-        list(pool.map(write, range(len(requests))))
+    seconds = _in_threads(write, len(requests))
     return Stage(
         "for reference: TransactWriteItems of session items",
         len(sessions),
-        time.perf_counter() - started,
+        seconds,
         f"{STORAGE_THREADS} threads, 100 items a request, no aggregates",
     )
 

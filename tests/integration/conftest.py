@@ -36,6 +36,21 @@ def prepare_data_dir(data_dir: Path) -> Path:
     return data_dir
 
 
+def up_environment(data_dir: Path, api_port: int) -> dict[str, str]:
+    """The environment for `python -m local_runner up` as a process: real components, every port
+    free, its own data folder."""
+    return {
+        **os.environ,
+        "LOCAL_DATA_DIR": str(data_dir),
+        "API_PORT": str(api_port),
+        "MQTT_PORT": str(free_port()),
+        "MQTT_TLS_PORT": str(free_port()),
+        "DYNAMODB_LOCAL_PORT": str(free_port()),
+        "BROKER": "mosquitto",
+        "DATABASE": "dynamodb-local",
+    }
+
+
 def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
     """Real components on free ports, no tick at start-up (tests fire ticks themselves)."""
     defaults: dict[str, Any] = {

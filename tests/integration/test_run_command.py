@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from local_runner.processes import free_port
-from tests.integration.conftest import ROOT, prepare_data_dir, runner_settings, running_system
+from tests.integration.conftest import (
+    ROOT,
+    prepare_data_dir,
+    runner_settings,
+    running_system,
+    up_environment,
+)
 from tests.integration.helpers import eventually, get_json, publish, served
 
 pytestmark = pytest.mark.integration
@@ -38,16 +44,7 @@ def test_up_serves_a_session_within_seconds_and_ctrl_c_leaves_nothing_behind(
     # GIVEN the run command on free ports with its own data folder
     data_dir = prepare_data_dir(tmp_path / "data")
     api_port = free_port()
-    env = {
-        **os.environ,
-        "LOCAL_DATA_DIR": str(data_dir),
-        "API_PORT": str(api_port),
-        "MQTT_PORT": str(free_port()),
-        "MQTT_TLS_PORT": str(free_port()),
-        "DYNAMODB_LOCAL_PORT": str(free_port()),
-        "BROKER": "mosquitto",
-        "DATABASE": "dynamodb-local",
-    }
+    env = up_environment(data_dir, api_port)
     runner = subprocess.Popen(
         [sys.executable, "-m", "local_runner", "up"],
         cwd=ROOT,

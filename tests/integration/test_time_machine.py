@@ -18,7 +18,13 @@ from local_runner.clock import ManualClock, ScaledClock
 from local_runner.processes import free_port
 from local_runner.recorder import read_recording
 from local_runner.system import LocalSystem
-from tests.integration.conftest import ROOT, prepare_data_dir, runner_settings, running_system
+from tests.integration.conftest import (
+    ROOT,
+    prepare_data_dir,
+    runner_settings,
+    running_system,
+    up_environment,
+)
 from tests.integration.helpers import eventually, get_json, served
 
 pytestmark = pytest.mark.integration
@@ -43,15 +49,7 @@ def test_up_at_speed_600_runs_simulated_minutes_in_real_seconds_and_status_shows
     data_dir = prepare_data_dir(tmp_path / "data")
     recording = tmp_path / "run.jsonl"
     api_port = free_port()
-    env = {
-        **os.environ,
-        "LOCAL_DATA_DIR": str(data_dir),
-        "API_PORT": str(api_port),
-        "MQTT_PORT": str(free_port()),
-        "DYNAMODB_LOCAL_PORT": str(free_port()),
-        "BROKER": "mosquitto",
-        "DATABASE": "dynamodb-local",
-    }
+    env = up_environment(data_dir, api_port)
     started = time.monotonic()
     runner = subprocess.Popen(
         [*RUNNER, "up", "--speed", "600", "--record", str(recording)],
