@@ -51,6 +51,7 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from evsessions.contract import parse_session  # noqa: E402
 from evsessions.dynamodb_items import FLEET_TOTALS, plain, session_item, typed  # noqa: E402
 from evsessions.dynamodb_store import cached_store  # noqa: E402
+from evsessions.errors import PublishIncomplete  # noqa: E402
 from evsessions.fleet import simulate_tick  # noqa: E402
 from evsessions.mqtt_identity import MqttIdentity  # noqa: E402
 from evsessions.settings import RunnerSettings, Settings  # noqa: E402
@@ -77,6 +78,8 @@ STORAGE_GOAL = 0.9
 NAIVE_GOAL = 3.0
 FLEET_TICK_GOAL_SECONDS = 5.0
 COLD_START_GOAL_MS = 300.0
+TICK_ATTEMPTS = 3
+"""A tick the broker did not fully acknowledge is published again, duplicates and all."""
 # Each stage's sessions end on a day of their own, far from today's scheduled ticks. The first
 # tick is at 01:00, as a session may end up to a minute before its tick.
 DAYS = {
@@ -111,9 +114,17 @@ def publish_ticks(first: str, count: int, chargers: int, pace_seconds: float) ->
         if pace_seconds:
             time.sleep(max(0.0, began + tick * pace_seconds - time.time()))
         moment = start + timedelta(minutes=tick)
+        event = scheduled_event(moment, "bench")
         started = time.time()
-        result = handler(scheduled_event(moment, "bench"), None)
-        line = {"tick": int(moment.timestamp()), "started": started, "seconds": 0.0}
+        for attempt in range(1, TICK_ATTEMPTS + 1):  # as the scheduler retries a failed tick
+            try:
+                result = handler(event, None)
+                break
+            except PublishIncomplete as incomplete:
+                print(f"tick {tick} attempt {attempt}: {incomplete}", file=sys.stderr, flush=True)
+                if attempt == TICK_ATTEMPTS:
+                    raise
+        line = {"tick": int(moment.timestamp()), "started": started, "attempts": attempt}
         line["seconds"] = time.time() - started
         line["published"] = result["published"]
         print(json.dumps(line), flush=True)

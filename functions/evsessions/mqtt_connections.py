@@ -231,9 +231,19 @@ def _settled(connection: _Connection) -> bool:
     return not connection.outbox and connection.acked >= len(connection.infos)
 
 
+def _acknowledged(info: Any) -> bool:
+    """Whether the PUBACK came. paho's is_published() raises for a publish that failed outright
+    (the connection was lost, the queue full): that one was not acknowledged either."""
+    from paho.mqtt.enums import MQTTErrorCode
+
+    if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
+        return False
+    return bool(info.is_published())
+
+
 def _outcome(connection: _Connection, endpoint: Endpoint, timeout: float) -> Delivery:
     delivery = Delivery(connection.identity)
-    delivery.published = sum(1 for info in connection.infos if info.is_published())
+    delivery.published = sum(1 for info in connection.infos if _acknowledged(info))
     delivery.failed = len(connection.infos) - delivery.published + len(connection.outbox)
     if delivery.failed:
         if connection.refusal:
