@@ -24,7 +24,7 @@ import random
 import ssl
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -160,7 +160,6 @@ class RuleBridge:
         batching: QueueBatching | None = None,
         backoff_cap_seconds: float = 10.0,
         on_result: Callable[[str, str, float], None] | None = None,
-        on_batch: Callable[[int, Counter[str], float], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.rule_name = rule_name
@@ -172,8 +171,6 @@ class RuleBridge:
         self.max_deliveries = batching.max_receive_count if batching else max_retries + 1
         self.backoff_cap_seconds = backoff_cap_seconds
         self.on_result = on_result or (lambda topic, outcome, seconds: None)
-        self.on_batch = on_batch or (lambda records, outcomes, seconds: None)
-        """After each invocation: how many records it had, their outcomes, how long it took."""
         self.clock = clock  # epoch seconds of receipt: the rule's timestamp(), simulated or real
         self._queue: queue.Queue[_Received | None] = queue.Queue()
         self._stop = threading.Event()
@@ -318,14 +315,9 @@ class RuleBridge:
                 continue
             failed = self._reported_failures(result, pending)
             seconds = time.monotonic() - started
-            outcomes: Counter[str] = Counter()
             for record in pending:
                 if record.message_id not in failed:
-                    outcome = record_outcome(result, record.message_id)
-                    outcomes[outcome] += 1
-                    self._settle(record, outcome, seconds)
-            outcomes["reported failed"] = len(failed)
-            self.on_batch(len(pending), +outcomes, seconds)
+                    self._settle(record, record_outcome(result, record.message_id), seconds)
             pending = self._redeliverable([r for r in pending if r.message_id in failed], failed)
 
     def _event(self, records: list[_Record]) -> dict[str, Any]:

@@ -7,12 +7,10 @@ Schedules and rules run on one clock: the real one, or a faster one for `up --sp
 
 from __future__ import annotations
 
-import functools
 import os
 import resource
 import secrets
 import ssl
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -324,19 +322,9 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
         for trigger in spec.rules:
             identity = system.access.bridge(trigger.name)
 
-            def report(
-                topic: str, outcome: str, seconds: float, function: str = name, batched: bool = True
-            ) -> None:
-                # A batch says what it did in one line; a message alone, or a dead letter, here.
-                if not batched or outcome.startswith("dead-lettered"):
-                    system.say(f"{function} {topic}: {outcome} ({seconds * 1000:.0f} ms)")
+            def report(topic: str, outcome: str, seconds: float, function: str = name) -> None:
+                system.say(f"{function} {topic}: {outcome} ({seconds * 1000:.0f} ms)")
                 system.board.outcome(outcome)
-
-            def report_batch(
-                records: int, outcomes: Counter[str], seconds: float, function: str = name
-            ) -> None:
-                counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-                system.say(f"{function} batch of {records}: {counts} ({seconds * 1000:.0f} ms)")
 
             bridge = RuleBridge(
                 rule_name=trigger.name,
@@ -351,8 +339,7 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
                 password=identity.password,
                 max_retries=spec.max_retry_attempts,
                 batching=trigger.batching,
-                on_result=functools.partial(report, batched=trigger.batching is not None),
-                on_batch=report_batch if trigger.batching else None,
+                on_result=report,
                 clock=lambda: system.clock.now().timestamp(),
             )
             bridge.start()

@@ -120,17 +120,3 @@ def test_an_invalid_record_is_dead_lettered_at_once_with_the_handlers_reason(
     assert letter.error_type == "InvalidSession"
     assert letter.error_message == "duration_in_seconds: must be a whole number"
     assert dict(results)["charger/1/connector/1/session/2"] == "duplicate"
-
-
-def test_each_invocation_reports_its_size_and_outcomes_once(tmp_path: Path) -> None:
-    # GIVEN a handler that stores two records of three and calls one a duplicate
-    batches: list[tuple[int, dict[str, int]]] = []
-
-    def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        return {"batchItemFailures": [], "duplicates": ["3"]}
-
-    subject, _ = bridge(tmp_path, invoke)
-    subject.on_batch = lambda records, outcomes, _s: batches.append((records, dict(outcomes)))
-    # WHEN a batch of three is delivered THEN one report says what it did
-    subject._deliver(records(1, 2, 3))
-    assert batches == [(3, {"stored": 2, "duplicate": 1})]
