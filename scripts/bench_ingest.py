@@ -213,19 +213,33 @@ class Stage:
         return self.messages / self.seconds
 
 
+def two_ticks_to(
+    port: int,
+    reader: MqttIdentity,
+    on_message: Callable[[mqtt.MQTTMessage], None],
+    arrivals: Arrivals,
+    chargers: int,
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """Two publisher ticks of `chargers` chargers on the arrivals' day, to a subscriber of our
+    own; returns the ticks once every message arrived."""
+    client = subscriber(port, on_message, reader)
+    try:
+        ticks = run_publisher(arrivals.day, 2, chargers)
+        if not arrivals.done.wait(timeout):
+            raise RuntimeError(f"the subscriber saw {len(arrivals.seen)} of {arrivals.expected}")
+    finally:
+        stop_client(client)
+    return ticks
+
+
 def fleet_and_broker(
     port: int, fleet_connectors: int, reader: MqttIdentity
 ) -> tuple[Stage, list[float]]:
     """Two fleet ticks to a subscriber that does nothing: the tick times and the broker ceiling."""
     chargers = fleet_connectors // CONNECTORS_PER_CHARGER
     arrivals = Arrivals(DAYS["fleet"], 2 * chargers * CONNECTORS_PER_CHARGER)
-    client = subscriber(port, lambda m: arrivals.add(m.topic), reader)
-    try:
-        ticks = run_publisher(DAYS["fleet"], 2, chargers)
-        if not arrivals.done.wait(120):
-            raise RuntimeError(f"the null subscriber got {len(arrivals.seen)} messages")
-    finally:
-        stop_client(client)
+    ticks = two_ticks_to(port, reader, lambda m: arrivals.add(m.topic), arrivals, chargers, 120)
     seconds = arrivals.last() - ticks[0]["started"]
     stage = Stage(
         "broker ceiling (publisher -> mosquitto -> null subscriber)", arrivals.expected, seconds
@@ -312,13 +326,7 @@ def naive_baseline(
         dynamodb.put_item(TableName=table, Item=item)
         arrivals.add(message.topic)
 
-    client = subscriber(port, put, reader)
-    try:
-        ticks = run_publisher(DAYS["naive"], 2, chargers)
-        if not arrivals.done.wait(600):
-            raise RuntimeError(f"the naive subscriber stored {len(arrivals.seen)} messages")
-    finally:
-        stop_client(client)
+    ticks = two_ticks_to(port, reader, put, arrivals, chargers, 600)
     return Stage(
         "naive baseline (one PutItem per message)",
         arrivals.expected,
