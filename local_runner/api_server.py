@@ -21,7 +21,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import socket
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +40,13 @@ from evsessions.settings import Settings
 log = logging.getLogger("local_runner.api")
 
 RETRY_AFTER_SECONDS = 1
+BUSY_BODY = json.dumps({"error": "unavailable", "message": "the local API is busy; try again"})
+BUSY = (
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    f"Retry-After: {RETRY_AFTER_SECONDS}\r\nConnection: close\r\n"
+    f"Content-Length: {len(BUSY_BODY)}\r\n\r\n{BUSY_BODY}"
+).encode()
+"""The whole 503 a connection beyond the capacity gets, written by the accepting thread."""
 NO_INTEGRATION = b'{"message":"Missing Authentication Token"}'
 """API Gateway's answer (gateway response MISSING_AUTHENTICATION_TOKEN, 403) to a method or
 resource that has no integration."""
@@ -56,10 +66,10 @@ class Capacity:
     """Connections the kernel completes and holds before they are accepted (capped by
     net.core.somaxconn, 4096 on current kernels). Python's default of 5 drops the rest of a burst
     to SYN retransmissions: 1 s, 3 s, 7 s..."""
-    workers: int | None = 16
+    workers: int | None = 8
     """Requests running the app at once; None: every connection's thread at once (Python's)."""
-    queue: int = 512
-    max_wait: float = 3.0
+    queue: int = 256
+    max_wait: float = 2.0
     keep_alive: float = 15.0
     """Seconds an idle kept-alive connection is held (each holds a thread)."""
 
@@ -123,12 +133,59 @@ class GreedyRouteMatcher(RouteMatcher):
 
 
 class _Server(ThreadingHTTPServer):
+    """A thread per connection, up to `workers + queue` connections; a connection beyond that is
+    refused by the accepting thread itself, before any thread or parsing: a 503 is written, the
+    sending side shut, and the socket closed a moment later (closing it at once, with the
+    request unread, would reset the connection before the client reads the answer)."""
+
     daemon_threads = True
+    block_on_close = False  # an idle kept-alive connection must not hold up a stop
+    LINGER_SECONDS = 2.0
 
     def __init__(self, address: tuple[str, int], handler: Any, capacity: Capacity) -> None:
         self.request_queue_size = capacity.backlog  # listen()'s backlog, read when it binds
         self.admission = Admission(capacity)
+        self._most = None if capacity.workers is None else capacity.workers + capacity.queue
+        self._connections = 0
+        self._count_lock = threading.Lock()
+        self._lingering: deque[tuple[float, socket.socket]] = deque()
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._count_lock:
+            admitted = self._most is None or self._connections < self._most
+            self._connections += admitted
+        if admitted:
+            super().process_request(request, client_address)
+        else:
+            self._refuse(request)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._count_lock:
+                self._connections -= 1
+
+    def _refuse(self, connection: socket.socket) -> None:
+        try:
+            connection.settimeout(0.5)
+            connection.sendall(BUSY)
+            connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            connection.close()
+            return
+        self._lingering.append((time.monotonic() + self.LINGER_SECONDS, connection))
+
+    def service_actions(self) -> None:
+        """Between accepts: close refused connections whose client had time to read the 503."""
+        while self._lingering and self._lingering[0][0] <= time.monotonic():
+            self._lingering.popleft()[1].close()
+
+    def server_close(self) -> None:
+        super().server_close()
+        while self._lingering:
+            self._lingering.popleft()[1].close()
 
 
 class _RequestHandler(ChaliceRequestHandler):
@@ -154,9 +211,7 @@ class _RequestHandler(ChaliceRequestHandler):
                 self._generic_handle()
                 return
         self._discard_body()
-        message = f"the local API is busy ({admission.waiting} requests waiting); try again"
-        body = json.dumps({"error": "unavailable", "message": message}).encode()
-        self._send_json(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        self._send_json(503, BUSY_BODY.encode(), {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = _admitted_handle  # noqa: N815
 
