@@ -114,7 +114,10 @@ def launcher_classes(jars: Path) -> tuple[Path | None, str]:
     target = jars / f"bound-launcher-{digest}"
     if (target / "BoundDynamoDBLocal.class").exists():
         return target, ""
-    work = Path(tempfile.mkdtemp(prefix=".bound-launcher-", dir=jars))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=".bound-launcher-", dir=jars))
+    except OSError as error:
+        return None, f"its launcher has nowhere to be compiled ({error})"
     try:
         javac = ["java", "-m", "jdk.compiler/com.sun.tools.javac.Main", "-nowarn"]
         compiled = subprocess.run(
