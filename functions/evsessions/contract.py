@@ -53,7 +53,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, order=True)
 class SessionKey:
-    """A session's identity. Duplicates are detected on this, never on MQTT packet ids."""
+    """A session's identity, as the topic names it. A message is a duplicate when a session of
+    this identity with the same content is stored (never judged on MQTT packet ids)."""
 
     charger_id: str
     connector_id: str
@@ -75,6 +76,22 @@ class ChargingSession:
     ended_at: datetime
     ended_at_source: EndedAtSource
     received_at: datetime | None
+    occurrence: int = 1
+    """Which session under this identity it is: 1 for the first one stored; a charger that
+    reuses a session id (its counter restarted) with other content makes occurrence 2, 3, ...
+    A parsed message is 1 until the store numbers it."""
+
+    @property
+    def content(self) -> tuple[object, ...]:
+        """What the charger said, which a redelivery repeats and a reused session id does not.
+        Not the rule's receipt time (a redelivery is received later), so not an end time that
+        only stands in for a missing one either; values compare as numbers (30 == 30.0)."""
+        return (
+            self.energy_delivered_in_kWh,
+            self.duration_in_seconds,
+            self.session_cost_in_cents,
+            self.ended_at if self.ended_at_source == "payload" else None,
+        )
 
 
 def format_time(moment: datetime) -> str:
