@@ -39,7 +39,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a m
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
 from dotenv import load_dotenv  # noqa: E402
 
 from evsessions.settings import Settings  # noqa: E402
@@ -271,10 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"starting DynamoDB Local in {data_dir}")
         database = start_dynamodb_local(data_dir, free_port(), region)
         template = load_template(ROOT / "template.yaml")
-        try:
-            create_tables(database.endpoint_url, region, list(template.tables.values()))
-        except ClientError:  # a busy machine: a timed-out CreateTable went through after all
-            create_tables(database.endpoint_url, region, list(template.tables.values()))
+        create_tables(database.endpoint_url, region, list(template.tables.values()))
         table_name = template.tables["SessionsTable"].name
         _say(f"loading {args.sessions:,} sessions")
         load_sessions(database.endpoint_url, region, table_name, args.sessions)
