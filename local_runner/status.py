@@ -8,6 +8,7 @@ itself, so a runner that died shows its parts down instead of its last good word
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from evsessions.dead_letter_count import count_dead_letters
 from evsessions.settings import Settings
+from local_runner.listening import Listener, listeners, reach
 
 STALE_AFTER_SECONDS = 5.0
 """A snapshot older than this means the runner stopped writing it: it is not running."""
@@ -195,10 +197,29 @@ def counts_line(document: dict[str, Any], now: float) -> str:
     )
 
 
+def _reach(address: str, found: list[Listener] | None) -> str:
+    """Who can reach a local part's port, from the kernel's socket table; '' for a remote one."""
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return ""
+    if host is None or port is None:
+        return ""
+    try:
+        local = ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        local = host == "localhost"
+    return reach(port, found) if local else ""
+
+
 def report(
-    data_dir: Path, probe: Callable[[str], bool] = probe, now: Callable[[], float] = time.time
+    data_dir: Path,
+    probe: Callable[[str], bool] = probe,
+    now: Callable[[], float] = time.time,
+    sockets: Callable[[], list[Listener] | None] = listeners,
 ) -> Report:
-    """Read the snapshot, probe each component, and say what is up."""
+    """Read the snapshot, probe each component, and say what is up and who can reach it."""
     path = status_path(data_dir)
     try:
         document = json.loads(path.read_text())
@@ -212,8 +233,12 @@ def report(
     rows = [("runner", f"pid {document.get('pid')}", runner_up)]
     rows += [(c["name"], c["address"], probe(c["address"])) for c in document.get("components", [])]
     width = max(len(name) for name, _, _ in rows)
+    address_width = max(len(address) for _, address, _ in rows)
+    found = sockets()
     lines = [
-        f"{name:<{width}}  {'up  ' if up else 'DOWN'}  {address}" for name, address, up in rows
+        f"{name:<{width}}  {'up  ' if up else 'DOWN'}  {address:<{address_width}}  "
+        f"{_reach(address, found) if up and name != 'runner' else ''}".rstrip()
+        for name, address, up in rows
     ]
     speed = document.get("speed", 1)
     clock = f"clock {document.get('clock')}" + (f" (x{speed:g})" if speed != 1 else "")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from evsessions.mqtt_connections import close_shared_pools
 from evsessions.settings import RunnerSettings, Settings
@@ -35,6 +36,7 @@ from local_runner.database import (
 )
 from local_runner.dead_letters import DeadLetterStore, dead_letter_store
 from local_runner.invoker import FunctionInvoker
+from local_runner.listening import THIS_MACHINE_ONLY, listeners, reach
 from local_runner.recorder import Recorder
 from local_runner.scheduler import ScheduledTarget, Scheduler
 from local_runner.status import Component, StatusBoard, dead_letter_count, snapshot
@@ -59,6 +61,19 @@ class LocalSystem:
     board: StatusBoard = field(default_factory=StatusBoard)
     recorder: Recorder | None = None
     access: BrokerAccess | None = None
+
+    def local_ports(self) -> dict[str, int | None]:
+        """The ports this system listens on itself (external parts excluded), by part."""
+        database, broker = self.database, self.broker
+        ports: dict[str, int | None] = {}
+        if database is not None and self.runner.database != "external":
+            ports[database.kind] = urlsplit(database.endpoint_url).port
+        if broker is not None and self.runner.broker != "external":
+            ports[broker.kind] = broker.port
+            ports[f"{broker.kind} (TLS)"] = broker.tls_port
+        if self.api is not None:
+            ports["API"] = self.api.port
+        return ports
 
     def status_snapshot(self) -> dict[str, Any]:
         """What `status` reads: the parts and their addresses, and the counts so far."""
@@ -123,11 +138,19 @@ def start_database(runner: RunnerSettings, settings: Settings, say: Say) -> Data
         if problem:
             say(f"DynamoDB Local cannot run: {problem}. FALLING BACK to moto's server:")
             say("  data lives in memory only and is lost when the runner stops")
-        return start_moto_server(runner.dynamodb_local_port)
+        return start_moto_server(runner.dynamodb_local_port, runner.database_bind)
     say("starting DynamoDB Local (Java) ...")
-    return start_dynamodb_local(
-        runner.local_data_dir, runner.dynamodb_local_port, settings.aws_region
+    database = start_dynamodb_local(
+        runner.local_data_dir, runner.dynamodb_local_port, settings.aws_region, runner.database_bind
     )
+    if database.unbound:
+        say(
+            f"WARNING: DynamoDB Local could not be bound to {runner.database_bind}: "
+            f"{database.unbound}. It LISTENS ON EVERY INTERFACE and checks no credentials: anyone "
+            "who can reach this machine can read and delete the sessions. Use DATABASE=moto on a "
+            "shared network."
+        )
+    return database
 
 
 def _broker_access(system: LocalSystem, settings: Settings) -> BrokerAccess:
@@ -293,6 +316,7 @@ def start_system(
         os.environ["DEAD_LETTER_FILE"] = str(dead_letter_store(runner.local_data_dir).path)
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
         _start_api(system, runner)
+        _say_network_reach(system)
         _start_bridges(system, settings)
         if record is not None:
             _start_recorder(system, record)
@@ -312,6 +336,19 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
             system.api.start()
             system.say(f"API ({name}) ready at {system.api.url}  dashboard: {system.api.url}/")
             return
+
+
+def _say_network_reach(system: LocalSystem) -> None:
+    """One line for each port the system opened that more than this machine can reach (the
+    kernel's socket table is read, not the settings), or one line saying none is."""
+    found = listeners()
+    ports = {name: port for name, port in system.local_ports().items() if port}
+    reaches = {name: reach(port, found) for name, port in ports.items()}
+    open_ = {name: words for name, words in reaches.items() if words != THIS_MACHINE_ONLY}
+    if found is not None and not open_:
+        system.say(f"network: {', '.join(ports)} reachable from this machine only")
+    for name, words in open_.items():
+        system.say(f"network: {name} on port {ports[name]}: {words}")
 
 
 def _start_bridges(system: LocalSystem, settings: Settings) -> None:

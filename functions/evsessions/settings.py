@@ -152,6 +152,7 @@ class RunnerSettings:
     api_port: int = 8000
     broker: BrokerMode = "auto"
     database: DatabaseMode = "auto"
+    database_bind: str = "127.0.0.1"
     dynamodb_local_port: int = 8001
     publish_on_start: bool = True
     mqtt_tls_port: int = 8883
@@ -171,6 +172,7 @@ class RunnerSettings:
             database=cast(
                 DatabaseMode, _choice(env, "DATABASE", cls.database, get_args(DatabaseMode))
             ),
+            database_bind=_text(env, "DATABASE_BIND", cls.database_bind),
             dynamodb_local_port=_integer(
                 env, "DYNAMODB_LOCAL_PORT", cls.dynamodb_local_port, 0, 65535
             ),

@@ -6,9 +6,11 @@ import io
 import json
 import os
 from datetime import UTC, datetime
+from ipaddress import ip_address
 from pathlib import Path
 
 from local_runner.console import Console
+from local_runner.listening import Listener
 from local_runner.progress import Progress, render
 from local_runner.status import (
     Component,
@@ -137,3 +139,33 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only() -> None:
     assert terminal.getvalue().count("\r\033[K") == 4
     assert "100%  3/3" in terminal.getvalue()
     assert terminal.getvalue().endswith("\n")
+
+
+def test_status_says_who_can_reach_each_local_part(tmp_path: Path) -> None:
+    # GIVEN a database bound to every interface and a broker bound to loopback (IPv4 mapped in
+    # IPv6, as Java binds)
+    document = snapshot(
+        StatusBoard(),
+        [
+            Component("DynamoDB Local", "http://127.0.0.1:8001"),
+            Component("mosquitto", "mqtt://127.0.0.1:1883"),
+            Component("external DynamoDB", "https://dynamodb.eu-north-1.amazonaws.com:443"),
+        ],
+        in_flight=0,
+        dead_letters=0,
+        clock_now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        speed=1,
+    )
+    write_atomically(status_path(tmp_path), document)
+    sockets = [
+        Listener(ip_address("0.0.0.0"), 8001, "1"),
+        Listener(ip_address("::ffff:127.0.0.1"), 1883, "2"),
+    ]
+    # WHEN status is asked
+    shown = report(tmp_path, probe=lambda address: True, sockets=lambda: sockets)
+    lines = {line.split("  ")[0].strip(): line for line in shown.lines[:4]}
+    # THEN the database is said to be open to the network, the broker this machine's only, and
+    # nothing is claimed about a remote part
+    assert lines["DynamoDB Local"].endswith("REACHABLE FROM THE NETWORK (every interface)")
+    assert lines["mosquitto"].endswith("this machine only")
+    assert lines["external DynamoDB"].endswith(":443")
