@@ -27,6 +27,9 @@ from local_runner.processes import ManagedProcess, free_port, port_open
 
 MAX_QUEUED_MESSAGES = 1_000_000
 """Messages mosquitto keeps per offline or slow client (default 1,000; the excess is dropped)."""
+MAX_INFLIGHT_MESSAGES = 60_000
+"""Unacknowledged messages per client (default 20): room for the bridge's batches in flight,
+below MQTT's 16-bit packet ids."""
 
 
 @dataclass
@@ -77,7 +80,7 @@ def mosquitto_config(
             "autosave_interval 1",
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
             "max_queued_bytes 0",
-            "max_inflight_messages 60000",  # the bridge's batches in flight (16-bit ids)
+            f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
             "log_dest stdout",
             "log_type error",
             "log_type warning",

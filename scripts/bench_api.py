@@ -68,6 +68,8 @@ from local_runner.template import load_template  # noqa: E402
 
 JARS = ROOT / ".local" / "dynamodb-local"
 HOST = "127.0.0.1"
+DEFAULT_SIZES = (10_000, 1_000_000)
+"""Sessions loaded for each run: the API must answer as fast at the second as at the first."""
 LATENCY_REQUESTS = 300
 WARM_UP_REQUESTS = 100
 """Sequential requests (and raw calls) made and discarded before each latency run."""
@@ -524,7 +526,7 @@ def parse_sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=parse_sizes, default=[10_000, 1_000_000])
+    parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES))
     parser.add_argument("--seconds", type=float, default=10.0, help="per route, for requests/s")
     parser.add_argument("--threads", type=int, default=4, help="HTTP clients for requests/s")
     parser.add_argument(

@@ -33,7 +33,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,7 @@ from local_runner.certificates import ensure_tls_files  # noqa: E402
 from local_runner.database import client as dynamodb_client  # noqa: E402
 from local_runner.database import create_tables, start_dynamodb_local  # noqa: E402
 from local_runner.events import scheduled_event  # noqa: E402
+from local_runner.outcomes import ACKNOWLEDGED, Outcome  # noqa: E402
 from local_runner.processes import free_port  # noqa: E402
 from local_runner.system import (  # noqa: E402
     LocalSystem,
@@ -336,16 +338,19 @@ def naive_baseline(
 
 
 class StoredWatch:
-    """Counts what the running system's rule stored, per stage day, from the bridge's results."""
+    """Counts what the running system's rule delivered, per stage day, from the bridge's
+    outcome records."""
 
     def __init__(self) -> None:
         self.arrivals: Arrivals | None = None
-        self.outcomes: dict[str, int] = {}
+        self.outcomes: Counter[str] = Counter()
 
-    def __call__(self, topic: str, outcome: str, _seconds: float) -> None:
-        self.outcomes[outcome.split(" ")[0]] = self.outcomes.get(outcome.split(" ")[0], 0) + 1
-        if self.arrivals is not None and outcome in ("stored", "duplicate"):
-            self.arrivals.add(topic)
+    def __call__(self, outcomes: Sequence[Outcome]) -> None:
+        self.outcomes.update(outcome.status for outcome in outcomes)
+        if self.arrivals is not None:
+            for outcome in outcomes:
+                if outcome.status in ACKNOWLEDGED:
+                    self.arrivals.add(outcome.topic)
 
 
 def pipeline(system: LocalSystem, watch: StoredWatch, messages: int, chargers: int) -> Stage:
@@ -605,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         watch = StoredWatch()
         system = start_system(runner, say=_quiet)
         for bridge in system.bridges:
-            bridge.on_result = watch
+            bridge.on_outcomes = watch
         try:
             _say(f"our pipeline: {args.messages:,} messages from {args.chargers:,} chargers ...")
             ours = pipeline(system, watch, args.messages, args.chargers)

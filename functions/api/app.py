@@ -28,7 +28,7 @@ from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
 from evsessions.contract import ChargingSession, SessionKey, format_time, identifier, parse_time
-from evsessions.dead_letter_count import count_dead_letters
+from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
@@ -201,8 +201,10 @@ def health() -> Response:
         store().ping()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    current = settings()
+    queue = dead_letter_queue(current.dead_letter_queue_url, current.aws_region)
     try:
-        dead_letters = count_dead_letters(settings())
+        dead_letters = queue.count() if queue else None
     except StorageUnavailable:
         dead_letters = None
     return Response({"status": "ok", "database": "reachable", "dead_letters": dead_letters})

@@ -94,7 +94,6 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)  # secret: never in a log
     cors_allowed_origins: tuple[str, ...] = ()
     dead_letter_queue_url: str | None = None
-    dead_letter_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -133,7 +132,6 @@ class Settings:
             session_fee_cents=_integer(env, "SESSION_FEE_CENTS", cls.session_fee_cents, 0, 100_000),
             cursor_secret=_optional(env, "CURSOR_SECRET"),
             dead_letter_queue_url=_optional(env, "DEAD_LETTER_QUEUE_URL"),
-            dead_letter_file=_optional(env, "DEAD_LETTER_FILE"),
             api_key=_optional(env, "API_KEY"),
             cors_allowed_origins=tuple(
                 o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()
