@@ -27,11 +27,12 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from evsessions.settings import RunnerSettings, SettingsError
+from evsessions.settings import SettingsError
 from local_runner.dead_letter_queue import LocalDeadLetterQueue
 from local_runner.dead_letters import dead_letter_store
 from local_runner.events import sample_iot_event, scheduled_event, sqs_event
 from local_runner.recorder import RecordingError
+from local_runner.runner_settings import RunnerSettings
 from local_runner.template import Template, TemplateError, load_template
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evsessions.mqtt_connections import close_shared_pools
-from evsessions.settings import RunnerSettings, Settings
+from evsessions.settings import Settings
 from local_runner.api_server import ApiServer
 from local_runner.bridge import RuleBridge
 from local_runner.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
@@ -38,6 +38,7 @@ from local_runner.dead_letters import DeadLetterStore, dead_letter_store
 from local_runner.invoker import FunctionInvoker
 from local_runner.outcomes import Outcome, OutcomeFile, Subscriber, console_lines
 from local_runner.recorder import Recorder
+from local_runner.runner_settings import RunnerSettings
 from local_runner.scheduler import ScheduledTarget, Scheduler
 from local_runner.status import Component, StatusBoard, snapshot
 from local_runner.template import Template, TemplateError, load_template

@@ -55,7 +55,7 @@ from evsessions.dynamodb_store import cached_store  # noqa: E402
 from evsessions.errors import PublishIncomplete  # noqa: E402
 from evsessions.fleet import simulate_tick  # noqa: E402
 from evsessions.mqtt_identity import MqttIdentity  # noqa: E402
-from evsessions.settings import RunnerSettings, Settings  # noqa: E402
+from evsessions.settings import Settings  # noqa: E402
 from local_runner.broker import start_mosquitto  # noqa: E402
 from local_runner.broker_access import broker_access  # noqa: E402
 from local_runner.certificates import ensure_tls_files  # noqa: E402
@@ -64,6 +64,7 @@ from local_runner.database import create_tables, start_dynamodb_local  # noqa: E
 from local_runner.events import scheduled_event  # noqa: E402
 from local_runner.outcomes import ACKNOWLEDGED, Outcome  # noqa: E402
 from local_runner.processes import free_port  # noqa: E402
+from local_runner.runner_settings import RunnerSettings  # noqa: E402
 from local_runner.system import (  # noqa: E402
     LocalSystem,
     function_environment,

@@ -18,7 +18,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a m
 from dotenv import load_dotenv  # noqa: E402
 
 from evsessions.mqtt_identity import charger_identity  # noqa: E402
-from evsessions.settings import RunnerSettings, Settings  # noqa: E402
+from evsessions.settings import Settings  # noqa: E402
+from local_runner.runner_settings import RunnerSettings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

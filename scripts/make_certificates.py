@@ -18,8 +18,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a m
 
 from dotenv import load_dotenv  # noqa: E402
 
-from evsessions.settings import RunnerSettings  # noqa: E402
 from local_runner.certificates import DEFAULT_HOSTS, ensure_tls_files  # noqa: E402
+from local_runner.runner_settings import RunnerSettings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

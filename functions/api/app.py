@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -56,8 +57,12 @@ class ServiceUnavailableError(ChaliceViewError):
     STATUS_CODE = 503
 
 
+_request_settings: ContextVar[Settings | None] = ContextVar("request_settings", default=None)
+
+
 def settings() -> Settings:
-    return Settings.from_env()
+    """The settings of the request being served: read once, by the middleware."""
+    return _request_settings.get() or Settings.from_env()
 
 
 def store() -> SessionStore:
@@ -79,7 +84,17 @@ def _error(status: int, code: str, message: str) -> Response:
 @app.middleware("http")
 def api_boundary(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """API key, CORS, and one error shape for everything the views and Chalice return."""
-    config = settings()
+    config = Settings.from_env()
+    token = _request_settings.set(config)
+    try:
+        return _serve(event, get_response, config)
+    finally:
+        _request_settings.reset(token)
+
+
+def _serve(
+    event: Request, get_response: Callable[[Request], Response], config: Settings
+) -> Response:
     given = str(event.headers.get("x-api-key") or "")
     public = event.context.get("resourcePath") in dashboard.ROUTES
     if (

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from evsessions.settings import RunnerSettings, Settings
+from evsessions.settings import Settings
+from local_runner.runner_settings import RunnerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
