@@ -28,12 +28,12 @@ from typing import Any
 from dotenv import load_dotenv
 
 from evsessions.settings import SettingsError
-from local_runner.dead_letter_queue import LocalDeadLetterQueue
-from local_runner.dead_letters import dead_letter_store
-from local_runner.events import sample_iot_event, scheduled_event, sqs_event
-from local_runner.recorder import RecordingError
+from local_runner.observers.recorder import RecordingError
 from local_runner.runner_settings import RunnerSettings
-from local_runner.template import Template, TemplateError, load_template
+from local_runner.services.dead_letter_queue import LocalDeadLetterQueue
+from local_runner.services.dead_letters import dead_letter_store
+from local_runner.services.events import sample_iot_event, scheduled_event, sqs_event
+from local_runner.services.template import Template, TemplateError, load_template
 
 
 def _say(line: str) -> None:
@@ -51,9 +51,9 @@ def _positive(text: str) -> float:
 
 
 def _up(runner: RunnerSettings, speed: float, record: str | None, outcomes: str | None) -> int:
-    from local_runner.clock import ScaledClock
-    from local_runner.console import Console
-    from local_runner.status import StatusWriter, counts_line, status_path
+    from local_runner.observers.console import Console
+    from local_runner.observers.status import StatusWriter, counts_line, status_path
+    from local_runner.services.clock import ScaledClock
     from local_runner.system import start_system
 
     stop = threading.Event()
@@ -92,7 +92,7 @@ def _up(runner: RunnerSettings, speed: float, record: str | None, outcomes: str 
 
 
 def _status(runner: RunnerSettings) -> int:
-    from local_runner.status import report
+    from local_runner.observers.status import report
 
     result = report(runner.local_data_dir)
     print("\n".join(result.lines))
@@ -100,9 +100,9 @@ def _status(runner: RunnerSettings) -> int:
 
 
 def _replay_recording(runner: RunnerSettings, path: str, speed: float | None) -> int:
-    from local_runner.playback import play
-    from local_runner.progress import Progress
-    from local_runner.recorder import read_recording
+    from local_runner.commands.recording_replay import play
+    from local_runner.observers.progress import Progress
+    from local_runner.observers.recorder import read_recording
 
     messages = read_recording(Path(path))
     template = load_template(runner.template_path)
@@ -139,9 +139,9 @@ def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[Loca
     to a dead-letter queue of their own for the duration. Uses the database of a running `up`;
     else starts DynamoDB Local for the duration."""
     from evsessions.settings import Settings
-    from local_runner.broker import Broker
-    from local_runner.database import answers, create_tables
-    from local_runner.invoker import FunctionInvoker
+    from local_runner.infra.broker import Broker
+    from local_runner.infra.database import answers, create_tables
+    from local_runner.services.invoker import FunctionInvoker
     from local_runner.system import function_environment, local_dead_letter_queue, start_database
 
     settings = Settings.from_env()
@@ -212,8 +212,8 @@ def _dlq_list(runner: RunnerSettings, as_json: bool) -> int:
 
 
 def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int:
-    from local_runner.progress import Progress
-    from local_runner.replay import replay
+    from local_runner.commands.dead_letter_replay import replay
+    from local_runner.observers.progress import Progress
 
     store = dead_letter_store(runner.local_data_dir)
     letters = store.all()

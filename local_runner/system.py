@@ -19,13 +19,10 @@ from typing import Any
 
 from evsessions.mqtt_connections import close_shared_pools
 from evsessions.settings import Settings
-from local_runner.api_server import ApiServer
-from local_runner.bridge import RuleBridge
-from local_runner.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
-from local_runner.broker_access import BrokerAccess, broker_access, local_secret
-from local_runner.certificates import ensure_tls_files, write_private
-from local_runner.clock import Clock, real_clock
-from local_runner.database import (
+from local_runner.infra.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
+from local_runner.infra.broker_access import BrokerAccess, broker_access, local_secret
+from local_runner.infra.certificates import ensure_tls_files, write_private
+from local_runner.infra.database import (
     LOCAL_CREDENTIALS,
     Database,
     create_tables,
@@ -33,15 +30,18 @@ from local_runner.database import (
     start_dynamodb_local,
     start_moto_server,
 )
-from local_runner.dead_letter_queue import LocalDeadLetterQueue
-from local_runner.dead_letters import DeadLetterStore, dead_letter_store
-from local_runner.invoker import FunctionInvoker
-from local_runner.outcomes import Outcome, OutcomeFile, Subscriber, console_lines
-from local_runner.recorder import Recorder
+from local_runner.observers.recorder import Recorder
+from local_runner.observers.status import Component, StatusBoard, snapshot
 from local_runner.runner_settings import RunnerSettings
-from local_runner.scheduler import ScheduledTarget, Scheduler
-from local_runner.status import Component, StatusBoard, snapshot
-from local_runner.template import Template, TemplateError, load_template
+from local_runner.services.api_server import ApiServer
+from local_runner.services.bridge import RuleBridge
+from local_runner.services.clock import Clock, real_clock
+from local_runner.services.dead_letter_queue import LocalDeadLetterQueue
+from local_runner.services.dead_letters import DeadLetterStore, dead_letter_store
+from local_runner.services.invoker import FunctionInvoker
+from local_runner.services.outcomes import Outcome, OutcomeFile, Subscriber, console_lines
+from local_runner.services.scheduler import ScheduledTarget, Scheduler
+from local_runner.services.template import Template, TemplateError, load_template
 
 Say = Callable[[str], None]
 

@@ -42,36 +42,35 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a module
+import paho.mqtt.client as mqtt
+from bench_api import machine  # (a sibling script: the same machine line)
+from paho.mqtt.enums import CallbackAPIVersion
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from bench_api import machine  # noqa: E402  (a sibling script: the same machine line)
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-
-from evsessions.contract import parse_session  # noqa: E402
-from evsessions.dynamodb_items import FLEET_TOTALS, plain, session_item, typed  # noqa: E402
-from evsessions.dynamodb_store import cached_store  # noqa: E402
-from evsessions.errors import PublishIncomplete  # noqa: E402
-from evsessions.fleet import simulate_tick  # noqa: E402
-from evsessions.mqtt_identity import MqttIdentity  # noqa: E402
-from evsessions.settings import Settings  # noqa: E402
-from local_runner.broker import start_mosquitto  # noqa: E402
-from local_runner.broker_access import broker_access  # noqa: E402
-from local_runner.certificates import ensure_tls_files  # noqa: E402
-from local_runner.database import client as dynamodb_client  # noqa: E402
-from local_runner.database import create_tables, start_dynamodb_local  # noqa: E402
-from local_runner.events import scheduled_event  # noqa: E402
-from local_runner.outcomes import ACKNOWLEDGED, Outcome  # noqa: E402
-from local_runner.processes import free_port  # noqa: E402
-from local_runner.runner_settings import RunnerSettings  # noqa: E402
-from local_runner.system import (  # noqa: E402
+from evsessions.contract import parse_session
+from evsessions.dynamodb_items import FLEET_TOTALS, plain, session_item, typed
+from evsessions.dynamodb_store import cached_store
+from evsessions.errors import PublishIncomplete
+from evsessions.fleet import simulate_tick
+from evsessions.mqtt_identity import MqttIdentity
+from evsessions.settings import Settings
+from local_runner.infra.broker import start_mosquitto
+from local_runner.infra.broker_access import broker_access
+from local_runner.infra.certificates import ensure_tls_files
+from local_runner.infra.database import client as dynamodb_client
+from local_runner.infra.database import create_tables, start_dynamodb_local
+from local_runner.infra.processes import free_port
+from local_runner.runner_settings import RunnerSettings
+from local_runner.services.events import scheduled_event
+from local_runner.services.outcomes import ACKNOWLEDGED, Outcome
+from local_runner.services.template import load_template
+from local_runner.system import (
     LocalSystem,
     function_environment,
     raise_open_file_limit,
     start_system,
 )
-from local_runner.template import load_template  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 JARS = ROOT / ".local" / "dynamodb-local"
 TOPICS = "charger/+/connector/+/session/+"

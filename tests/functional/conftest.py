@@ -30,8 +30,8 @@ from evsessions.contract import parse_time
 from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import cached_store
 from listener.handler import handler as listener
-from local_runner.api_server import ApiServer
-from local_runner.template import TableSpec, load_template
+from local_runner.services.api_server import ApiServer
+from local_runner.services.template import TableSpec, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"

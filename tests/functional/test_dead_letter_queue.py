@@ -11,7 +11,7 @@ import pytest
 from evsessions.dead_letters import Reason, dead_letter_queue
 from evsessions.errors import InvalidSession
 from evsessions.settings import Settings
-from local_runner.dead_letters import dead_letter_store
+from local_runner.services.dead_letters import dead_letter_store
 from local_runner.system import local_dead_letter_queue
 
 

@@ -18,7 +18,7 @@ from evsessions.dynamodb_store import cached_store
 from evsessions.settings import Settings
 from evsessions.storage import InMemorySessionStore
 from listener.handler import handle_batch
-from local_runner.events import sqs_event
+from local_runner.services.events import sqs_event
 from tests.functional.conftest import rule_event
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from local_runner.replay import replay
+from local_runner.commands.dead_letter_replay import replay
 from local_runner.system import LocalSystem
 from tests.integration.helpers import get_json, served
 

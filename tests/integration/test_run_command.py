@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from local_runner.processes import free_port
+from local_runner.infra.processes import free_port
 from tests.integration.conftest import (
     ROOT,
     prepare_data_dir,

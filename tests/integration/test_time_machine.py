@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from local_runner.clock import ManualClock, ScaledClock
-from local_runner.processes import free_port
-from local_runner.recorder import read_recording
+from local_runner.infra.processes import free_port
+from local_runner.observers.recorder import read_recording
+from local_runner.services.clock import ManualClock, ScaledClock
 from local_runner.system import LocalSystem
 from tests.integration.conftest import (
     ROOT,

@@ -21,12 +21,12 @@ import pytest
 
 from evsessions.dead_letters import Reason
 from evsessions.errors import StorageUnavailable
-from local_runner.bridge import MAX_PAYLOAD_BYTES, RuleBridge, _AckLedger, _Received
-from local_runner.dead_letter_queue import SentLetter
-from local_runner.dead_letters import DeadLetterStore
-from local_runner.iot_sql import parse_rule
-from local_runner.outcomes import Outcome
-from local_runner.template import QueueBatching
+from local_runner.services.bridge import MAX_PAYLOAD_BYTES, RuleBridge, _AckLedger, _Received
+from local_runner.services.dead_letter_queue import SentLetter
+from local_runner.services.dead_letters import DeadLetterStore
+from local_runner.services.iot_sql import parse_rule
+from local_runner.services.outcomes import Outcome
+from local_runner.services.template import QueueBatching
 
 WAIT = 10.0
 """Seconds a test waits for another thread before it calls the promise broken."""

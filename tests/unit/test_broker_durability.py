@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from local_runner.broker import mosquitto_config
-from local_runner.certificates import tls_files
+from local_runner.infra.broker import mosquitto_config
+from local_runner.infra.certificates import tls_files
 
 
 def settings(tmp_path: Path) -> dict[str, str]:

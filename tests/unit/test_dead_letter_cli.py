@@ -12,10 +12,10 @@ import pytest
 from evsessions.dead_letters import Reason
 from evsessions.errors import StorageUnavailable
 from local_runner.cli import main
-from local_runner.dead_letter_queue import SentLetter
-from local_runner.dead_letters import dead_letter_store
-from local_runner.replay import replay
-from local_runner.template import load_template
+from local_runner.commands.dead_letter_replay import replay
+from local_runner.services.dead_letter_queue import SentLetter
+from local_runner.services.dead_letters import dead_letter_store
+from local_runner.services.template import load_template
 
 
 def test_dlq_list_shows_each_letter_with_its_reason(

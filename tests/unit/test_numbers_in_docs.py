@@ -7,9 +7,9 @@ import ast
 import re
 from pathlib import Path
 
-from local_runner.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES, mosquitto_config
-from local_runner.certificates import tls_files
-from local_runner.template import QueueBatching, load_template
+from local_runner.infra.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES, mosquitto_config
+from local_runner.infra.certificates import tls_files
+from local_runner.services.template import QueueBatching, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

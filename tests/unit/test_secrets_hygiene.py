@@ -109,8 +109,8 @@ def test_every_generated_secret_file_is_created_owner_only_from_the_start(
     # GIVEN the one helper that creates secret files, watched at os.open
     import os
 
-    from local_runner import certificates
-    from local_runner.broker_access import local_secret
+    from local_runner.infra import certificates
+    from local_runner.infra.broker_access import local_secret
     from local_runner.system import ensure_cursor_secret
 
     created: dict[str, int] = {}

@@ -8,10 +8,9 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from local_runner.console import Console
-from local_runner.outcomes import Outcome, Status
-from local_runner.progress import Progress, render
-from local_runner.status import (
+from local_runner.observers.console import Console
+from local_runner.observers.progress import Progress, render
+from local_runner.observers.status import (
     Component,
     StatusBoard,
     report,
@@ -19,6 +18,7 @@ from local_runner.status import (
     status_path,
     write_atomically,
 )
+from local_runner.services.outcomes import Outcome, Status
 
 
 class _Terminal(io.StringIO):

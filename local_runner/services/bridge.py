@@ -35,16 +35,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.errors import InvalidSession, PublishIncomplete, StorageUnavailable
-from local_runner.dead_letter_queue import SentLetter
-from local_runner.dead_letters import DeadLetterStore
-from local_runner.events import sqs_event
-from local_runner.iot_sql import MessageContext, PayloadNotJson, Rule
-from local_runner.outcomes import Outcome, Status, Subscriber
-from local_runner.template import QueueBatching
+from local_runner.services.dead_letter_queue import SentLetter
+from local_runner.services.dead_letters import DeadLetterStore
+from local_runner.services.events import sqs_event
+from local_runner.services.iot_sql import MessageContext, PayloadNotJson, Rule
+from local_runner.services.outcomes import Outcome, Status, Subscriber
+from local_runner.services.template import QueueBatching
 
-log = logging.getLogger("local_runner.bridge")
+log = logging.getLogger("local_runner.services.bridge")
 
-_paho_log = logging.getLogger("local_runner.bridge.paho")
+_paho_log = logging.getLogger("local_runner.services.bridge.paho")
 _paho_log.addFilter(
     # paho's network loop, racing our own disconnect at shutdown, reports it as an error.
     lambda record: not record.getMessage().startswith("Client is not connected")

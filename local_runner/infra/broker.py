@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_runner.broker_access import BrokerAccess
-from local_runner.certificates import TlsFiles, write_private
-from local_runner.processes import ManagedProcess, free_port, port_open
+from local_runner.infra.broker_access import BrokerAccess
+from local_runner.infra.certificates import TlsFiles, write_private
+from local_runner.infra.processes import ManagedProcess, free_port, port_open
 
 MAX_QUEUED_MESSAGES = 1_000_000
 """Messages mosquitto keeps per offline or slow client (default 1,000; the excess is dropped)."""
@@ -140,7 +140,7 @@ def start_mosquitto(
 def start_embedded(
     port: int, tls_port: int, tls_bind: str, tls: TlsFiles, access: BrokerAccess
 ) -> Broker:
-    """amqtt in a thread of its own, with `local_runner.embedded_access`'s plugins enforcing
+    """amqtt in a thread of its own, with `local_runner.infra.embedded_access`'s plugins enforcing
     the same identities and topic permissions as mosquitto's password and ACL files."""
     from amqtt.broker import Broker as AmqttBroker
 
@@ -157,8 +157,8 @@ def start_embedded(
             },
         },
         "plugins": {
-            "local_runner.embedded_access.FleetAuthPlugin": {"access": access},
-            "local_runner.embedded_access.FleetTopicPlugin": {"access": access},
+            "local_runner.infra.embedded_access.FleetAuthPlugin": {"access": access},
+            "local_runner.infra.embedded_access.FleetTopicPlugin": {"access": access},
         },
     }
     loop = asyncio.new_event_loop()

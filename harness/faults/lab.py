@@ -18,24 +18,24 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_runner.broker import Broker, mosquitto_path, start_mosquitto
-from local_runner.broker_access import BrokerAccess, broker_access
-from local_runner.certificates import ensure_tls_files
-from local_runner.database import (
+from harness.faults.judging import FaultResult, Outcomes, judge, row_topic
+from harness.faults.messages import Message, session_topic
+from harness.faults.options import Options
+from harness.faults.publisher import FaultSetupError, Publisher, publish_one
+from local_runner.infra.broker import Broker, mosquitto_path, start_mosquitto
+from local_runner.infra.broker_access import BrokerAccess, broker_access
+from local_runner.infra.certificates import ensure_tls_files
+from local_runner.infra.database import (
     LOCAL_CREDENTIALS,
     Database,
     client,
     create_tables,
     start_dynamodb_local,
 )
-from local_runner.faults.judging import FaultResult, Outcomes, judge, row_topic
-from local_runner.faults.messages import Message, session_topic
-from local_runner.faults.options import Options
-from local_runner.faults.publisher import FaultSetupError, Publisher, publish_one
-from local_runner.outcomes import read_outcomes
-from local_runner.processes import ManagedProcess, die_with_parent, free_port, port_open
-from local_runner.status import status_path
-from local_runner.template import load_template
+from local_runner.infra.processes import ManagedProcess, die_with_parent, free_port, port_open
+from local_runner.observers.status import status_path
+from local_runner.services.outcomes import read_outcomes
+from local_runner.services.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 JARS = ROOT / ".local" / "dynamodb-local"

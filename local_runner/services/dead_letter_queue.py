@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from evsessions.dead_letters import SOURCE_MESSAGE_ID, Reason
-from local_runner.dead_letters import DeadLetterStore
+from local_runner.services.dead_letters import DeadLetterStore
 
 ACCOUNT = "123456789012"
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from local_runner.faults.messages import Expected, Message, session_topic
-from local_runner.outcomes import ACKNOWLEDGED, Outcome
+from harness.faults.messages import Expected, Message, session_topic
+from local_runner.services.outcomes import ACKNOWLEDGED, Outcome
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from local_runner.outcomes import ACKNOWLEDGED, Outcome
+from local_runner.services.outcomes import ACKNOWLEDGED, Outcome
 
 STALE_AFTER_SECONDS = 5.0
 """A snapshot older than this means the runner stopped writing it: it is not running."""

@@ -14,11 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from local_runner.bridge import invocation_event, no_letters, record_outcome, reported_failures
-from local_runner.dead_letter_queue import SentLetter
-from local_runner.dead_letters import DeadLetter, DeadLetterStore
-from local_runner.iot_sql import MessageContext
-from local_runner.template import RuleTrigger, Template
+from local_runner.services.bridge import (
+    invocation_event,
+    no_letters,
+    record_outcome,
+    reported_failures,
+)
+from local_runner.services.dead_letter_queue import SentLetter
+from local_runner.services.dead_letters import DeadLetter, DeadLetterStore
+from local_runner.services.iot_sql import MessageContext
+from local_runner.services.template import RuleTrigger, Template
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Replays a recording (local_runner/recorder.py) through the template's rules into the store.
+"""Replays a recording (`observers/recorder.py`) through the template's rules into the store.
 
 Each message goes through every rule whose topic filter selects its topic, exactly as the rule
 bridge delivers it (the same SELECT/WHERE, the rule's client id, the recorded receipt time as
@@ -17,12 +17,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from local_runner.bridge import TRANSIENT, no_letters
-from local_runner.dead_letter_queue import SentLetter
-from local_runner.iot_sql import MessageContext
-from local_runner.recorder import RecordedMessage
-from local_runner.replay import rules, through_rule
-from local_runner.template import Template
+from local_runner.commands.dead_letter_replay import rules, through_rule
+from local_runner.observers.recorder import RecordedMessage
+from local_runner.services.bridge import TRANSIENT, no_letters
+from local_runner.services.dead_letter_queue import SentLetter
+from local_runner.services.iot_sql import MessageContext
+from local_runner.services.template import Template
 
 
 class ReplayInterrupted(RuntimeError):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from local_runner.faults.judging import FaultResult
-from local_runner.faults.lab import Lab
-from local_runner.faults.messages import POISON_KINDS, good_messages, interleave, poison_messages
-from local_runner.faults.options import Options
-from local_runner.faults.publisher import Publisher
+from harness.faults.judging import FaultResult
+from harness.faults.lab import Lab
+from harness.faults.messages import POISON_KINDS, good_messages, interleave, poison_messages
+from harness.faults.options import Options
+from harness.faults.publisher import Publisher
 
 
 def _spread_rate(size: int, seconds: float, options: Options) -> float:
