@@ -6,7 +6,7 @@
 Why: issue 16 found that 300 concurrent requests to the local API left 81 timed out: Python's HTTP
 server listens with a backlog of 5 and the rest of a burst waits on SYN retransmissions. This
 starts DynamoDB Local in a temporary folder, bulk-loads a small fleet, and serves the unchanged
-Chalice app with local_runner.api_server in a subprocess, twice: with the old configuration
+Chalice app with local_runner.services.api_server in a subprocess, twice: with the old configuration
 (backlog 5, a thread per connection, no limit) as the baseline and with today's `Capacity`. Each
 burst opens every connection at once (one request each, `Connection: close`) from one asyncio
 client and waits at most --timeout seconds per request. Goals: no timeouts at 300; at 1,000 every
@@ -34,29 +34,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a module
+import boto3
+from botocore.config import Config
+from dotenv import load_dotenv
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from dotenv import load_dotenv  # noqa: E402
-
-from evsessions.settings import Settings  # noqa: E402
-from local_runner.api_server import Capacity  # noqa: E402
-from local_runner.bulk_load import Aggregates, BatchWriter, SyntheticFleet, load, window_end  # noqa: E402
-from local_runner.database import (  # noqa: E402
+from evsessions.settings import Settings
+from harness.bulk_load import Aggregates, BatchWriter, SyntheticFleet, load, window_end
+from local_runner.infra.database import (
     LOCAL_CREDENTIALS,
     create_tables,
     start_dynamodb_local,
 )
-from local_runner.processes import ManagedProcess, free_port, port_open  # noqa: E402
-from local_runner.template import load_template  # noqa: E402
+from local_runner.infra.processes import ManagedProcess, free_port, port_open
+from local_runner.services.api_server import Capacity
+from local_runner.services.template import load_template
 
+ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 BURSTS = (100, 300, 1000)
 CONFIGURATIONS = {
     "old: backlog 5, a thread per connection": Capacity(backlog=5, workers=None),
-    "now: local_runner.api_server.Capacity()": Capacity(),
+    "now: local_runner.services.api_server.Capacity()": Capacity(),
 }
 FAST_SECONDS = 5.0
 """A refusal slower than this is not 'fast' (the goal at 1,000)."""
@@ -72,7 +70,7 @@ def _say(line: str) -> None:
 def serve(port: int, configuration: str) -> int:
     """The API subprocess: the unchanged Chalice app until SIGTERM or SIGINT."""
     from api.app import app
-    from local_runner.api_server import ApiServer
+    from local_runner.services.api_server import ApiServer
 
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # the server thread inherits the mask

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from chalice import Chalice
 
-from local_runner.api_server import ApiServer, Capacity
+from local_runner.services.api_server import ApiServer, Capacity
 from tests.integration.helpers import eventually
 
 HELD_SECONDS = 30

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_runner.api_server import ApiServer
+from local_runner.services.api_server import ApiServer
 from tests.functional.conftest import serving_api
 
 ORIGIN = "https://dash.example"

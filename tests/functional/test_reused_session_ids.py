@@ -16,7 +16,7 @@ import pytest
 from chalice.test import Client
 
 from listener.handler import handle_batch, handler
-from local_runner.events import sqs_event
+from local_runner.services.events import sqs_event
 from tests.functional.conftest import get
 
 RUN_START = 1_764_420_000  # 2025-11-29T12:40:00Z

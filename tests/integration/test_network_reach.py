@@ -24,9 +24,9 @@ import pytest
 
 from evsessions.settings import RunnerSettings, Settings
 from local_runner import database
-from local_runner.database import Database
-from local_runner.listening import Listener, listeners_of
-from local_runner.processes import free_port
+from local_runner.infra.database import Database
+from local_runner.infra.listening import Listener, listeners_of
+from local_runner.infra.processes import free_port
 from local_runner.system import start_database
 from tests.integration.conftest import JARS, ROOT, prepare_data_dir, up_environment
 

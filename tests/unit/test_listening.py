@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 from pathlib import Path
 
-from local_runner.listening import THIS_MACHINE_ONLY, Listener, listeners, reach
+from local_runner.infra.listening import THIS_MACHINE_ONLY, Listener, listeners, reach
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"  # noqa: E501
 

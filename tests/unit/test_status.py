@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from ipaddress import ip_address
 from pathlib import Path
 
-from local_runner.console import Console
-from local_runner.listening import Listener
-from local_runner.progress import Progress, render
-from local_runner.status import (
+from local_runner.infra.listening import Listener
+from local_runner.observers.console import Console
+from local_runner.observers.progress import Progress, render
+from local_runner.observers.status import (
     Component,
     StatusBoard,
     report,
@@ -20,6 +20,7 @@ from local_runner.status import (
     status_path,
     write_atomically,
 )
+from local_runner.services.outcomes import Outcome, Status
 
 
 class _Terminal(io.StringIO):
@@ -33,6 +34,7 @@ def _write(data_dir: Path, board: StatusBoard, written_at: float | None = None) 
         [Component("mosquitto", "mqtt://127.0.0.1:1883"), Component("API", "http://h:8000")],
         in_flight=2,
         dead_letters=1,
+        reused_session_ids=1,
         clock_now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
         speed=60,
     )
@@ -41,14 +43,19 @@ def _write(data_dir: Path, board: StatusBoard, written_at: float | None = None) 
     write_atomically(status_path(data_dir), document)
 
 
-def test_the_board_counts_published_stored_duplicates_and_reused_ids() -> None:
+def outcome(status: Status) -> Outcome:
+    return Outcome(
+        "ListenerFunction", "Rule", "charger/1/connector/1/session/1", "m1", status, 1, 0
+    )
+
+
+def test_the_board_counts_published_and_delivered() -> None:
     board = StatusBoard(wall=lambda: 100.0)
     board.tick({"published": 3, "failed": 0})
     board.tick(None)  # a failed tick publishes nothing
-    for outcome in ("stored", "reused", "duplicate", "dead-lettered (InvalidSession: x)"):
-        board.outcome(outcome)
-    # THEN a session stored under a reused id is stored, and counted as a reuse too
-    assert (board.published, board.stored, board.duplicates, board.reused) == (3, 2, 1, 1)
+    board.outcomes([outcome("delivered"), outcome("delivered"), outcome("filtered")])
+    board.outcomes([outcome("duplicate"), outcome("dead-lettered")])
+    assert (board.published, board.delivered) == (3, 3)
     assert board.last_message_at == 100.0
 
 
@@ -61,7 +68,7 @@ def test_status_without_a_snapshot_says_not_running(tmp_path: Path) -> None:
 def test_status_probes_each_part_and_shows_the_counts(tmp_path: Path) -> None:
     board = StatusBoard(wall=lambda: 1000.0)
     board.tick({"published": 5})
-    board.outcome("reused")
+    board.outcomes([outcome("delivered")])
     _write(tmp_path, board)
     # WHEN the broker answers and the API does not
     shown = report(tmp_path, probe=lambda address: address.startswith("mqtt"), now=lambda: 1030.0)
@@ -73,9 +80,7 @@ def test_status_probes_each_part_and_shows_the_counts(tmp_path: Path) -> None:
     assert "mosquitto  up    mqtt://127.0.0.1:1883" in text
     assert "API        DOWN  http://h:8000" in text
     assert "(x60)" in text
-    assert (
-        "published 5, stored 1 (+0 duplicates), reused ids 1, dead letters 1, in flight 2" in text
-    )
+    assert "published 5, delivered 1, reused session ids 1, dead letters 1, in flight 2" in text
     assert "last message 30 s ago" in text
 
 

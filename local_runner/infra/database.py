@@ -28,8 +28,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_runner.processes import ManagedProcess, free_port
-from local_runner.template import TableSpec
+from local_runner.infra.processes import ManagedProcess, free_port
+from local_runner.services.template import TableSpec
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 """DynamoDB Local's dummy keys: letters and digits only (it refuses '-' and '_')."""
