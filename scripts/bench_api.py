@@ -5,7 +5,7 @@
 
 Why: issue 4 asks that the API answer as fast with a million sessions as with ten thousand, and
 that the HTTP layer not be the bottleneck. So this starts its own DynamoDB Local (in a temporary
-folder), bulk-loads the listener's items (harness/bulk_load.py), serves the unchanged Chalice
+folder), bulk-loads the listener's items (tests/harness/bulk_load.py), serves the unchanged Chalice
 app with local_runner.services.api_server in a subprocess, and measures each route over
 kept-alive HTTP next to the equivalent raw boto3 call (the floor) in the same run. Each larger
 size is loaded on top of the previous one. Progress goes to standard error, the report to

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/faults.py [--size N] [--only NAME ...]
 
-Each scenario starts its own mosquitto, DynamoDB Local and runner (see harness/faults/).
+Each scenario starts its own mosquitto, DynamoDB Local and runner (see tests/harness/faults/).
 Progress goes to standard error, the table to standard output. The exit status is 0 when every
 scenario lost nothing and counted nothing twice, and the lossy control was seen losing.
 """
