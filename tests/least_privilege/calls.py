@@ -7,8 +7,8 @@ hooks its `before-parameter-build` event: it sees every operation with the calle
 
 A call is the function's whose handler package (functions/listener/, functions/api/, ...) has a
 frame on the calling thread's stack; a call from a thread the handler started (the publisher's
-pool) is the function's that created the client. Calls no handler made (test fixtures looking at
-the table) are not recorded.
+pool, where only deployed code is on the stack) is the function's that created the client. Calls
+no handler made (a test looking at the table, the emulator's replay) are not recorded.
 """
 
 from __future__ import annotations
@@ -174,17 +174,23 @@ class CallRecorder:
             with self._lock:
                 self._sinks = [s for s in self._sinks if s is not sink]  # by identity
 
-    def function_on_stack(self) -> str | None:
-        """The function whose handler package the innermost matching frame of this thread is in."""
+    def caller(self) -> tuple[str | None, bool]:
+        """The function whose handler package the innermost matching frame of this thread is in,
+        and whether the test suite's or the emulator's own code is on the stack."""
         _ = self.mapper
+        outside = False
         frame = sys._getframe(1)
         while frame is not None:
             filename = frame.f_code.co_filename
             for directory, function in self._packages.items():
                 if filename.startswith(directory):
-                    return function
+                    return function, outside
+            outside = outside or (filename.startswith(_NOT_DEPLOYED) and filename != __file__)
             frame = frame.f_back  # type: ignore[assignment]
-        return None
+        return None, outside
+
+    def function_on_stack(self) -> str | None:
+        return self.caller()[0]
 
     def _add_hook(self, class_attributes: Any, base_classes: list[type], **_: Any) -> None:
         base_classes.insert(0, _make_recorded_client(self))
@@ -192,7 +198,9 @@ class CallRecorder:
     def record(self, creator: str | None, model: Any, params: Mapping[str, Any]) -> None:
         if not self._sinks:
             return
-        function = self.function_on_stack() or creator
+        function, outside = self.caller()
+        if function is None and not outside:
+            function = creator  # deployed code alone: a thread its handler started
         if function is None:
             return
         service = model.service_model.service_name
@@ -227,6 +235,11 @@ def _make_recorded_client(recorder: CallRecorder) -> type:
 
     return RecordedClient
 
+
+_NOT_DEPLOYED = tuple(
+    str(FUNCTIONS_DIR.parent / folder) + os.sep for folder in ("tests", "local_runner", "scripts")
+)
+"""Code that calls AWS for itself, never as a handler: a test's look at the table, a replay."""
 
 RECORDER = CallRecorder()
 """The one recorder of the test session (installed by tests/conftest.py)."""
