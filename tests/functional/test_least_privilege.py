@@ -48,10 +48,14 @@ def publisher_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch stored, the same batch again (duplicates), a late session from a new container
-    (the failed end-time condition), and one message by the rule's direct Lambda action."""
+    """A batch stored, the same batch again (duplicates), the same identity with other content
+    (a reused session id: its occurrences are read), a late session from a new container (the
+    failed end-time condition), and one message by the rule's direct Lambda action."""
     assert handle_batch(_batch(LATE), None)["stored"] == 1
     assert handle_batch(_batch(LATE), None)["duplicates"] == ["m0"]
+    reused = {**rule_event(*LATE), "session_cost_in_cents": 71}
+    records = [("r0", reused, 1_764_268_500_000, 1)]
+    assert handle_batch(sqs_event("SessionQueue", records), None)["reused"] == ["r0"]
     cached_store.cache_clear()  # a new container: it knows no end times
     assert handle_batch(_batch(EARLY), None)["stored"] == 1
     assert listen_once(rule_event("2", "1", "3", "2025-11-27T18:30:00.000Z"), None) == {
@@ -121,13 +125,18 @@ def test_each_call_is_allowed_and_each_grant_is_used(
     assert [f"{g.action} on {g.resource}" for g in verdict.unused.get(function, [])] == []
 
 
-def test_the_listener_reads_end_times_back_when_their_condition_fails(
+def test_the_listeners_scenarios_reach_both_reads_after_a_cancellation(
     calls_of: Callable[[str], list[AwsCall]],
 ) -> None:
-    # GIVEN / WHEN the listener's scenarios, a late session among them
+    # GIVEN / WHEN the listener's scenarios, a reused session id and a late session among them
     operations = {call.operation for call in calls_of("ListenerFunction")}
-    # THEN the failed end-time condition was reached: it reads the item back
-    assert operations == {"dynamodb:TransactWriteItems", "dynamodb:GetItem"}
+    # THEN both cancelled paths were reached: the occurrences of the reused id are queried, the
+    # end times whose condition failed are read back
+    assert operations == {
+        "dynamodb:TransactWriteItems",
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+    }
 
 
 def _edited(edit: Callable[[dict[str, Any]], None]) -> Any:
