@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -28,7 +29,7 @@ from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
 from evsessions.contract import ChargingSession, SessionKey, format_time, identifier, parse_time
-from evsessions.dead_letter_count import count_dead_letters
+from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
@@ -57,8 +58,12 @@ class ServiceUnavailableError(ChaliceViewError):
     STATUS_CODE = 503
 
 
+_request_settings: ContextVar[Settings | None] = ContextVar("request_settings", default=None)
+
+
 def settings() -> Settings:
-    return Settings.from_env()
+    """The settings of the request being served: read once, by the middleware."""
+    return _request_settings.get() or Settings.from_env()
 
 
 def store() -> SessionStore:
@@ -80,7 +85,17 @@ def _error(status: int, code: str, message: str) -> Response:
 @app.middleware("http")
 def api_boundary(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """API key, CORS, and one error shape for everything the views and Chalice return."""
-    config = settings()
+    config = Settings.from_env()
+    token = _request_settings.set(config)
+    try:
+        return _serve(event, get_response, config)
+    finally:
+        _request_settings.reset(token)
+
+
+def _serve(
+    event: Request, get_response: Callable[[Request], Response], config: Settings
+) -> Response:
     given = str(event.headers.get("x-api-key") or "")
     public = event.context.get("resourcePath") in dashboard.ROUTES
     if (
@@ -204,8 +219,10 @@ def health() -> Response:
         reused = store().reused_session_ids()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    current = settings()
+    queue = dead_letter_queue(current.dead_letter_queue_url, current.aws_region)
     try:
-        dead_letters = count_dead_letters(settings())
+        dead_letters = queue.count() if queue else None
     except StorageUnavailable:
         dead_letters = None
     return Response(

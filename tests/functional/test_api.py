@@ -12,7 +12,7 @@ from api.app import app
 from evsessions.contract import parse_session
 from evsessions.dynamodb_items import session_item, typed
 from listener.handler import handler as listener
-from local_runner.template import load_template
+from local_runner.services.template import load_template
 from tests.functional.conftest import ROOT, get, load_event, rule_event, store_sessions
 
 # (charger, connector, session, ended_at): stored in this order, which is not time order.

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from evsessions.dynamodb_store import cached_store
-from evsessions.settings import RunnerSettings
-from local_runner.processes import free_port
+from local_runner.infra.processes import free_port
+from local_runner.runner_settings import RunnerSettings
 from local_runner.system import LocalSystem, start_system
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
 from evsessions.storage import SaveOutcome
-from local_runner.replay import replay
+from local_runner.commands.dead_letter_replay import replay
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, get_json, publish
 

@@ -12,8 +12,8 @@ import yaml
 
 from evsessions.contract import TOPIC_FILTER, parse_session
 from evsessions.dynamodb_items import session_item
-from local_runner.iot_sql import MessageContext
-from local_runner.template import QueueBatching, Template, TemplateError, load_template
+from local_runner.services.iot_sql import MessageContext
+from local_runner.services.template import QueueBatching, Template, TemplateError, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGINAL_EVENT = {

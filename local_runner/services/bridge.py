@@ -10,7 +10,8 @@ Two deliveries, as the template's rule action chooses:
   error is retried `max_retries` times, an invalid message is dead-lettered at once);
 - an SQS action read by the function's SQS event: batches of up to `size` records or `window`
   seconds, `in_flight` batches at a time, with SQS's partial batch response (a record the handler
-  reports as failed is redelivered, up to the queue's maxReceiveCount, then dead-lettered).
+  reports as failed is redelivered, up to the queue's maxReceiveCount, then dead-lettered; one
+  the handler sent to the dead-letter queue itself is dead-lettered with the reason it sent).
 In both, a transient error (database down) is retried with capped exponential backoff and jitter,
 unacknowledged, for as long as it takes.
 """
@@ -34,14 +35,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.errors import InvalidSession, PublishIncomplete, StorageUnavailable
-from local_runner.dead_letters import DeadLetterStore
-from local_runner.events import sqs_event
-from local_runner.iot_sql import MessageContext, PayloadNotJson, Rule
-from local_runner.template import QueueBatching
+from local_runner.services.dead_letter_queue import SentLetter
+from local_runner.services.dead_letters import DeadLetterStore
+from local_runner.services.events import sqs_event
+from local_runner.services.iot_sql import MessageContext, PayloadNotJson, Rule
+from local_runner.services.outcomes import Outcome, Status, Subscriber
+from local_runner.services.template import QueueBatching
 
-log = logging.getLogger("local_runner.bridge")
+log = logging.getLogger("local_runner.services.bridge")
 
-_paho_log = logging.getLogger("local_runner.bridge.paho")
+_paho_log = logging.getLogger("local_runner.services.bridge.paho")
 _paho_log.addFilter(
     # paho's network loop, racing our own disconnect at shutdown, reports it as an error.
     lambda record: not record.getMessage().startswith("Client is not connected")
@@ -85,37 +88,38 @@ def invocation_event(batching: QueueBatching | None, records: list[Delivery]) ->
 
 
 def reported_failures(
-    batching: QueueBatching | None, result: Any, message_ids: list[str]
+    batching: QueueBatching | None,
+    result: Any,
+    message_ids: list[str],
+    letters: dict[str, SentLetter],
 ) -> dict[str, Exception]:
-    """SQS's partial batch response: the records to deliver again, and why. A record the
-    handler calls invalid (under `invalid`, with the reason) is dead-lettered at once."""
+    """The records not done, and why: those the handler sent to the dead-letter queue (invalid,
+    with the reason it sent), and those SQS's partial batch response reports as failed (to be
+    delivered again)."""
+    failed: dict[str, Exception] = {
+        message_id: InvalidSession(letter.reason.field, letter.reason.problem)
+        for message_id, letter in letters.items()
+        if message_id in message_ids
+    }
     if batching is None or not isinstance(result, dict):
-        return {}
-    reasons = result.get("invalid") or {}
-    failed: dict[str, Exception] = {}
+        return failed
     for failure in result.get("batchItemFailures") or []:
         message_id = str(failure.get("itemIdentifier", ""))
         if message_id not in message_ids:  # SQS takes an unknown id as a failed batch
             unknown = RuntimeError(f"the handler reported an unknown itemIdentifier {message_id!r}")
             return dict.fromkeys(message_ids, unknown)
-        reason = str(reasons.get(message_id, ""))
-        field, _, problem = reason.partition(": ")
-        failed[message_id] = (
-            InvalidSession(field, problem) if problem else RuntimeError("reported as failed")
-        )
+        failed.setdefault(message_id, RuntimeError("reported as failed"))
     return failed
 
 
-def record_outcome(result: Any, message_id: str) -> str:
-    """'stored', 'reused' (stored under a reused session id), 'duplicate', or the handler's own
-    status word."""
-    if not isinstance(result, dict):
-        return "ok"
-    if "status" in result:
-        return str(result["status"])
-    if message_id in (result.get("duplicates") or ()):
-        return "duplicate"
-    return "reused" if message_id in (result.get("reused") or ()) else "stored"
+def record_outcome(result: Any) -> Status:
+    """`delivered`; a direct Lambda action's handler may say `stored` or `duplicate`."""
+    status = result.get("status") if isinstance(result, dict) else None
+    return status if status in ("stored", "duplicate") else "delivered"
+
+
+def no_letters(message_ids: list[str]) -> dict[str, SentLetter]:
+    return {}
 
 
 class PayloadTooLarge(ValueError):
@@ -162,10 +166,18 @@ class RuleBridge:
         max_retries: int = 2,
         batching: QueueBatching | None = None,
         backoff_cap_seconds: float = 10.0,
-        on_result: Callable[[str, str, float], None] | None = None,
+        on_outcomes: Subscriber | None = None,
+        letters: Callable[[list[str]], dict[str, SentLetter]] = no_letters,
+        function_name: str = "",
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Any] | None = None,
+        client: Any = None,
     ) -> None:
+        """`letters(message ids)` claims what the handler sent to the dead-letter queue for
+        those records; `sleep` waits between retries (default: until stopped); `client` stands
+        in for paho's (tests)."""
         self.rule_name = rule_name
+        self.function_name = function_name
         self.rule = rule
         self.invoke = invoke
         self.dead_letters = dead_letters
@@ -173,7 +185,8 @@ class RuleBridge:
         self.batching = batching
         self.max_deliveries = batching.max_receive_count if batching else max_retries + 1
         self.backoff_cap_seconds = backoff_cap_seconds
-        self.on_result = on_result or (lambda topic, outcome, seconds: None)
+        self.on_outcomes: Subscriber = on_outcomes or (lambda outcomes: None)
+        self.letters = letters
         self.clock = clock  # epoch seconds of receipt: the rule's timestamp(), simulated or real
         self._queue: queue.Queue[_Received | None] = queue.Queue()
         self._stop = threading.Event()
@@ -183,8 +196,9 @@ class RuleBridge:
         in_flight = batching.in_flight if batching else 1
         self._slots = threading.BoundedSemaphore(in_flight)
         self._workers = ThreadPoolExecutor(in_flight, thread_name_prefix=f"rule-{rule_name}")
+        self._sleep = sleep or self._stop.wait
         self._host, self._port = host, port
-        self._client = mqtt.Client(
+        self._client = client or mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,
@@ -278,10 +292,10 @@ class RuleBridge:
             context = MessageContext(message.topic, self.client_id, received.received_at_ms)
             event = self.rule.evaluate(bytes(message.payload), context)
         except (PayloadTooLarge, PayloadNotJson) as failure:
-            self._dead_letter(_Record(received, {}), failure)
+            self.on_outcomes([self._dead_letter(_Record(received, {}), failure)])
             return batch
         if event is None:
-            self._settle(_Record(received, {}), "filtered out by WHERE")
+            self.on_outcomes([self._settle(_Record(received, {}), "filtered")])
             return batch
         return [*batch, _Record(received, event)]
 
@@ -303,25 +317,33 @@ class RuleBridge:
                 result = self.invoke(self._event(pending))
             except TRANSIENT as transient:  # retried for as long as it takes, never counted
                 transient_failures += 1
-                delay = min(self.backoff_cap_seconds, 0.2 * 2 ** min(transient_failures, 10))
+                delay = retry_delay(transient_failures, self.backoff_cap_seconds)
                 log.warning("rule %s: %s; retrying in %.1f s", self.rule_name, transient, delay)
-                self._stop.wait(delay * random.uniform(0.5, 1.0))
+                self._sleep(delay * random.uniform(0.5, 1.0))
                 continue
             except Exception as error:
                 failure = error
             for record in pending:
                 record.deliveries += 1
+            outcomes: list[Outcome] = []
             if failure is not None:
                 if not isinstance(failure, PERMANENT):
                     log.warning("rule %s: invocation failed: %r", self.rule_name, failure)
-                pending = self._redeliverable(pending, {r.message_id: failure for r in pending})
-                continue
-            failed = self._reported_failures(result, pending)
-            seconds = time.monotonic() - started
-            for record in pending:
-                if record.message_id not in failed:
-                    self._settle(record, record_outcome(result, record.message_id), seconds)
-            pending = self._redeliverable([r for r in pending if r.message_id in failed], failed)
+                failures = {r.message_id: failure for r in pending}
+                pending = self._redeliverable(pending, failures, outcomes)
+            else:
+                failed = self._reported_failures(result, pending)
+                seconds = time.monotonic() - started
+                status = record_outcome(result)
+                outcomes += [
+                    self._settle(record, status, seconds)
+                    for record in pending
+                    if record.message_id not in failed
+                ]
+                pending = self._redeliverable(
+                    [r for r in pending if r.message_id in failed], failed, outcomes
+                )
+            self.on_outcomes(outcomes)
 
     def _event(self, records: list[_Record]) -> dict[str, Any]:
         return invocation_event(
@@ -330,33 +352,53 @@ class RuleBridge:
         )
 
     def _reported_failures(self, result: Any, records: list[_Record]) -> dict[str, Exception]:
-        return reported_failures(self.batching, result, [r.message_id for r in records])
+        ids = [r.message_id for r in records]
+        return reported_failures(self.batching, result, ids, self.letters(ids))
 
     def _redeliverable(
-        self, records: list[_Record], failures: dict[str, Exception]
+        self, records: list[_Record], failures: dict[str, Exception], outcomes: list[Outcome]
     ) -> list[_Record]:
         """Records to deliver again; invalid or too often delivered ones are dead-lettered."""
         again = []
         for record in records:
             failure = failures[record.message_id]
             if isinstance(failure, PERMANENT) or record.deliveries >= self.max_deliveries:
-                self._dead_letter(record, failure)
+                outcomes.append(self._dead_letter(record, failure))
             else:
                 again.append(record)
         return again
 
-    def _dead_letter(self, record: _Record, failure: BaseException) -> None:
+    def _dead_letter(self, record: _Record, failure: BaseException) -> Outcome:
+        """Kept durably before the message is acknowledged."""
         message = record.received.message
+        attempts = max(record.deliveries, 1)
         self.dead_letters.add(
             rule_name=self.rule_name,
             topic=message.topic,
             client_id=self.client_id,
             payload=bytes(message.payload),
             error=failure,
-            attempts=max(record.deliveries, 1),
+            attempts=attempts,
         )
-        self._settle(record, f"dead-lettered ({type(failure).__name__}: {failure})")
-
-    def _settle(self, record: _Record, outcome: str, seconds: float = 0.0) -> None:
         self._ledger.done(record.received)
-        self.on_result(record.received.message.topic, outcome, seconds)
+        return Outcome.dead_lettered(
+            self.function_name, self.rule_name, message.topic, record.message_id, attempts, failure
+        )
+
+    def _settle(self, record: _Record, status: Status, seconds: float = 0.0) -> Outcome:
+        self._ledger.done(record.received)
+        return Outcome(
+            self.function_name,
+            self.rule_name,
+            record.received.message.topic,
+            record.message_id,
+            status,
+            record.deliveries,
+            seconds,
+        )
+
+
+def retry_delay(failures: int, cap_seconds: float) -> float:
+    """Capped exponential backoff before the next try after `failures` transient failures
+    (the caller adds jitter)."""
+    return min(cap_seconds, 0.2 * 2.0 ** min(failures, 10))

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_runner.broker_access import BrokerAccess
-from local_runner.certificates import TlsFiles, write_private
-from local_runner.processes import ManagedProcess, free_port, port_open
+from local_runner.infra.broker_access import BrokerAccess
+from local_runner.infra.certificates import TlsFiles, write_private
+from local_runner.infra.processes import ManagedProcess, free_port, port_open
 
 MAX_QUEUED_MESSAGES = 1_000_000
 """Messages mosquitto keeps per offline or slow client (default 1,000; the excess is dropped)."""
+MAX_INFLIGHT_MESSAGES = 60_000
+"""Unacknowledged messages per client (default 20): room for the bridge's batches in flight,
+below MQTT's 16-bit packet ids."""
 
 
 @dataclass
@@ -77,7 +80,7 @@ def mosquitto_config(
             "autosave_interval 1",
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
             "max_queued_bytes 0",
-            "max_inflight_messages 60000",  # the bridge's batches in flight (16-bit ids)
+            f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
             "log_dest stdout",
             "log_type error",
             "log_type warning",
@@ -137,7 +140,7 @@ def start_mosquitto(
 def start_embedded(
     port: int, tls_port: int, tls_bind: str, tls: TlsFiles, access: BrokerAccess
 ) -> Broker:
-    """amqtt in a thread of its own, with `local_runner.embedded_access`'s plugins enforcing
+    """amqtt in a thread of its own, with `local_runner.infra.embedded_access`'s plugins enforcing
     the same identities and topic permissions as mosquitto's password and ACL files."""
     from amqtt.broker import Broker as AmqttBroker
 
@@ -154,8 +157,8 @@ def start_embedded(
             },
         },
         "plugins": {
-            "local_runner.embedded_access.FleetAuthPlugin": {"access": access},
-            "local_runner.embedded_access.FleetTopicPlugin": {"access": access},
+            "local_runner.infra.embedded_access.FleetAuthPlugin": {"access": access},
+            "local_runner.infra.embedded_access.FleetTopicPlugin": {"access": access},
         },
     }
     loop = asyncio.new_event_loop()

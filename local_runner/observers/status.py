@@ -8,20 +8,21 @@ itself, so a runner that died shows its parts down instead of its last good word
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evsessions.dead_letter_count import count_dead_letters
-from evsessions.settings import Settings
+from local_runner.infra.listening import Listener, listeners, reach
+from local_runner.services.outcomes import ACKNOWLEDGED, Outcome
 
 STALE_AFTER_SECONDS = 5.0
 """A snapshot older than this means the runner stopped writing it: it is not running."""
@@ -38,10 +39,7 @@ class StatusBoard:
         self._wall = wall
         self._lock = threading.Lock()
         self.published = 0
-        self.stored = 0
-        self.duplicates = 0
-        self.reused = 0
-        """Of the stored: sessions stored under a session id their charger had already used."""
+        self.delivered = 0
         self.last_message_at: float | None = None
 
     def tick(self, result: Any) -> None:
@@ -50,15 +48,11 @@ class StatusBoard:
             with self._lock:
                 self.published += result["published"]
 
-    def outcome(self, outcome: str) -> None:
-        """A bridge's outcome for one message (stored, duplicate, dead-lettered, ...)."""
+    def outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """A bridge's outcomes: the messages its function took count as delivered."""
         with self._lock:
             self.last_message_at = self._wall()
-            if outcome in ("stored", "reused"):
-                self.stored += 1
-                self.reused += outcome == "reused"
-            elif outcome == "duplicate":
-                self.duplicates += 1
+            self.delivered += sum(outcome.status in ACKNOWLEDGED for outcome in outcomes)
 
 
 @dataclass(frozen=True)
@@ -73,6 +67,7 @@ def snapshot(
     *,
     in_flight: int,
     dead_letters: int | None,
+    reused_session_ids: int | None = None,
     clock_now: datetime,
     speed: float,
 ) -> dict[str, Any]:
@@ -85,9 +80,8 @@ def snapshot(
         "components": [{"name": c.name, "address": c.address} for c in components],
         "counts": {
             "published": board.published,
-            "stored": board.stored,
-            "duplicates": board.duplicates,
-            "reused": board.reused,
+            "delivered": board.delivered,
+            "reused_session_ids": reused_session_ids,
             "dead_letters": dead_letters,
             "in_flight": in_flight,
         },
@@ -133,10 +127,6 @@ class StatusWriter:
             except Exception as error:  # a status hiccup must never stop the system
                 self.show({"error": str(error)})
             self._stop.wait(self.every)
-
-
-def dead_letter_count(dead_letter_file: Path) -> int | None:
-    return count_dead_letters(Settings(dead_letter_file=str(dead_letter_file)))
 
 
 def probe(address: str, timeout: float = 1.0) -> bool:
@@ -187,18 +177,38 @@ def counts_line(document: dict[str, Any], now: float) -> str:
     counts = document.get("counts", {})
     last = document.get("last_message_at")
     dead = counts.get("dead_letters")
+    reused = counts.get("reused_session_ids")
     return (
-        f"published {counts.get('published', 0)}, stored {counts.get('stored', 0)} "
-        f"(+{counts.get('duplicates', 0)} duplicates), reused ids {counts.get('reused', 0)}, "
+        f"published {counts.get('published', 0)}, delivered {counts.get('delivered', 0)}, "
+        f"reused session ids {'?' if reused is None else reused}, "
         f"dead letters {'?' if dead is None else dead}, in flight {counts.get('in_flight', 0)}, "
         f"last message {_age(None if last is None else max(0.0, now - float(last)))}"
     )
 
 
+def _reach(address: str, found: list[Listener] | None) -> str:
+    """Who can reach a local part's port, from the kernel's socket table; '' for a remote one."""
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return ""
+    if host is None or port is None:
+        return ""
+    try:
+        local = ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        local = host == "localhost"
+    return reach(port, found) if local else ""
+
+
 def report(
-    data_dir: Path, probe: Callable[[str], bool] = probe, now: Callable[[], float] = time.time
+    data_dir: Path,
+    probe: Callable[[str], bool] = probe,
+    now: Callable[[], float] = time.time,
+    sockets: Callable[[], list[Listener] | None] = listeners,
 ) -> Report:
-    """Read the snapshot, probe each component, and say what is up."""
+    """Read the snapshot, probe each component, and say what is up and who can reach it."""
     path = status_path(data_dir)
     try:
         document = json.loads(path.read_text())
@@ -212,8 +222,12 @@ def report(
     rows = [("runner", f"pid {document.get('pid')}", runner_up)]
     rows += [(c["name"], c["address"], probe(c["address"])) for c in document.get("components", [])]
     width = max(len(name) for name, _, _ in rows)
+    address_width = max(len(address) for _, address, _ in rows)
+    found = sockets()
     lines = [
-        f"{name:<{width}}  {'up  ' if up else 'DOWN'}  {address}" for name, address, up in rows
+        f"{name:<{width}}  {'up  ' if up else 'DOWN'}  {address:<{address_width}}  "
+        f"{_reach(address, found) if up and name != 'runner' else ''}".rstrip()
+        for name, address, up in rows
     ]
     speed = document.get("speed", 1)
     clock = f"clock {document.get('clock')}" + (f" (x{speed:g})" if speed != 1 else "")

@@ -18,22 +18,24 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_runner.broker import Broker, mosquitto_path, start_mosquitto
-from local_runner.broker_access import BrokerAccess, broker_access
-from local_runner.certificates import ensure_tls_files
-from local_runner.database import (
+from harness.faults.judging import FaultResult, Outcomes, judge, row_topic
+from harness.faults.messages import Message, session_topic
+from harness.faults.options import Options
+from harness.faults.publisher import FaultSetupError, Publisher, publish_one
+from local_runner.infra.broker import Broker, mosquitto_path, start_mosquitto
+from local_runner.infra.broker_access import BrokerAccess, broker_access
+from local_runner.infra.certificates import ensure_tls_files
+from local_runner.infra.database import (
     LOCAL_CREDENTIALS,
     Database,
     client,
     create_tables,
     start_dynamodb_local,
 )
-from local_runner.faults.judging import FaultResult, Outcomes, judge, parse_outcomes, row_topic
-from local_runner.faults.messages import Message, session_topic
-from local_runner.faults.options import Options
-from local_runner.faults.publisher import FaultSetupError, Publisher, publish_one
-from local_runner.processes import ManagedProcess, die_with_parent, free_port, port_open
-from local_runner.template import load_template
+from local_runner.infra.processes import ManagedProcess, die_with_parent, free_port, port_open
+from local_runner.observers.status import status_path
+from local_runner.services.outcomes import read_outcomes
+from local_runner.services.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 JARS = ROOT / ".local" / "dynamodb-local"
@@ -74,7 +76,7 @@ class Lab:
         self.runner: subprocess.Popen[bytes] | None = None
         self.runner_logs: list[Path] = []
         self._outcomes = Outcomes()
-        self._read_up_to: dict[Path, int] = {}
+        self._outcomes_read_up_to = 0
         self.started = self.clock()
         self._db_client: Any = None
         self._probes = 0
@@ -284,7 +286,14 @@ class Lab:
         self.runner_logs.append(log_path)
         with log_path.open("wb") as log:
             self.runner = subprocess.Popen(
-                [self.options.python, "-m", "local_runner", "up"],
+                [
+                    self.options.python,
+                    "-m",
+                    "local_runner",
+                    "up",
+                    "--outcomes",
+                    str(self.outcome_file),
+                ],
                 cwd=ROOT,
                 env=self._runner_env(),
                 stdin=subprocess.DEVNULL,
@@ -293,7 +302,7 @@ class Lab:
                 start_new_session=True,  # a Ctrl-C meant for the harness does not reach it
                 preexec_fn=die_with_parent,
             )
-        if not self.wait(lambda: "subscribed to" in self._read(log_path), timeout, self._runner_up):
+        if not self.wait(self._runner_ready, timeout, self._runner_up):
             raise FaultSetupError(f"the runner did not subscribe: {self._tail(log_path)}")
         if probe:
             self._probes += 1
@@ -306,15 +315,22 @@ class Lab:
                     "session_cost_in_cents": 1,
                 }
             ).encode()
-            handled = f"{topic}: "
             deadline = self.clock() + timeout
             while self.clock() < deadline:  # re-publish: the first may beat the subscription
                 assert self.access is not None
                 prober = self.access.charger(f"{self.charger}-probe")
                 publish_one("127.0.0.1", self.mqtt_port, prober, topic, payload)
-                if self.wait(lambda: handled in self._read(log_path), 2, self._runner_up):
+                if self.wait(lambda: self._handled(topic), 2, self._runner_up):
                     return
             raise FaultSetupError(f"the runner never handled a probe: {self._tail(log_path)}")
+
+    def _runner_ready(self) -> bool:
+        """The runner writes its status snapshot once everything it starts is up."""
+        try:
+            document = json.loads(status_path(self.data_dir).read_text())
+        except (OSError, ValueError):
+            return False
+        return self.runner is not None and document.get("pid") == self.runner.pid
 
     def _runner_up(self) -> bool:
         return self.runner is not None and self.runner.poll() is None
@@ -340,21 +356,23 @@ class Lab:
     def runner_output(self) -> str:
         return "\n".join(self._read(path) for path in self.runner_logs)
 
+    @property
+    def outcome_file(self) -> Path:
+        """Where every lifetime of the runner appends its outcome records."""
+        return self.dir / "outcomes.jsonl"
+
     def outcomes(self) -> Outcomes:
-        """Parsed incrementally (complete lines only): polling stays cheap at 20,000 lines."""
-        for path in self.runner_logs:
-            start = self._read_up_to.get(path, 0)
-            try:
-                with path.open("rb") as log:
-                    log.seek(start)
-                    chunk = log.read()
-            except OSError:
-                continue
-            end = chunk.rfind(b"\n") + 1
-            self._read_up_to[path] = start + end
-            text = chunk[:end].decode(errors="replace")
-            self._outcomes = self._outcomes + parse_outcomes(text, self.charger)
+        """Read incrementally (complete lines only): polling stays cheap at 20,000 records."""
+        records, self._outcomes_read_up_to = read_outcomes(
+            self.outcome_file, self._outcomes_read_up_to
+        )
+        self._outcomes = self._outcomes.with_records(records, self.charger)
         return self._outcomes
+
+    def _handled(self, topic: str) -> bool:
+        """Whether the runner reported an outcome for this topic (any charger)."""
+        records, _ = read_outcomes(self.outcome_file)
+        return any(record.topic == topic for record in records)
 
     @staticmethod
     def _read(path: Path) -> str:
@@ -391,20 +409,20 @@ class Lab:
         progress = [-1, self.clock()]
 
         def moving() -> bool:
-            stored = len(self.outcomes().stored)
+            stored = len(self.outcomes().delivered)
             if stored != progress[0]:
                 progress[:] = [stored, self.clock()]
             return self.clock() - progress[1] < 3 * self.options.quiet_seconds
 
         reached = self.wait(
-            lambda: len(self.outcomes().stored) >= count,
+            lambda: len(self.outcomes().delivered) >= count,
             self.options.timeout_seconds,
             moving,
             interval=0.25,
         )
         if not reached:
             problems.append(
-                f"{what}: the runner stalled at {len(self.outcomes().stored)} stored, "
+                f"{what}: the runner stalled at {len(self.outcomes().delivered)} delivered, "
                 f"short of {count}; the fault came late"
             )
 
@@ -491,7 +509,7 @@ class Lab:
             result.problems.append(f"the runner died on its own (exit code {code})")
         result.details["runner_lifetimes"] = len(self.runner_logs)
         result.details["runner_alive_at_end"] = int(alive)
-        result.details["runner_said_stored"] = len(outcomes.stored)
+        result.details["runner_said_stored"] = len(outcomes.delivered)
         result.log_excerpt = self._log_excerpt()
         exit_code = self.stop_runner()
         result.details["runner_exit_code"] = -999 if exit_code is None else exit_code

@@ -26,7 +26,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-log = logging.getLogger("local_runner.recorder")
+log = logging.getLogger("local_runner.observers.recorder")
 
 
 @dataclass(frozen=True)

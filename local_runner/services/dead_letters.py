@@ -30,6 +30,9 @@ class DeadLetter:
     error_type: str
     error_message: str
     attempts: int
+    error_field: str | None = None
+    """For an invalid session: the field at fault, and the problem with it."""
+    error_problem: str | None = None
 
 
 class DeadLetterStore:
@@ -66,6 +69,8 @@ class DeadLetterStore:
             error_type=type(error).__name__,
             error_message=str(error)[:2000],
             attempts=attempts,
+            error_field=getattr(error, "field", None),
+            error_problem=getattr(error, "problem", None),
         )
         with self._locked(), self.path.open("a", encoding="utf-8") as file:
             file.write(json.dumps(asdict(letter)) + "\n")
@@ -93,6 +98,13 @@ class DeadLetterStore:
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, self.path)
+
+    def count(self) -> int:
+        """How many letters wait, without parsing them."""
+        if not self.path.exists():
+            return 0
+        with self._locked(), self.path.open("rb") as file:
+            return sum(1 for line in file if line.strip())
 
 
 def dead_letter_store(data_dir: Path) -> DeadLetterStore:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_runner.template import FunctionSpec
+from local_runner.services.template import FunctionSpec
 
 Handler = Callable[[Any, Any], Any]
 

@@ -1,7 +1,7 @@
 """The local stand-in for EventBridge schedules: fires each function's schedules on time.
 
-One thread for all schedules, driven by a clock (local_runner/clock.py): the real one, a faster
-one for `up --speed K`, or a test's manual clock. It never busy-waits and stops at once.
+One thread for all schedules, driven by a clock (`services/clock.py`): the real one, a faster one
+for `up --speed K`, or a test's manual clock. It never busy-waits and stops at once.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from local_runner.clock import Clock, real_clock
-from local_runner.events import scheduled_event
-from local_runner.schedule_expressions import Schedule
+from local_runner.services.clock import Clock, real_clock
+from local_runner.services.events import scheduled_event
+from local_runner.services.schedule_expressions import Schedule
 
-log = logging.getLogger("local_runner.scheduler")
+log = logging.getLogger("local_runner.services.scheduler")
 
 
 @dataclass(frozen=True)

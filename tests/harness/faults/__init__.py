@@ -20,10 +20,10 @@ The package, in the order a scenario uses it: `messages` (what the chargers publ
 
 from __future__ import annotations
 
-from local_runner.faults.judging import FaultResult, Outcomes, judge, markdown_table
-from local_runner.faults.messages import POISON_KINDS, good_messages
-from local_runner.faults.options import Options
-from local_runner.faults.scenarios import LOSSY, SCENARIOS, run_scenario
+from harness.faults.judging import FaultResult, Outcomes, judge, markdown_table
+from harness.faults.messages import POISON_KINDS, good_messages
+from harness.faults.options import Options
+from harness.faults.scenarios import LOSSY, SCENARIOS, run_scenario
 
 __all__ = [
     "LOSSY",

@@ -14,8 +14,12 @@ from typing import Any
 
 import yaml
 
-from local_runner.iot_sql import Rule, RuleSqlError, parse_rule
-from local_runner.schedule_expressions import Schedule, ScheduleExpressionError, parse_schedule
+from local_runner.services.iot_sql import Rule, RuleSqlError, parse_rule
+from local_runner.services.schedule_expressions import (
+    Schedule,
+    ScheduleExpressionError,
+    parse_schedule,
+)
 
 
 class TemplateError(ValueError):

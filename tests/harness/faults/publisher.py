@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.mqtt_identity import MqttIdentity
-from local_runner.faults.messages import Message
+from harness.faults.messages import Message
 
 
 class FaultSetupError(RuntimeError):

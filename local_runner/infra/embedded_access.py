@@ -13,7 +13,7 @@ from typing import Any
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 
-from local_runner.broker_access import BrokerAccess
+from local_runner.infra.broker_access import BrokerAccess
 
 
 class FleetAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]

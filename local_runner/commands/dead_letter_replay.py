@@ -14,10 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from local_runner.bridge import invocation_event, record_outcome, reported_failures
-from local_runner.dead_letters import DeadLetter, DeadLetterStore
-from local_runner.iot_sql import MessageContext
-from local_runner.template import RuleTrigger, Template
+from local_runner.services.bridge import (
+    invocation_event,
+    no_letters,
+    record_outcome,
+    reported_failures,
+)
+from local_runner.services.dead_letter_queue import SentLetter
+from local_runner.services.dead_letters import DeadLetter, DeadLetterStore
+from local_runner.services.iot_sql import MessageContext
+from local_runner.services.template import RuleTrigger, Template
 
 
 @dataclass(frozen=True)
@@ -43,19 +49,21 @@ def through_rule(
     payload: bytes,
     context: MessageContext,
     message_id: str,
+    letters: Callable[[list[str]], dict[str, SentLetter]] = no_letters,
 ) -> str:
     """One message through the rule's SELECT/WHERE and its function, as the bridge delivers it
-    (alone, or as a batch of one record): the outcome word (stored, duplicate, ...); raises what
-    the handler raised, or why it reported the record failed."""
+    (alone, or as a batch of one record): the outcome (delivered, filtered, ...); raises what
+    the handler raised, or why it dead-lettered or reported the record failed."""
     event = trigger.rule.evaluate(payload, context)
     if event is None:
-        return "filtered out by WHERE"
+        return "filtered"
     delivery = (message_id, event, context.received_at_ms, 1)
     result = invoke(function_id, invocation_event(trigger.batching, [delivery]))
-    failure = reported_failures(trigger.batching, result, [message_id]).get(message_id)
+    sent = letters([message_id])
+    failure = reported_failures(trigger.batching, result, [message_id], sent).get(message_id)
     if failure is not None:
         raise failure
-    return record_outcome(result, message_id)
+    return record_outcome(result)
 
 
 def replay(
@@ -65,9 +73,10 @@ def replay(
     store: DeadLetterStore,
     clock: Callable[[], float] = time.time,
     progress: Callable[[int], None] = lambda done: None,
+    claim: Callable[[list[str]], dict[str, SentLetter]] = no_letters,
 ) -> list[ReplayResult]:
-    """Replay each letter; remove the ones that went through from the store. `progress(done)`
-    after each letter."""
+    """Replay each letter; remove the ones that went through from the store (one the handler
+    dead-letters again stays, once). `progress(done)` after each letter."""
     by_name = rules(template)
     results: list[ReplayResult] = []
     for letter in letters:
@@ -81,7 +90,7 @@ def replay(
         context = MessageContext(letter.topic, letter.client_id, int(clock() * 1000))
         try:
             payload = base64.b64decode(letter.payload_base64)
-            outcome = through_rule(trigger, function_id, invoke, payload, context, letter.id)
+            outcome = through_rule(trigger, function_id, invoke, payload, context, letter.id, claim)
         except Exception as error:
             results.append(
                 ReplayResult(letter, f"failed again: {type(error).__name__}: {error}", False)

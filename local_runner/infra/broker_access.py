@@ -23,7 +23,7 @@ from pathlib import Path
 from evsessions.contract import identifier
 from evsessions.errors import InvalidSession
 from evsessions.mqtt_identity import MqttIdentity, charger_identity
-from local_runner.certificates import write_private
+from local_runner.infra.certificates import write_private
 
 BRIDGE_PREFIX = "iot-rule-"
 RECORDER = BRIDGE_PREFIX + "-recorder"

@@ -1,4 +1,4 @@
-"""Replays a recording (local_runner/recorder.py) through the template's rules into the store.
+"""Replays a recording (`observers/recorder.py`) through the template's rules into the store.
 
 Each message goes through every rule whose topic filter selects its topic, exactly as the rule
 bridge delivers it (the same SELECT/WHERE, the rule's client id, the recorded receipt time as
@@ -17,11 +17,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from local_runner.bridge import TRANSIENT
-from local_runner.iot_sql import MessageContext
-from local_runner.recorder import RecordedMessage
-from local_runner.replay import rules, through_rule
-from local_runner.template import Template
+from local_runner.commands.dead_letter_replay import rules, through_rule
+from local_runner.observers.recorder import RecordedMessage
+from local_runner.services.bridge import TRANSIENT, no_letters
+from local_runner.services.dead_letter_queue import SentLetter
+from local_runner.services.iot_sql import MessageContext
+from local_runner.services.template import Template
 
 
 class ReplayInterrupted(RuntimeError):
@@ -31,7 +32,8 @@ class ReplayInterrupted(RuntimeError):
 @dataclass
 class PlaybackResult:
     outcomes: Counter[str] = field(default_factory=Counter)
-    """Outcome word (stored, duplicate, filtered out by WHERE, failed) -> messages."""
+    """Outcome (delivered, filtered, failed; stored or duplicate from a direct Lambda action)
+    -> messages."""
     failures: list[tuple[RecordedMessage, str]] = field(default_factory=list)
     unselected: int = 0
     """Messages no rule's topic filter selects."""
@@ -50,8 +52,10 @@ def play(
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
     progress: Callable[[int], None] = lambda done: None,
+    letters: Callable[[list[str]], dict[str, SentLetter]] = no_letters,
 ) -> PlaybackResult:
-    """Replay `messages` in order; `progress(done)` after each one."""
+    """Replay `messages` in order; `progress(done)` after each one. `letters` claims what the
+    function sent to the dead-letter queue: such a message counts as failed, with the reason."""
     if speed is not None and not speed > 0:
         raise ValueError(f"speed must be a positive number, got {speed}")
     by_name = rules(template)
@@ -75,7 +79,13 @@ def play(
             )
             try:
                 outcome = through_rule(
-                    trigger, function_id, invoke, message.payload, context, f"line-{message.line}"
+                    trigger,
+                    function_id,
+                    invoke,
+                    message.payload,
+                    context,
+                    f"line-{message.line}",
+                    letters,
                 )
             except TRANSIENT as error:
                 raise ReplayInterrupted(

@@ -1,27 +1,26 @@
 """Judging a scenario from what DynamoDB and the dead letters hold: lost, unexpected, totals, and
-the duplicates the runner's output says it absorbed; the counts as a markdown table."""
+the duplicates absorbed (from the runner's outcome records); the counts as a markdown table."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from local_runner.faults.messages import Expected, Message, session_topic
-
-_OUTCOME = re.compile(
-    r"(?P<topic>charger/\S+?): (?P<outcome>stored|duplicate|dead-lettered)\b.*\(\d+ ms\)\s*$"
-)
+from harness.faults.messages import Expected, Message, session_topic
+from local_runner.services.outcomes import ACKNOWLEDGED, Outcome
 
 
 @dataclass(frozen=True)
 class Outcomes:
-    """What the runner said it did with a scenario's messages, across all its lifetimes."""
+    """What the runner's outcome records say it did with a scenario's messages, across all its
+    lifetimes. An identity delivered again after it was delivered once is a duplicate absorbed
+    (the store's idempotent write made the second delivery change nothing)."""
 
-    stored: tuple[str, ...] = ()
+    delivered: tuple[str, ...] = ()
+    """Identities delivered, each once, in order."""
     duplicates: int = 0
     dead_lettered: int = 0
     handled_topics: frozenset[str] = frozenset()
@@ -29,35 +28,25 @@ class Outcomes:
 
     @property
     def handled(self) -> int:
-        return len(self.stored) + self.duplicates + self.dead_lettered
+        return len(self.delivered) + self.duplicates + self.dead_lettered
 
-    def __add__(self, other: Outcomes) -> Outcomes:
-        return Outcomes(
-            self.stored + other.stored,
-            self.duplicates + other.duplicates,
-            self.dead_lettered + other.dead_lettered,
-            self.handled_topics | other.handled_topics,
-        )
-
-
-def parse_outcomes(text: str, charger: str) -> Outcomes:
-    """Outcome lines (`HH:MM:SS ListenerFunction charger/x/...: stored (12 ms)`) of one charger."""
-    prefix = f"charger/{charger}/"
-    stored: list[str] = []
-    topics: set[str] = set()
-    duplicates = dead = 0
-    for line in text.splitlines():
-        match = _OUTCOME.search(line)
-        if not match or not match["topic"].startswith(prefix):
-            continue
-        topics.add(match["topic"])
-        if match["outcome"] == "stored":
-            stored.append(match["topic"])
-        elif match["outcome"] == "duplicate":
-            duplicates += 1
-        else:
-            dead += 1
-    return Outcomes(tuple(stored), duplicates, dead, frozenset(topics))
+    def with_records(self, records: Iterable[Outcome], charger: str) -> Outcomes:
+        """These counts and those of one charger's records."""
+        prefix = f"charger/{charger}/"
+        delivered, seen = list(self.delivered), set(self.delivered)
+        duplicates, dead, topics = self.duplicates, self.dead_lettered, set(self.handled_topics)
+        for record in records:
+            if not record.topic.startswith(prefix):
+                continue
+            topics.add(record.topic)
+            if record.status == "dead-lettered":
+                dead += 1
+            elif record.status in ACKNOWLEDGED and record.topic in seen:
+                duplicates += 1
+            elif record.status in ACKNOWLEDGED:
+                delivered.append(record.topic)
+                seen.add(record.topic)
+        return Outcomes(tuple(delivered), duplicates, dead, frozenset(topics))
 
 
 def row_topic(row: dict[str, Any]) -> str:

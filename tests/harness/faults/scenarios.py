@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from local_runner.faults.judging import FaultResult
-from local_runner.faults.lab import Lab
-from local_runner.faults.messages import POISON_KINDS, good_messages, interleave, poison_messages
-from local_runner.faults.options import Options
-from local_runner.faults.publisher import Publisher
+from harness.faults.judging import FaultResult
+from harness.faults.lab import Lab
+from harness.faults.messages import POISON_KINDS, good_messages, interleave, poison_messages
+from harness.faults.options import Options
+from harness.faults.publisher import Publisher
 
 
 def _spread_rate(size: int, seconds: float, options: Options) -> float:
@@ -37,7 +37,7 @@ def bridge_sigkill(size: int, options: Options) -> FaultResult:
                 lab.wait_for_stored(point, problems, f"kill {number}")
                 lab.sleep(lab.rng.uniform(0, 0.5))
                 lab.kill_runner()
-                lab.note(f"SIGKILLed the runner after {len(lab.outcomes().stored)} stored")
+                lab.note(f"SIGKILLed the runner after {len(lab.outcomes().delivered)} delivered")
                 lab.start_runner()
             _await_pubacks(publisher, options, problems)
             return lab.result(messages, publisher, problems)
@@ -55,7 +55,7 @@ def dynamodb_outage(size: int, options: Options) -> FaultResult:
             publisher.send(messages, _spread_rate(size, options.outage_seconds + 10, options))
             lab.wait_for_stored(size // 4, problems, "outage")
             lab.stop_database()
-            lab.note(f"stopped DynamoDB Local after {len(lab.outcomes().stored)} stored")
+            lab.note(f"stopped DynamoDB Local after {len(lab.outcomes().delivered)} delivered")
             lab.sleep(options.outage_seconds)
             lab.start_database()
             lab.note(f"restarted DynamoDB Local; {publisher.sent} sent so far")
@@ -80,7 +80,7 @@ def broker_restart(size: int, options: Options) -> FaultResult:
             if not lab.wait(lambda: publisher.sent >= size // 3, options.timeout_seconds):
                 problems.append("restart: the publisher stalled; the fault came late")
             lab.stop_broker()
-            lab.note(f"stopped mosquitto after {len(lab.outcomes().stored)} stored")
+            lab.note(f"stopped mosquitto after {len(lab.outcomes().delivered)} delivered")
             lab.sleep(options.broker_down_seconds)
             lab.start_broker()
             lab.note(f"restarted mosquitto; {publisher.sent} sent so far")
@@ -124,7 +124,7 @@ def dynamodb_sigkill(size: int, options: Options) -> FaultResult:
             lab.kill_database()
             # A `stored` line means DynamoDB acknowledged that write, and it is dead now: every
             # such line, read after the kill, is an acknowledged write from before it.
-            acknowledged = set(before) | set(lab.outcomes().stored)
+            acknowledged = set(before) | set(lab.outcomes().delivered)
             lab.note(f"SIGKILLed DynamoDB Local with {len(acknowledged)} acknowledged rows")
             lab.sleep(2)
             lab.start_database()
