@@ -221,7 +221,9 @@ class DynamoDbSessionStore:
                             {role: {k: v for k, v in stored[role].items() if v is not None}}
                         )
         else:
-            raise StorageUnavailable(f"stores kept conflicting over {_MAX_PLANS} transactions")
+            raise StorageUnavailable(
+                f"other writers kept taking what this batch claimed over {_MAX_PLANS} transactions"
+            )
         return {(s.key, s.content): decided[s.key] for s in group}
 
     def _occurrences(
