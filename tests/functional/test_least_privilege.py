@@ -19,6 +19,7 @@ from chalice.test import Client
 
 from api.app import app
 from evsessions.dynamodb_store import cached_store
+from evsessions.settings import Settings
 from listener.handler import handle_batch
 from listener.handler import handler as listen_once
 from local_runner.services.events import sqs_event
@@ -49,15 +50,21 @@ def publisher_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch stored, the same batch again (duplicates), the same identity with other content
-    (a reused session id: its occurrences are read), a late session from a new container (the
-    failed end-time condition), and one message by the rule's direct Lambda action."""
-    assert handle_batch(_batch(LATE), None)["stored"] == 1
-    assert handle_batch(_batch(LATE), None)["duplicates"] == ["m0"]
+    (a reused session id: its occurrences are read), an invalid record (sent to the dead-letter
+    queue), a late session from a new container (the failed end-time condition), and one message
+    by the rule's direct Lambda action."""
+    queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="DeadLetterQueue")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", queue["QueueUrl"])
+    accepted = {"batchItemFailures": []}
+    assert handle_batch(_batch(LATE), None) == accepted
+    assert handle_batch(_batch(LATE), None) == accepted
     reused = {**rule_event(*LATE), "session_cost_in_cents": 71}
-    records = [("r0", reused, 1_764_268_500_000, 1)]
-    assert handle_batch(sqs_event("SessionQueue", records), None)["reused"] == ["r0"]
+    invalid = {**rule_event(*EARLY), "energy_delivered_in_kWh": -1}
+    records = [("r0", reused, 1_764_268_500_000, 1), ("bad", invalid, 1_764_268_500_000, 1)]
+    assert handle_batch(sqs_event("SessionQueue", records), None) == accepted
+    assert cached_store(Settings.from_env()).reused_session_ids() == 1
     cached_store.cache_clear()  # a new container: it knows no end times
-    assert handle_batch(_batch(EARLY), None)["stored"] == 1
+    assert handle_batch(_batch(EARLY), None) == accepted
     assert listen_once(rule_event("2", "1", "3", "2025-11-27T18:30:00.000Z"), None) == {
         "status": "stored",
         "topic": "charger/2/connector/1/session/3",
@@ -131,11 +138,12 @@ def test_the_listeners_scenarios_reach_both_reads_after_a_cancellation(
     # GIVEN / WHEN the listener's scenarios, a reused session id and a late session among them
     operations = {call.operation for call in calls_of("ListenerFunction")}
     # THEN both cancelled paths were reached: the occurrences of the reused id are queried, the
-    # end times whose condition failed are read back
+    # end times whose condition failed are read back; the invalid record is dead-lettered
     assert operations == {
         "dynamodb:TransactWriteItems",
         "dynamodb:Query",
         "dynamodb:GetItem",
+        "sqs:SendMessage",
     }
 
 
@@ -161,6 +169,7 @@ def test_a_removed_grant_is_a_denied_call(listener_calls: list[AwsCall]) -> None
     def without_get_item(template: dict[str, Any]) -> None:
         for statement in _listener_statements(template):
             actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
             statement["Action"] = [a for a in actions if a != "dynamodb:GetItem"]
 
     # WHEN the listener's calls are judged against it
