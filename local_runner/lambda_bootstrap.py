@@ -51,7 +51,7 @@ def module_origins(package_dir: Path) -> dict[str, str]:
     origins = {}
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if "." in name or not path:
+        if "." in name or name == "__main__" or not path:
             continue
         resolved = Path(path).resolve()
         if package_dir in resolved.parents:
