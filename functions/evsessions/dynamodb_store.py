@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.aws_clients import aws_client
+from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
 from evsessions.dynamodb_items import (
     BUCKET_PREFIX,
@@ -50,6 +51,7 @@ from evsessions.storage import (
     SessionPage,
     SessionQuery,
 )
+from evsessions.transaction_counts import TransactionCounts
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -69,9 +71,8 @@ _TRANSIENT_CODES = frozenset(
         "UnrecognizedClientException",
     }
 )
-_TRANSIENT_CANCELLATIONS = frozenset(
-    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-)
+_TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
+_CONFLICT = "TransactionConflict"
 _MAX_PLANS = 20
 """Transactions tried for one group before giving up: each retry follows a cancellation that
 removed a duplicate or read back an end time another writer had just raised."""
@@ -115,11 +116,17 @@ def create_client(settings: Settings) -> DynamoDBClient:
 
 class DynamoDbSessionStore:
     def __init__(
-        self, table: str, client: DynamoDBClient, clock: Callable[[], datetime] = _utc_now
+        self,
+        table: str,
+        client: DynamoDBClient,
+        clock: Callable[[], datetime] = _utc_now,
+        backoff: ConflictBackoff | None = None,
     ) -> None:
         self.table = table
         self.client = client
         self.clock = clock
+        self.backoff = backoff or ConflictBackoff()
+        self.counts = TransactionCounts()
         self._known_last_ended: dict[ItemKey, dict[str, str]] = {}
         """End times this store wrote or read; they only grow (one item a charger: bounded)."""
         self._known_lock = threading.Lock()
@@ -161,16 +168,19 @@ class DynamoDbSessionStore:
         return result
 
     def _save_group(self, group: list[ChargingSession]) -> dict[SessionKey, SaveOutcome]:
+        """Plan, try, and on a cancellation plan again (a duplicate, an end time that moved) or,
+        on a conflict with another writer, wait and try the same plan again: a conflict is
+        never a batch's failure while the backoff's budget lasts."""
         duplicates: set[SessionKey] = set()
         stored: dict[ItemKey, dict[str, str | None]] = {}
-        for _ in range(_MAX_PLANS):
-            pending = [s for s in group if s.key not in duplicates]
-            if not pending:
-                break
+        waits = self.backoff.waits()
+        plans = 0
+        while pending := [s for s in group if s.key not in duplicates]:
             planned = plan(self.table, pending, stored, self._known_last_ended)
             try:
                 self._call("transact_write_items", TransactItems=planned.items)
                 self._remember_last_ended(planned.raised)
+                self.counts.commit()
                 break
             except ClientError as error:
                 codes = _cancellation_codes(error)
@@ -180,11 +190,26 @@ class DynamoDbSessionStore:
                     if code == "ConditionalCheckFailed"
                 ]
                 if not failed:
+                    if _CONFLICT in codes:
+                        wait = next(waits, None)
+                        if wait is None:
+                            raise StorageUnavailable(
+                                "DynamoDB transactions kept conflicting past the backoff budget"
+                            ) from error
+                        self.counts.cancel(codes, "conflict")
+                        self.backoff.sleep(wait)
+                        continue
                     if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
                         raise StorageUnavailable(
                             f"DynamoDB transaction cancelled: {sorted(set(codes))}"
                         ) from error
                     raise
+                plans += 1
+                if plans >= _MAX_PLANS:
+                    raise StorageUnavailable(
+                        f"end times kept changing over {_MAX_PLANS} transactions"
+                    ) from error
+                self.counts.cancel(codes, "replanned")
                 for role in failed:
                     if isinstance(role, SessionKey):
                         duplicates.add(role)
@@ -193,8 +218,6 @@ class DynamoDbSessionStore:
                         self._remember_last_ended(
                             {role: {k: v for k, v in stored[role].items() if v is not None}}
                         )
-        else:
-            raise StorageUnavailable(f"end times kept changing over {_MAX_PLANS} transactions")
         return {
             s.key: SaveOutcome.DUPLICATE if s.key in duplicates else SaveOutcome.STORED
             for s in group

@@ -1,6 +1,8 @@
 """The DynamoDB adapter's error translation, with botocore's Stubber (no sockets, no moto).
 
-DynamoDB Local never throttles or conflicts, so these paths can only be shown with stubs.
+DynamoDB Local never throttles, and it serialises concurrent transactions instead of cancelling
+them with TransactionConflict, so these paths are shown with stubs here (and conflicts against
+the real database with `local_runner.dynamodb_conflicts` in the integration tests).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
+from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.dynamodb_items import plain, session_from_item, session_item, typed
 from evsessions.dynamodb_store import DynamoDbSessionStore
@@ -202,17 +205,47 @@ def test_throttling_is_storage_unavailable(stubbed: tuple[DynamoDbSessionStore, 
         store.save(SESSION)
 
 
-def test_conflicting_transaction_is_storage_unavailable(
+def test_a_conflict_is_tried_again_after_a_jittered_wait(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN another listener invocation adding to the same counters at the same moment
-    # (every save of the hour updates TOTALS#FLEET / HOUR#..., so concurrent saves conflict)
+    # GIVEN another listener batch adding to the same counters at the same moment: DynamoDB
+    # cancels the transaction twice with TransactionConflict, then takes it
     store, stubber = stubbed
-    cancelled(stubber, "None", "TransactionConflict", *["None"] * (ITEMS_PER_SESSION - 2))
+    slept: list[float] = []
+    store.backoff = ConflictBackoff(0.01, 0.5, 15.0, slept.append, lambda _low, high: high)
+    for _ in range(2):
+        cancelled(stubber, "None", "TransactionConflict", *["None"] * (ITEMS_PER_SESSION - 2))
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
     # WHEN the session is saved
-    # THEN the failure is the transient, retryable kind, not a raw botocore error
-    with pytest.raises(StorageUnavailable):
+    outcome = store.save(SESSION)
+    # THEN it is stored, after two waits that grow (the draws here are the bounds), and counted
+    assert outcome is SaveOutcome.STORED
+    assert slept == [0.01, 0.02]
+    counts = store.counts.snapshot()
+    assert (counts.committed, counts.conflict_retries) == (1, 2)
+    assert counts.cancelled["TransactionConflict"] == 2
+    stubber.assert_no_pending_responses()
+
+
+def test_conflict_waits_are_capped_and_their_sum_bounded() -> None:
+    # GIVEN a backoff whose draws are their bounds
+    backoff = ConflictBackoff(0.1, 0.4, 1.0, lambda _s: None, lambda _low, high: high)
+    # THEN the waits double up to the cap and stop before the budget is exceeded
+    assert list(backoff.waits()) == [0.1, 0.2, 0.4]
+
+
+def test_conflicts_past_the_budget_are_storage_unavailable(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN conflicts that outlast the backoff's budget (one wait of 0.3 s fits in 0.5 s)
+    store, stubber = stubbed
+    store.backoff = ConflictBackoff(0.3, 0.3, 0.5, lambda _s: None, lambda _low, high: high)
+    for _ in range(2):
+        cancelled(stubber, "None", "TransactionConflict", *["None"] * (ITEMS_PER_SESSION - 2))
+    # WHEN saved THEN the failure is the transient, retryable kind, not a raw botocore error
+    with pytest.raises(StorageUnavailable, match="conflicting"):
         store.save(SESSION)
+    stubber.assert_no_pending_responses()
 
 
 def test_a_cancellation_for_another_reason_is_not_hidden(
