@@ -61,14 +61,12 @@ def _conflict(busy: list[bool]) -> ClientError:
         else {"Code": "None"}
         for conflicting in busy
     ]
-    return ClientError(
-        {
-            "Error": {
-                "Code": "TransactionCanceledException",
-                "Message": "Transaction cancelled, please refer cancellation reasons for specific "
-                "reasons [" + ", ".join(r["Code"] for r in reasons) + "]",
-            },
-            "CancellationReasons": reasons,
+    response: Any = {
+        "Error": {
+            "Code": "TransactionCanceledException",
+            "Message": "Transaction cancelled, please refer cancellation reasons for specific "
+            "reasons [" + ", ".join(r["Code"] for r in reasons) + "]",
         },
-        "TransactWriteItems",
-    )
+        "CancellationReasons": reasons,
+    }
+    return ClientError(response, "TransactWriteItems")
