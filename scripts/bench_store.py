@@ -5,9 +5,10 @@ batches in flight together. Prints a markdown report; `--json FILE` also writes 
 
 Why: issue 13 asks what a session costs on AWS and whether the design holds with many listener
 batches in flight. Against a DynamoDB Local of its own (in a temporary folder), this measures:
-- write units per stored session (table and each index, aggregates included), asked of DynamoDB
-  Local with `ReturnConsumedCapacity=INDEXES` (scripts/consumed_capacity.py), for one publisher
-  tick of the fleet saved in the listener's batches (BatchSize from template.yaml);
+- write units per stored session (table and each index, aggregates included; see
+  scripts/consumed_capacity.py for how they are counted) for a day of a fleet seen as AWS would
+  see a large one: `--day-chargers` chargers of one connector, a session each an hour, each
+  hour saved as a batch, so a charger has one session a batch and its day item fills up;
 - read units per API request, by route, through the unchanged Chalice app;
 - concurrency: the same kind of backlog saved with 8 and 16 batches in flight, through
   `ConflictingClient` (DynamoDB Local serialises concurrent transactions where DynamoDB cancels
@@ -60,14 +61,18 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def fleet_sessions(day: datetime, chargers: int, ticks: int = 1) -> list[ChargingSession]:
+def fleet_sessions(
+    day: datetime,
+    chargers: int,
+    ticks: int = 1,
+    every: timedelta = timedelta(minutes=1),
+    connectors: int = CONNECTORS_PER_CHARGER,
+) -> list[ChargingSession]:
     """`ticks` publisher ticks of the simulated fleet, parsed as the listener parses them."""
-    settings = Settings.from_env(
-        fleet_chargers=chargers, fleet_connectors_per_charger=CONNECTORS_PER_CHARGER
-    )
+    settings = Settings.from_env(fleet_chargers=chargers, fleet_connectors_per_charger=connectors)
     sessions = []
     for tick in range(ticks):
-        moment = day + timedelta(minutes=tick)
+        moment = day + tick * every
         for simulated in simulate_tick(moment, settings):
             event = {
                 **simulated.payload,
@@ -224,13 +229,14 @@ def in_flight(
     )
 
 
-def report(writes: WriteUnits, reads: dict[str, float], runs: list[InFlight], batch: int) -> str:
+def report(writes: WriteUnits, reads: dict[str, float], runs: list[InFlight], chargers: int) -> str:
     command = " ".join([".venv/bin/python scripts/bench_store.py", *map(shlex.quote, sys.argv[1:])])
     lines = [
         f"Machine: {machine()}.",
         f"Command: `{command}`",
         "",
-        f"Write units per stored session ({writes.sessions:,} sessions, batches of {batch:,}):",
+        f"Write units per stored session ({writes.sessions:,} sessions: a day of {chargers:,} "
+        "chargers, a session each an hour, an hour a batch):",
         "",
         "| where | units per session |",
         "|---|---:|",
@@ -262,7 +268,10 @@ def report(writes: WriteUnits, reads: dict[str, float], runs: list[InFlight], ba
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chargers", type=int, default=5000, help="2 connectors each")
+    parser.add_argument(
+        "--chargers", type=int, default=5000, help="of the backlogs in flight (2 connectors each)"
+    )
+    parser.add_argument("--day-chargers", type=int, default=100, help="of the write-units day")
     parser.add_argument("--in-flight", default="8,16")
     parser.add_argument("--backlog-ticks", type=int, default=2)
     parser.add_argument("--json", type=Path)
@@ -283,12 +292,18 @@ def main(argv: list[str] | None = None) -> int:
             create_tables(endpoint, region, list(template.tables.values()))
             [table] = [t.name for t in template.tables.values()]
             client = patient_client(endpoint, region)
-            sessions = fleet_sessions(DAYS["writes"], args.chargers)
-            _say(f"write units: {len(sessions):,} sessions in batches of {batch:,} ...")
-            writes = write_units(client, table, sessions, batch)
+            hourly = [
+                fleet_sessions(
+                    DAYS["writes"] + timedelta(hours=hour), args.day_chargers, 1, connectors=1
+                )
+                for hour in range(24)
+            ]
+            _say(f"write units: a day of {args.day_chargers:,} chargers, hour by hour ...")
+            writes = write_units(client, table, hourly)
             _say(f"  {writes.per_session:.2f} units a session, {writes.seconds:.1f} s")
             _say("read units per route ...")
-            write_units(client, table, fleet_sessions(DAYS["reads"], 100, 30), batch)
+            reading = fleet_sessions(DAYS["reads"], 100, 24, timedelta(hours=1))
+            write_units(client, table, batches_of(reading, batch))
             reads = read_units(table, endpoint, region, DAYS["reads"])
             runs = []
             for slots in (int(n) for n in args.in_flight.split(",")):
@@ -301,12 +316,12 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
         finally:
             database.stop()
-    print(report(writes, reads, runs, batch))
+    print(report(writes, reads, runs, args.day_chargers))
     if args.json:
         measured = {
             "write_units_per_session": writes.per_session,
             "listener_seconds_per_session": writes.seconds / writes.sessions,
-            "sessions_per_batch": min(batch, writes.sessions),
+            "sessions_per_batch": args.day_chargers,
             "write_units": {k: v / writes.sessions for k, v in writes.units.items()},
             "read_units_per_request": reads,
             "in_flight": [run.__dict__ for run in runs],
