@@ -114,13 +114,14 @@ class WriteUnits:
         return sum(self.units.values()) / self.sessions
 
 
-def write_units(client: Any, table: str, sessions: list[ChargingSession], batch: int) -> WriteUnits:
+def write_units(client: Any, table: str, batches: list[list[ChargingSession]]) -> WriteUnits:
     meter = CapacityMeter(client, client, indexes(ROOT / "template.yaml"))
     store = DynamoDbSessionStore(table, meter)
     started = time.perf_counter()
-    for part in batches_of(sessions, batch):
+    for part in batches:
         store.save_many(part)
     seconds = time.perf_counter() - started
+    sessions = [s for part in batches for s in part]
     return WriteUnits(len(sessions), seconds, dict(meter.write_units))
 
 

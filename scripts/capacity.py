@@ -80,6 +80,7 @@ class Limit:
 def label(value: str) -> str:
     """A partition-key value as its kind: ids and times replaced by what they stand for."""
     value = re.sub(r"CP\d{7}", "{charger}", value)
+    value = re.sub(r"^CONNECTOR#\{charger\}#\d+$", "CONNECTOR#{charger}#{connector}", value)
     value = re.sub(r"\d{4}-\d{2}-\d{2}T\d{2}", "{hour}", value)
     value = re.sub(r"\d{4}-\d{2}-\d{2}", "{day}", value)
     value = re.sub(r"\d{4}-\d{2}", "{month}", value)

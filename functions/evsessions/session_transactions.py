@@ -14,6 +14,7 @@ the condition that they are still what was read.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from evsessions.dynamodb_items import (
     session_item,
     typed,
 )
+from evsessions.shards import shard_of
 from evsessions.storage import Totals
 
 MAX_TRANSACTION_ITEMS = 100
@@ -61,18 +63,28 @@ def item_keys(session: ChargingSession) -> set[ItemKey]:
 
 def pack(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
     """Group sessions into transactions of at most 100 items, a charger's sessions together so
-    that they share their aggregate items."""
-    ordered = sorted(sessions, key=lambda s: (s.key.charger_id, s.ended_at, s.key))
+    that they share their aggregate items, and a shard's chargers together so that they share
+    its fleet totals items."""
+    ordered = sorted(
+        sessions, key=lambda s: (shard_of(s.key.charger_id), s.key.charger_id, s.ended_at, s.key)
+    )
     groups: list[list[ChargingSession]] = []
     current: list[ChargingSession] = []
     aggregates: set[ItemKey] = set()
-    for session in ordered:
-        keys = item_keys(session)
-        if current and len(current) + 1 + len(aggregates | keys) > MAX_TRANSACTION_ITEMS:
+    for _charger, of_charger in itertools.groupby(ordered, key=lambda s: s.key.charger_id):
+        charger_sessions = list(of_charger)
+        keys = set().union(*(item_keys(s) for s in charger_sessions))
+        size = len(current) + len(charger_sessions) + len(aggregates | keys)
+        if current and size > MAX_TRANSACTION_ITEMS:  # a charger's sessions stay together
             groups.append(current)
             current, aggregates = [], set()
-        current.append(session)
-        aggregates |= keys
+        for session in charger_sessions:  # unless they alone exceed a transaction
+            keys = item_keys(session)
+            if current and len(current) + 1 + len(aggregates | keys) > MAX_TRANSACTION_ITEMS:
+                groups.append(current)
+                current, aggregates = [], set()
+            current.append(session)
+            aggregates |= keys
     if current:
         groups.append(current)
     return groups

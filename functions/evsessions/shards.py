@@ -13,6 +13,7 @@ Readers of fleet-wide data read every shard: sums add up, lists are merged in or
 from __future__ import annotations
 
 import heapq
+import itertools
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -30,15 +31,9 @@ def sharded(value: str, shard: int) -> str:
     return f"{value}#{shard:02d}"
 
 
-def merged_newest_first(
-    shards: Iterable[Iterator[T]], key: Callable[[T], str], limit: int
+def merged(
+    shards: Iterable[Iterator[T]], key: Callable[[T], str], limit: int, descending: bool = False
 ) -> list[T]:
-    """The first `limit` items of already sorted (newest first) shards, merged lazily: a shard
-    is read only as far as the merge needs it."""
-    merged = heapq.merge(*shards, key=key, reverse=True)
-    found = []
-    for item in merged:
-        found.append(item)
-        if len(found) >= limit:
-            break
-    return found
+    """The first `limit` items of shards already sorted by `key` (descending if said), merged
+    lazily: a shard is read only as far as the merge needs it."""
+    return list(itertools.islice(heapq.merge(*shards, key=key, reverse=descending), limit))
