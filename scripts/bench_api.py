@@ -47,6 +47,7 @@ from evsessions.contract import SessionKey, format_time  # noqa: E402
 from evsessions.dynamodb_items import BY_MONTH, FLEET_TOTALS, session_key, typed  # noqa: E402
 from evsessions.dynamodb_store import create_client  # noqa: E402
 from evsessions.settings import Settings  # noqa: E402
+from evsessions.shards import SHARDS, sharded  # noqa: E402
 from evsessions.storage import bucket_start  # noqa: E402
 from local_runner.bulk_load import (  # noqa: E402
     Aggregates,
@@ -294,7 +295,8 @@ def make_routes(
                 IndexName=BY_MONTH,
                 KeyConditionExpression="#m = :m",
                 ExpressionAttributeNames={"#m": "month"},
-                ExpressionAttributeValues=typed({":m": newest_month}),
+                # one shard of the month: the API merges all 16 (the floor is one of them)
+                ExpressionAttributeValues=typed({":m": sharded(newest_month, 0)}),
                 ScanIndexForward=False,
                 Limit=50,
             ),
@@ -313,7 +315,11 @@ def make_routes(
                 TableName=table,
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
                 ExpressionAttributeValues=typed(
-                    {":pk": FLEET_TOTALS, ":first": f"DAY#{first_day}", ":last": f"DAY#{last_day}"}
+                    {
+                        ":pk": sharded(FLEET_TOTALS, 0),  # one of the 16 shards the API sums
+                        ":first": f"DAY#{first_day}",
+                        ":last": f"DAY#{last_day}",
+                    }
                 ),
             ),
         ),
@@ -336,8 +342,11 @@ def check_answers(
     notes.append(f"get-one: HTTP {status}")
     status, body = client.get(routes[2].path(rng))
     got = json.loads(body)["totals"]["sessions"] if status == 200 else None
-    expected = aggregates.sessions(
-        FLEET_TOTALS, f"DAY#{window['first_day']}", f"DAY#{window['last_day']}"
+    expected = sum(
+        aggregates.sessions(
+            sharded(FLEET_TOTALS, shard), f"DAY#{window['first_day']}", f"DAY#{window['last_day']}"
+        )
+        for shard in range(SHARDS)
     )
     verdict = "ok" if got == expected else "WRONG"
     notes.append(f"30-day total: HTTP {status}, {got} sessions, {expected} loaded: {verdict}")

@@ -49,12 +49,13 @@ from bench_api import machine  # noqa: E402  (a sibling script: the same machine
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from evsessions.contract import parse_session  # noqa: E402
-from evsessions.dynamodb_items import FLEET_TOTALS, plain, session_item, typed  # noqa: E402
+from evsessions.dynamodb_items import session_item, typed  # noqa: E402
 from evsessions.dynamodb_store import cached_store  # noqa: E402
 from evsessions.errors import PublishIncomplete  # noqa: E402
 from evsessions.fleet import simulate_tick  # noqa: E402
 from evsessions.mqtt_identity import MqttIdentity  # noqa: E402
 from evsessions.settings import RunnerSettings, Settings  # noqa: E402
+from evsessions.storage import Totals  # noqa: E402
 from local_runner.broker import start_mosquitto  # noqa: E402
 from local_runner.broker_access import broker_access  # noqa: E402
 from local_runner.certificates import ensure_tls_files  # noqa: E402
@@ -380,15 +381,9 @@ def totals_are_exact(day: datetime, ticks: int, chargers: int) -> bool:
         sum(s.payload["session_cost_in_cents"] for s in simulated),
     )
     store = cached_store(Settings.from_env())
-    item = store.client.get_item(
-        TableName=store.table, Key=typed({"pk": FLEET_TOTALS, "sk": f"DAY#{day:%Y-%m-%d}"})
-    ).get("Item")
-    got = plain(item or {})
-    actual = (
-        int(got.get("sessions", 0)),
-        Decimal(got.get("energy_kwh", 0)),
-        int(got.get("cost_cents", 0)),
-    )
+    found = store.totals(None, "day", f"{day:%Y-%m-%d}", f"{day:%Y-%m-%d}")
+    got = found[0].totals if found else Totals()
+    actual = (got.sessions, got.energy_kwh, got.cost_cents)
     if actual != expected:
         _say(f"totals differ: stored {actual}, simulated {expected}")
     return actual == expected

@@ -11,8 +11,9 @@ transaction item's table key and, for every index template.yaml declares, the it
 and adds up write units per partition-key value (2 a KB for a transactional write, on the table
 and on each index the item appears in). It prints, per kind of key, the hottest value's peak
 write units/s against the 1,000 a second one partition takes, the AWS service limits, and the
-first limit the fleet hits (every load here grows with the fleet, so a load at x% of its limit
-is hit at 100/x times the fleet; a key of one charger does not grow with the fleet).
+first limit the fleet hits (a fleet-wide load at x% of its limit is hit at 100/x times the
+fleet; a key of one charger does not grow with the fleet, and transactions grow in size with
+it, so those are judged at the size asked for).
 
 Assumptions, named and overridable: sessions arrive evenly over the peak second; the listener
 takes them in batches of the template's BatchSize; a transaction takes `--transaction-ms` on
@@ -65,6 +66,9 @@ class Limit:
     kind: str
     """'design' (ours to change), 'quota' (adjustable by AWS), 'hard' (not adjustable)."""
     grows_with_fleet: bool = True
+    """The load is proportional to the fleet, so its limit is hit at 100/use % of this fleet;
+    otherwise (one charger's keys; transactions, whose size grows with the fleet) it is judged
+    at this size only."""
 
     @property
     def use(self) -> float:
@@ -126,6 +130,8 @@ class Model:
     item_transactions: float
     sessions_per_transaction: float
     limits: list[Limit]
+    units_per_session: float
+    """Write units a session at this fleet's peak: table and indexes, aggregates included."""
 
     def first_hit(self) -> Limit:
         return min(self.limits, key=lambda limit: limit.hit_at(self.chargers))
@@ -191,6 +197,7 @@ def model(
             1000 / transaction_ms,
             "transactions/s",
             "design",
+            grows_with_fleet=False,
         ),
         Limit(
             "listener batches in flight needed (template MaximumConcurrency)",
@@ -199,6 +206,7 @@ def model(
             trigger.max_concurrency,
             "batches",
             "design",
+            grows_with_fleet=False,
         ),
         Limit(
             "SQS -> Lambda MaximumConcurrency ceiling",
@@ -207,6 +215,7 @@ def model(
             SQS_LAMBDA_MAX_CONCURRENCY,
             "batches",
             "hard",
+            grows_with_fleet=False,
         ),
         Limit(
             "IoT Core inbound publishes/s (account)",
@@ -225,7 +234,10 @@ def model(
             "quota",
         ),
     ]
-    return Model(chargers, rate, units, hottest_item, per_transaction, limits)
+    total = sum(sum(values.values()) for values in units.values())
+    return Model(
+        chargers, rate, units, hottest_item, per_transaction, limits, total / len(sessions)
+    )
 
 
 def _fleet(value: float) -> str:
@@ -239,7 +251,8 @@ def _fleet(value: float) -> str:
 def report(result: Model) -> str:
     lines = [
         f"{result.chargers:,} chargers: peak {result.rate:,.1f} sessions/s, "
-        f"{result.sessions_per_transaction:.0f} sessions a transaction",
+        f"{result.sessions_per_transaction:.0f} sessions a transaction, "
+        f"{result.units_per_session:.2f} write units a session",
         "",
         "| limit | scope | peak | limit | use | kind | hit at chargers |",
         "|---|---|---:|---:|---:|---|---:|",
@@ -264,7 +277,7 @@ def readme_table(per_day: float = 20, peak: float = 10) -> str:
     lines = [
         "| chargers | peak sessions/s | hottest partition (write units/s, limit "
         f"{PARTITION_WRITE_UNITS:,}) | hottest item (transactions/s) "
-        "| first limit hit (kind) | at chargers |",
+        "| first limit hit (kind) | at chargers (linear from this size) |",
         "|---:|---:|---|---:|---|---:|",
     ]
     for chargers in README_FLEETS:

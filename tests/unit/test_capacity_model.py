@@ -38,7 +38,7 @@ def test_every_index_of_the_template_and_the_fleet_totals_are_modelled() -> None
 def test_the_first_limit_is_the_most_used_one_that_grows_with_the_fleet() -> None:
     result = capacity.model(1_000, 20, 10)
     first = result.first_hit()
-    growing = [limit for limit in result.limits if limit.grows_with_fleet]
+    growing = [limit for limit in result.limits if limit.grows_with_fleet]  # and under 100%
     assert first.use == max(limit.use for limit in growing)
     assert first.hit_at(1_000) == 1_000 / first.use
 
@@ -63,3 +63,13 @@ def test_cost_adds_up_every_part_with_overridable_prices() -> None:
     cheaper = cost.parse_prices(["dynamodb_write_unit=0.0000003125"])
     assert cost.breakdown(usage, cheaper, 0.25)["DynamoDB writes"] == pytest.approx(3.125)
     assert replace(prices) == prices
+
+
+def test_no_design_limit_below_a_million_chargers_at_twenty_sessions_a_day_and_ten_x_peak() -> None:
+    # GIVEN the goal of issue 13: 1,000,000 chargers x 20 sessions a day x 10 peak
+    result = capacity.model(1_000_000, 20, 10)
+    # THEN every design limit (our keys, our template) is below its ceiling
+    over = [limit.name for limit in result.limits if limit.kind == "design" and limit.use >= 1]
+    assert over == []
+    # AND what the fleet hits first lies beyond a million chargers
+    assert result.first_hit().hit_at(1_000_000) > 1_000_000

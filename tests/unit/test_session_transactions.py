@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.session_transactions import MAX_TRANSACTION_ITEMS, item_keys, pack, plan
+from evsessions.shards import shard_of
 
 ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)
 
@@ -99,3 +100,12 @@ def test_end_times_known_to_be_later_are_left_out_with_their_condition() -> None
     assert planned.raised[("CHARGERS#07", "CHARGER#1")] == {
         "connector#1#last_ended_at": "2025-11-27T18:34:10.250Z"
     }
+
+
+def test_a_transaction_holds_one_shards_fleet_items() -> None:
+    # GIVEN sessions of chargers of many shards
+    sessions = [session(str(c), "1", c) for c in range(60)]
+    # WHEN packed THEN each transaction's chargers are of one shard, so transactions of other
+    # shards never write the same fleet totals items
+    for group in pack(sessions):
+        assert len({shard_of(s.key.charger_id) for s in group}) == 1
