@@ -107,12 +107,15 @@ def reported_failures(
 
 
 def record_outcome(result: Any, message_id: str) -> str:
-    """'stored', 'duplicate', or the handler's own status word."""
+    """'stored', 'reused' (stored under a reused session id), 'duplicate', or the handler's own
+    status word."""
     if not isinstance(result, dict):
         return "ok"
     if "status" in result:
         return str(result["status"])
-    return "duplicate" if message_id in (result.get("duplicates") or ()) else "stored"
+    if message_id in (result.get("duplicates") or ()):
+        return "duplicate"
+    return "reused" if message_id in (result.get("reused") or ()) else "stored"
 
 
 class PayloadTooLarge(ValueError):

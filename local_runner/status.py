@@ -40,6 +40,8 @@ class StatusBoard:
         self.published = 0
         self.stored = 0
         self.duplicates = 0
+        self.reused = 0
+        """Of the stored: sessions stored under a session id their charger had already used."""
         self.last_message_at: float | None = None
 
     def tick(self, result: Any) -> None:
@@ -52,8 +54,9 @@ class StatusBoard:
         """A bridge's outcome for one message (stored, duplicate, dead-lettered, ...)."""
         with self._lock:
             self.last_message_at = self._wall()
-            if outcome == "stored":
+            if outcome in ("stored", "reused"):
                 self.stored += 1
+                self.reused += outcome == "reused"
             elif outcome == "duplicate":
                 self.duplicates += 1
 
@@ -84,6 +87,7 @@ def snapshot(
             "published": board.published,
             "stored": board.stored,
             "duplicates": board.duplicates,
+            "reused": board.reused,
             "dead_letters": dead_letters,
             "in_flight": in_flight,
         },
@@ -185,7 +189,7 @@ def counts_line(document: dict[str, Any], now: float) -> str:
     dead = counts.get("dead_letters")
     return (
         f"published {counts.get('published', 0)}, stored {counts.get('stored', 0)} "
-        f"(+{counts.get('duplicates', 0)} duplicates), "
+        f"(+{counts.get('duplicates', 0)} duplicates), reused ids {counts.get('reused', 0)}, "
         f"dead letters {'?' if dead is None else dead}, in flight {counts.get('in_flight', 0)}, "
         f"last message {_age(None if last is None else max(0.0, now - float(last)))}"
     )

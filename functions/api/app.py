@@ -40,6 +40,7 @@ app.log.setLevel(logging.WARNING)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_OCCURRENCE = 999_999
 DEFAULT_TOTALS_WINDOW = timedelta(days=30)
 MAX_BUCKETS = {"hour": 31 * 24, "day": 2 * 366}
 _ERROR_CODES = {
@@ -119,6 +120,7 @@ def session_json(session: ChargingSession) -> dict[str, Any]:
         "ended_at": format_time(session.ended_at),
         "ended_at_source": session.ended_at_source,
         "received_at": None if session.received_at is None else format_time(session.received_at),
+        "occurrence": session.occurrence,
     }
 
 
@@ -199,13 +201,21 @@ def _next_cursor(position: dict[str, str] | None, query: dict[str, Any]) -> str 
 def health() -> Response:
     try:
         store().ping()
+        reused = store().reused_session_ids()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
     try:
         dead_letters = count_dead_letters(settings())
     except StorageUnavailable:
         dead_letters = None
-    return Response({"status": "ok", "database": "reachable", "dead_letters": dead_letters})
+    return Response(
+        {
+            "status": "ok",
+            "database": "reachable",
+            "dead_letters": dead_letters,
+            "reused_session_ids": reused,
+        }
+    )
 
 
 @app.route("/sessions")
@@ -234,17 +244,30 @@ def list_sessions() -> dict[str, Any]:
     }
 
 
+def _occurrence(raw: str | None) -> int:
+    if raw is None:
+        return 1
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or int(raw) < 1:
+        raise BadRequestError(
+            f"occurrence must be a whole number from 1 to {MAX_OCCURRENCE}, got {raw[:40]!r}"
+        )
+    return int(raw)
+
+
 @app.route("/sessions/{charger_id}/{connector_id}/{session_id}")
 def get_session(charger_id: str, connector_id: str, session_id: str) -> dict[str, Any]:
+    """The first session under the identity, or with `occurrence=n` the n-th (a reused id)."""
+    occurrence = _occurrence(_params({"occurrence"}).get("occurrence"))
     key = SessionKey(
         _identifier(charger_id, "charger_id") or "",
         _identifier(connector_id, "connector_id") or "",
         _identifier(session_id, "session_id") or "",
     )
-    session = _read(lambda s: s.get(key))
+    session = _read(lambda s: s.get(key, occurrence))
     if session is None:
+        which = "" if occurrence == 1 else f" (occurrence {occurrence})"
         raise NotFoundError(
-            f"no session {session_id} on charger {charger_id} connector {connector_id}"
+            f"no session {session_id}{which} on charger {charger_id} connector {connector_id}"
         )
     return session_json(session)
 

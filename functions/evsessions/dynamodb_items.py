@@ -6,6 +6,12 @@ template.yaml declares the same keys and indexes; the README explains the access
   `{ended_at}#{connector}#{session}`. A charger's sessions are the merge of its connectors'.
   Index ByMonth: `month` = `YYYY-MM#{shard}` + `fleet_time` =
   `{ended_at}#{charger}#{connector}#{session}`.
+  A reused session id (same identity, other content) is occurrence n = 2, 3, ...: its sk and both
+  time keys end in `#{n}` (ids hold no `#`, so an identity's occurrences are exactly the sks from
+  `SESSION#{connector}#{session}` to `SESSION#{connector}#{session}#~`). Occurrence 1 keeps the
+  key it always had, so items stored before occurrences existed are occurrence 1 as they are.
+- Reused ids of the whole fleet: pk `COUNTERS`, sk `FLEET`, `reused_session_ids` (ADDed in the
+  transaction that stores an occurrence above 1).
 - Totals: pk `TOTALS#FLEET#{shard}`, sk `HOUR#…`, `DAY#…` and `MONTH#…` (which also tells a
   listing which months hold sessions). Counters only, added in the same transaction as the
   session, so a duplicate (which cancels it) never counts twice. A charger's totals per hour or
@@ -35,6 +41,8 @@ BY_CONNECTOR_TIME = "ByConnectorTime"
 BY_MONTH = "ByMonth"
 FLEET_TOTALS = "TOTALS#FLEET"
 CHARGERS = "CHARGERS"
+REUSE_COUNTER = ("COUNTERS", "FLEET")
+REUSED_SESSION_IDS = "reused_session_ids"
 BUCKET_PREFIX = {"hour": "HOUR#", "day": "DAY#", "month": "MONTH#"}
 
 
@@ -84,8 +92,19 @@ def _plain_value(value: Mapping[str, Any]) -> Any:
     raise TypeError(f"DynamoDB type {kind} is not used in our items")
 
 
-def session_key(key: SessionKey) -> dict[str, str]:
-    return {"pk": f"CHARGER#{key.charger_id}", "sk": f"SESSION#{key.connector_id}#{key.session_id}"}
+def _occurrence_suffix(occurrence: int) -> str:
+    return "" if occurrence == 1 else f"#{occurrence}"
+
+
+def session_key(key: SessionKey, occurrence: int = 1) -> dict[str, str]:
+    sk = f"SESSION#{key.connector_id}#{key.session_id}{_occurrence_suffix(occurrence)}"
+    return {"pk": f"CHARGER#{key.charger_id}", "sk": sk}
+
+
+def occurrences_range(key: SessionKey) -> tuple[str, str, str]:
+    """(pk, first sk, last sk): a Query BETWEEN them reads every occurrence of an identity."""
+    first = session_key(key)
+    return first["pk"], first["sk"], first["sk"] + "#~"
 
 
 def charger_sk(charger_id: str) -> str:
@@ -109,23 +128,26 @@ def month_partition(month: str, charger_id: str) -> str:
 
 def fleet_time(session: ChargingSession) -> str:
     """ByMonth's sort key: the end time first, then the identity, so it is unique."""
-    key = session.key
-    return f"{format_time(session.ended_at)}#{key.charger_id}#{key.connector_id}#{key.session_id}"
+    key, suffix = session.key, _occurrence_suffix(session.occurrence)
+    ended = format_time(session.ended_at)
+    return f"{ended}#{key.charger_id}#{key.connector_id}#{key.session_id}{suffix}"
 
 
 def session_item(session: ChargingSession) -> dict[str, Any]:
     """The plain (not yet typed) item for a session."""
     key = session.key
     ended = format_time(session.ended_at)
+    suffix = _occurrence_suffix(session.occurrence)
     item: dict[str, Any] = {
-        **session_key(key),
-        "charger_time": f"{ended}#{key.connector_id}#{key.session_id}",
+        **session_key(key, session.occurrence),
+        "charger_time": f"{ended}#{key.connector_id}#{key.session_id}{suffix}",
         "connector_pk": f"CONNECTOR#{key.charger_id}#{key.connector_id}",
         "month": month_partition(ended[:7], key.charger_id),
         "fleet_time": fleet_time(session),
         "charger_id": key.charger_id,
         "connector_id": key.connector_id,
         "session_id": session.session_id,
+        "occurrence": session.occurrence,
         "energy_delivered_in_kWh": session.energy_delivered_in_kWh,
         "duration_in_seconds": session.duration_in_seconds,
         "session_cost_in_cents": session.session_cost_in_cents,
@@ -151,6 +173,7 @@ def session_from_item(item: Mapping[str, Any]) -> ChargingSession:
         ended_at=datetime.fromisoformat(item["ended_at"]),
         ended_at_source=item["ended_at_source"],
         received_at=None if received is None else datetime.fromisoformat(received),
+        occurrence=int(item.get("occurrence", 1)),
     )
 
 

@@ -61,8 +61,9 @@ def parse_outcomes(text: str, charger: str) -> Outcomes:
 
 
 def row_topic(row: dict[str, Any]) -> str:
-    """A stored row's identity as the topic it came from (sk: `SESSION#{connector}#{session}`)."""
-    _, connector, session = str(row["sk"]).split("#", 2)
+    """A stored row's identity as the topic it came from (sk: `SESSION#{connector}#{session}`,
+    and `#{occurrence}` after it from the second session under a reused id on)."""
+    _, connector, session, *_ = str(row["sk"]).split("#")
     return session_topic(str(row["charger_id"]), session, connector)
 
 

@@ -136,6 +136,7 @@ def test_session_json_shape(client: Client, stored: None) -> None:
             "ended_at": "2025-11-27T18:05:00.000Z",
             "ended_at_source": "payload",
             "received_at": "2025-11-27T18:05:05.000Z",
+            "occurrence": 1,
         }
     ]
 
@@ -197,6 +198,7 @@ def test_one_session_by_identity(client: Client, stored: None) -> None:
         "ended_at": "2025-11-27T18:35:00.000Z",
         "ended_at_source": "received",
         "received_at": "2025-11-27T18:35:00.000Z",
+        "occurrence": 1,
     }
 
 

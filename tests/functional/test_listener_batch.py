@@ -88,3 +88,55 @@ def test_aggregates_match_the_in_memory_adapter_over_shuffled_overlapping_batche
             expected = memory.totals(charger, bucket, first, last)
             assert dynamodb.totals(charger, bucket, first, last) == expected
     assert dynamodb.chargers(100, None) == memory.chargers(100, None)
+
+
+def test_reused_ids_match_the_in_memory_adapter_over_shuffled_overlapping_batches(
+    sessions_table: str,
+) -> None:
+    # GIVEN 120 sessions of 6 chargers, then chargers restarting: 50 of the identities sent
+    # again with other content (some of them twice, with two other contents), all delivered in
+    # shuffled batches of up to 40 in which a quarter of the records are repeats
+    rng = random.Random(11)
+    events = [
+        event_of(charger, connector, session, rng.randrange(180))
+        for session in range(1, 121)
+        for charger, connector in [(rng.randint(1, 6), rng.randint(1, 2))]
+    ]
+    reused = [
+        {**event, "session_cost_in_cents": 10_000 + generation * 1000 + n}
+        for generation in (1, 2)
+        for n, event in enumerate(rng.sample(events, 50 if generation == 1 else 15))
+    ]
+    deliveries = events + reused + rng.sample(events + reused, 46)
+    rng.shuffle(deliveries)
+    memory = InMemorySessionStore()
+    for event in deliveries:
+        memory.save(parse_session(event))
+    # WHEN the listener stores them batch by batch
+    stored = reused_count = 0
+    for start in range(0, len(deliveries), 40):
+        chunk = deliveries[start : start + 40]
+        result = handle_batch(batch(*((str(i), e) for i, e in enumerate(chunk))), None)
+        assert result["batchItemFailures"] == []
+        stored += result["stored"]
+        reused_count += len(result["reused"])
+    # THEN every distinct session counted once, as many reuses as the in-memory adapter found
+    distinct = {(e["topic"], e["session_cost_in_cents"]) for e in events + reused}
+    assert stored == len(distinct) == len(memory.sessions)
+    dynamodb = cached_store(Settings.from_env())
+    assert reused_count == dynamodb.reused_session_ids() == memory.reused_session_ids()
+    assert reused_count == len(distinct) - len(events)
+    # AND every aggregate equals the one computed from scratch
+    for charger in (None, *map(str, range(1, 7))):
+        for bucket, first, last in (
+            ("hour", "2025-11-27T17", "2025-11-27T19"),
+            ("day", "2025-11-27", "2025-11-27"),
+        ):
+            expected = memory.totals(charger, bucket, first, last)
+            assert dynamodb.totals(charger, bucket, first, last) == expected
+    assert dynamodb.chargers(100, None) == memory.chargers(100, None)
+    # AND each identity's occurrences hold the same contents in both adapters
+    for key, occurrence in memory.sessions:
+        found = dynamodb.get(key, occurrence)
+        assert found is not None
+        assert found.content in {s.content for (k, _), s in memory.sessions.items() if k == key}

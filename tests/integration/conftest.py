@@ -22,7 +22,18 @@ from local_runner.system import LocalSystem, start_system
 
 ROOT = Path(__file__).resolve().parents[2]
 JARS = ROOT / ".local" / "dynamodb-local"
-TEST_CHARGERS = ("orig", "dup", "poison", "bytes", "qos2", "restart", "fallback", "a", "b")
+TEST_CHARGERS = (
+    "orig",
+    "dup",
+    "poison",
+    "bytes",
+    "qos2",
+    "restart",
+    "fallback",
+    "a",
+    "b",
+    "legacy",
+)
 DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
 """Charger ids the tests publish as: each gets a broker identity besides the simulated fleet."""
 

@@ -39,13 +39,14 @@ def _write(data_dir: Path, board: StatusBoard, written_at: float | None = None) 
     write_atomically(status_path(data_dir), document)
 
 
-def test_the_board_counts_published_stored_and_duplicates() -> None:
+def test_the_board_counts_published_stored_duplicates_and_reused_ids() -> None:
     board = StatusBoard(wall=lambda: 100.0)
     board.tick({"published": 3, "failed": 0})
     board.tick(None)  # a failed tick publishes nothing
-    for outcome in ("stored", "stored", "duplicate", "dead-lettered (InvalidSession: x)"):
+    for outcome in ("stored", "reused", "duplicate", "dead-lettered (InvalidSession: x)"):
         board.outcome(outcome)
-    assert (board.published, board.stored, board.duplicates) == (3, 2, 1)
+    # THEN a session stored under a reused id is stored, and counted as a reuse too
+    assert (board.published, board.stored, board.duplicates, board.reused) == (3, 2, 1, 1)
     assert board.last_message_at == 100.0
 
 
@@ -58,7 +59,7 @@ def test_status_without_a_snapshot_says_not_running(tmp_path: Path) -> None:
 def test_status_probes_each_part_and_shows_the_counts(tmp_path: Path) -> None:
     board = StatusBoard(wall=lambda: 1000.0)
     board.tick({"published": 5})
-    board.outcome("stored")
+    board.outcome("reused")
     _write(tmp_path, board)
     # WHEN the broker answers and the API does not
     shown = report(tmp_path, probe=lambda address: address.startswith("mqtt"), now=lambda: 1030.0)
@@ -70,7 +71,9 @@ def test_status_probes_each_part_and_shows_the_counts(tmp_path: Path) -> None:
     assert "mosquitto  up    mqtt://127.0.0.1:1883" in text
     assert "API        DOWN  http://h:8000" in text
     assert "(x60)" in text
-    assert "published 5, stored 1 (+0 duplicates), dead letters 1, in flight 2" in text
+    assert (
+        "published 5, stored 1 (+0 duplicates), reused ids 1, dead letters 1, in flight 2" in text
+    )
     assert "last message 30 s ago" in text
 
 
