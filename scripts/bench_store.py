@@ -43,7 +43,7 @@ from evsessions.fleet import simulate_tick
 from evsessions.settings import Settings
 from evsessions.storage import Totals
 from harness.dynamodb_conflicts import ConflictingClient
-from local_runner.database import LOCAL_CREDENTIALS, create_tables, start_dynamodb_local
+from local_runner.infra.database import LOCAL_CREDENTIALS, create_tables, start_dynamodb_local
 from local_runner.services.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]

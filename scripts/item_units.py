@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from local_runner.template import load_template
+from local_runner.services.template import load_template
 
 TRANSACTION_FACTOR = 2
 

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from evsessions.settings import RunnerSettings, Settings
-from local_runner import database
+from evsessions.settings import Settings
+from local_runner.infra import database
 from local_runner.infra.database import Database
 from local_runner.infra.listening import Listener, listeners_of
 from local_runner.infra.processes import free_port
+from local_runner.runner_settings import RunnerSettings
 from local_runner.system import start_database
 from tests.integration.conftest import JARS, ROOT, prepare_data_dir, up_environment
 
