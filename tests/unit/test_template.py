@@ -80,7 +80,7 @@ def test_listener_rule_reaches_the_listener_through_its_queue_in_batches(
     trigger = template.functions["ListenerFunction"].rules[0]
     # THEN the emulator batches as Lambda would poll, and dead-letters as the redrive policy says
     assert trigger.batching == QueueBatching(
-        queue_name="SessionQueue", size=5000, window_seconds=1.0, in_flight=16, max_receive_count=3
+        queue_name="SessionQueue", size=5000, window_seconds=1.0, in_flight=12, max_receive_count=3
     )
 
 
