@@ -27,7 +27,14 @@ from api import dashboard
 from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
-from evsessions.contract import ChargingSession, SessionKey, format_time, identifier, parse_time
+from evsessions.contract import (
+    ChargingSession,
+    SessionKey,
+    TransactionDetails,
+    format_time,
+    identifier,
+    parse_time,
+)
 from evsessions.dead_letter_count import count_dead_letters
 from evsessions.dynamodb_store import cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
@@ -109,7 +116,8 @@ def _number(value: Decimal) -> int | float:
 
 
 def session_json(session: ChargingSession) -> dict[str, Any]:
-    return {
+    """The original fields; `transaction` too for a session of a real charger (OCPP)."""
+    body: dict[str, Any] = {
         "charger_id": session.key.charger_id,
         "connector_id": session.key.connector_id,
         "session_id": session.session_id,
@@ -119,6 +127,18 @@ def session_json(session: ChargingSession) -> dict[str, Any]:
         "ended_at": format_time(session.ended_at),
         "ended_at_source": session.ended_at_source,
         "received_at": None if session.received_at is None else format_time(session.received_at),
+    }
+    if session.transaction is not None:
+        body["transaction"] = _transaction_json(session.transaction)
+    return body
+
+
+def _transaction_json(details: TransactionDetails) -> dict[str, Any]:
+    return {
+        "started_at": None if details.started_at is None else format_time(details.started_at),
+        "stop_reason": details.stop_reason,
+        "meter_start_wh": details.meter_start_wh,
+        "meter_stop_wh": details.meter_stop_wh,
     }
 
 

@@ -47,12 +47,12 @@ def _nullable(schema: JSON) -> JSON:
     return {**schema, "nullable": True}
 
 
-def _object(properties: JSON, description: str) -> JSON:
-    """A closed object: every property is required and no other may appear."""
+def _object(properties: JSON, description: str, optional: tuple[str, ...] = ()) -> JSON:
+    """A closed object: every property but the `optional` is required; no other may appear."""
     return {
         "type": "object",
         "description": description,
-        "required": list(properties),
+        "required": [name for name in properties if name not in optional],
         "properties": properties,
         "additionalProperties": False,
     }
@@ -145,8 +145,18 @@ def _schemas() -> JSON:
                     "description": "payload: the charger sent it; received: when IoT received it.",
                 },
                 "received_at": _nullable(_TIMESTAMP),
+                "transaction": _object(
+                    {
+                        "started_at": _nullable(_TIMESTAMP),
+                        "stop_reason": _nullable({"type": "string"}),
+                        "meter_start_wh": _nullable({"type": "integer", "minimum": 0}),
+                        "meter_stop_wh": _nullable({"type": "integer", "minimum": 0}),
+                    },
+                    "What a real charger's OCPP transaction told (its sessions only).",
+                ),
             },
             "One charging session.",
+            optional=("transaction",),
         ),
         "SessionPage": _object(
             {
