@@ -39,6 +39,8 @@ from local_runner.recorder import Recorder
 from local_runner.scheduler import ScheduledTarget, Scheduler
 from local_runner.status import Component, StatusBoard, dead_letter_count, snapshot
 from local_runner.template import Template, TemplateError, load_template
+from local_runner.websocket_api import websocket_apis
+from local_runner.websocket_gateway import WebSocketGateway
 
 Say = Callable[[str], None]
 
@@ -59,6 +61,7 @@ class LocalSystem:
     board: StatusBoard = field(default_factory=StatusBoard)
     recorder: Recorder | None = None
     access: BrokerAccess | None = None
+    gateways: list[WebSocketGateway] = field(default_factory=list)
 
     def status_snapshot(self) -> dict[str, Any]:
         """What `status` reads: the parts and their addresses, and the counts so far."""
@@ -71,6 +74,7 @@ class LocalSystem:
             if self.broker and self.broker.tls_port
             else None,
             ("API", self.api.url) if self.api else None,
+            *((f"WebSocket API {g.spec.logical_id}", g.url) for g in self.gateways),
         ]
         return snapshot(
             self.board,
@@ -87,6 +91,7 @@ class LocalSystem:
             ("schedules", self.scheduler.shutdown if self.scheduler else None),
             ("recorder", self.recorder.shutdown if self.recorder else None),
             *((f"rule {b.rule_name}", b.shutdown) for b in self.bridges),
+            *((f"WebSocket API {g.spec.logical_id}", g.shutdown) for g in self.gateways),
             ("API", self.api.shutdown if self.api else None),
             ("publisher connections", close_shared_pools),
             (self.broker.kind if self.broker else "", self.broker.stop if self.broker else None),
@@ -293,6 +298,7 @@ def start_system(
         os.environ["DEAD_LETTER_FILE"] = str(dead_letter_store(runner.local_data_dir).path)
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
         _start_api(system, runner)
+        _start_websocket_apis(system)
         _start_bridges(system, settings)
         if record is not None:
             _start_recorder(system, record)
@@ -312,6 +318,32 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
             system.api.start()
             system.say(f"API ({name}) ready at {system.api.url}  dashboard: {system.api.url}/")
             return
+
+
+def _start_websocket_apis(system: LocalSystem) -> None:
+    """The template's WebSocket APIs, on loopback and over TLS with the local CA; the functions
+    reply through the local management API (OCPP_MANAGEMENT_ENDPOINT_URL)."""
+    runner = system.runner
+    for spec in websocket_apis(runner.template_path):
+        tls, _ = ensure_tls_files(runner.local_data_dir / "tls")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls.server_cert, tls.server_key)
+        gateway = WebSocketGateway(
+            spec,
+            system.invokers,
+            port=runner.ocpp_port,
+            tls_host=runner.ocpp_tls_bind,
+            tls_port=runner.ocpp_tls_port,
+            tls_context=context,
+        )
+        gateway.start()
+        system.gateways.append(gateway)
+        os.environ["OCPP_MANAGEMENT_ENDPOINT_URL"] = gateway.management_url
+        system.say(
+            f"WebSocket API {spec.logical_id} ready: a charger connects to {gateway.url}{{id}} "
+            f"or {gateway.tls_url}{{id}} (TLS, CA {tls.ca_cert}) with subprotocol ocpp1.6 and "
+            "HTTP Basic (its id and its own password: scripts/charger_credentials.py ID)"
+        )
 
 
 def _start_bridges(system: LocalSystem, settings: Settings) -> None:

@@ -95,6 +95,10 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     dead_letter_queue_url: str | None = None
     dead_letter_file: str | None = None
+    ocpp_tariff_cents_per_kwh: int = 39
+    ocpp_session_fee_cents: int = 50
+    ocpp_heartbeat_interval_seconds: int = 300
+    ocpp_management_endpoint_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -138,6 +142,20 @@ class Settings:
             cors_allowed_origins=tuple(
                 o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
+            ocpp_tariff_cents_per_kwh=_integer(
+                env, "OCPP_TARIFF_CENTS_PER_KWH", cls.ocpp_tariff_cents_per_kwh, 0, 10_000
+            ),
+            ocpp_session_fee_cents=_integer(
+                env, "OCPP_SESSION_FEE_CENTS", cls.ocpp_session_fee_cents, 0, 100_000
+            ),
+            ocpp_heartbeat_interval_seconds=_integer(
+                env,
+                "OCPP_HEARTBEAT_INTERVAL_SECONDS",
+                cls.ocpp_heartbeat_interval_seconds,
+                10,
+                86_400,
+            ),
+            ocpp_management_endpoint_url=_optional(env, "OCPP_MANAGEMENT_ENDPOINT_URL"),
         )
         return replace(settings, **overrides)
 
@@ -158,6 +176,9 @@ class RunnerSettings:
     mqtt_tls_bind: str = "127.0.0.1"
     mqtt_bridge_password: str | None = field(default=None, repr=False)  # secret: never in a log
     mqtt_charger_ids: tuple[str, ...] = ()
+    ocpp_port: int = 8180
+    ocpp_tls_port: int = 8443
+    ocpp_tls_bind: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RunnerSettings:
@@ -181,6 +202,9 @@ class RunnerSettings:
             mqtt_charger_ids=tuple(
                 c.strip() for c in env.get("MQTT_CHARGER_IDS", "").split(",") if c.strip()
             ),
+            ocpp_port=_integer(env, "OCPP_PORT", cls.ocpp_port, 0, 65535),
+            ocpp_tls_port=_integer(env, "OCPP_TLS_PORT", cls.ocpp_tls_port, 0, 65535),
+            ocpp_tls_bind=_text(env, "OCPP_TLS_BIND", cls.ocpp_tls_bind),
         )
         return replace(settings, **overrides)
 

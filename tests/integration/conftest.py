@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 JARS = ROOT / ".local" / "dynamodb-local"
 TEST_CHARGERS = ("orig", "dup", "poison", "bytes", "qos2", "restart", "fallback", "a", "b")
 DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
+OCPP_CHARGERS = ("CP-ocpp-1", "CP-ocpp-2", "CP-ocpp-3", "CP-ocpp-4")
 """Charger ids the tests publish as: each gets a broker identity besides the simulated fleet."""
 
 
@@ -45,6 +46,8 @@ def up_environment(data_dir: Path, api_port: int) -> dict[str, str]:
         "API_PORT": str(api_port),
         "MQTT_PORT": str(free_port()),
         "MQTT_TLS_PORT": str(free_port()),
+        "OCPP_PORT": str(free_port()),
+        "OCPP_TLS_PORT": str(free_port()),
         "DYNAMODB_LOCAL_PORT": str(free_port()),
         "BROKER": "mosquitto",
         "DATABASE": "dynamodb-local",
@@ -62,7 +65,9 @@ def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
         "database": "dynamodb-local",
         "publish_on_start": False,
         "mqtt_tls_port": 0,
-        "mqtt_charger_ids": TEST_CHARGERS + DASHBOARD_CHARGERS,
+        "ocpp_port": 0,
+        "ocpp_tls_port": 0,
+        "mqtt_charger_ids": TEST_CHARGERS + DASHBOARD_CHARGERS + OCPP_CHARGERS,
     }
     return RunnerSettings(**{**defaults, **overrides})
 
