@@ -26,6 +26,12 @@ _CODES_16 = {
 """The `ocpp` package speaks OCPP 2.0's spelling; 1.6 chargers expect these."""
 
 
+_UNPACK_ERRORS = {
+    "FormatViolation": "the frame is not valid JSON",
+    "ProtocolError": "a CALL is a JSON array [2, uniqueId, action, {payload}]",
+    "PropertyConstraintViolation": "unknown MessageTypeId",
+}
+"""Our words for what unpack found: its own carry Python type names."""
 _ACTION_NAME = re.compile(r"[A-Za-z]{1,40}")
 """OCPP action names; anything else is unknown before it gets near a schema file name."""
 
@@ -75,8 +81,8 @@ def parse_call(raw: str, known_actions: frozenset[str]) -> CallFrame:
     try:
         message = unpack(raw)
     except exceptions.OCPPError as error:
-        cause = (error.details or {}).get("cause") if isinstance(error.details, dict) else None
-        raise FrameError(_unique_id(raw), error.code, str(cause or error.description)) from None
+        description = _UNPACK_ERRORS.get(error.code, "the frame is malformed")
+        raise FrameError(_unique_id(raw), error.code, description) from None
     if not isinstance(message, Call):
         raise FrameError(None, "ProtocolError", "only CALL frames are expected here")
     if not isinstance(message.unique_id, str) or not 0 < len(message.unique_id) <= 36:
