@@ -161,7 +161,7 @@ def test_wrong_or_missing_credentials_are_unauthorized(
     monkeypatch: pytest.MonkeyPatch, event: dict[str, Any]
 ) -> None:
     monkeypatch.setenv("MQTT_FLEET_SECRET", SECRET)
-    with pytest.raises(authorizer.Unauthorized, match="^Unauthorized$"):
+    with pytest.raises(authorizer.Unauthorized, match=r"^Unauthorized$"):
         authorizer.handler(event, None)
 
 
