@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -219,3 +220,48 @@ def test_bad_frames_get_ocpps_answer_and_the_endpoint_keeps_serving(
     assert answers["u4"] == [3, "u4", {}]  # a Stop is always taken; kept as unmatched
     assert answers["u5"][:3] == [4, "u5", "TypeConstraintViolation"]
     assert answers["u6"][0] == 3 and "currentTime" in answers["u6"][2]
+
+
+def test_security_profile_2_over_tls_with_the_local_ca(local_system: LocalSystem) -> None:
+    gateway = local_system.gateways[0]
+    assert gateway.tls_url is not None and gateway.tls_url.startswith("wss://localhost:")
+    context = ssl.create_default_context(
+        cafile=str(local_system.runner.local_data_dir / "tls" / "ca.crt")
+    )
+    charger = "CP-ocpp-4"
+
+    async def scenario() -> Any:
+        async with connect(
+            gateway.tls_url + charger,
+            ssl=context,
+            subprotocols=[websockets.Subprotocol("ocpp1.6")],
+            additional_headers={"Authorization": _basic(charger, _password(local_system, charger))},
+            open_timeout=20,
+        ) as socket:
+            point = ChargePoint(charger, socket, response_timeout=20)
+            task = asyncio.create_task(point.start())
+            try:
+                return await point.call(call.Heartbeat())
+            finally:
+                task.cancel()
+
+    assert _run(scenario).current_time
+
+
+def test_a_client_that_offers_no_ocpp16_subprotocol_is_refused(local_system: LocalSystem) -> None:
+    charger = "CP-ocpp-4"
+
+    async def scenario() -> int:
+        try:
+            async with connect(
+                local_system.gateways[0].url + charger,
+                additional_headers={
+                    "Authorization": _basic(charger, _password(local_system, charger))
+                },
+                open_timeout=20,
+            ):
+                return 101
+        except InvalidStatus as refusal:
+            return refusal.response.status_code
+
+    assert _run(scenario) == 400
