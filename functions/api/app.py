@@ -27,6 +27,7 @@ from api import dashboard
 from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
+from centralsystem.store import CentralSystemStore
 from evsessions.contract import (
     ChargingSession,
     SessionKey,
@@ -36,7 +37,7 @@ from evsessions.contract import (
     parse_time,
 )
 from evsessions.dead_letter_count import count_dead_letters
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
 from evsessions.storage import Bucket, SessionQuery, SessionStore, Totals, bucket_start
@@ -67,7 +68,7 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def store() -> SessionStore:
+def store() -> DynamoDbSessionStore:
     return cached_store(settings())
 
 
@@ -300,6 +301,46 @@ def list_chargers() -> dict[str, Any]:
 def _bucket_time(start: str) -> str:
     """A bucket's start as a full timestamp: 2026-11-27T18 -> 2026-11-27T18:00:00.000Z."""
     return start + ("T00:00:00.000Z" if len(start) == 10 else ":00:00.000Z")
+
+
+def charge_point_json(item: dict[str, Any]) -> dict[str, Any]:
+    """What the central system keeps of a charge point (see centralsystem.store)."""
+    connectors = sorted(
+        {name.split("#", 1)[1] for name in item if name.startswith("status#")}, key=_natural
+    )
+    return {
+        "charger_id": str(item["charger_id"]),
+        "connected": bool(item.get("connected", False)),
+        "last_seen": item.get("last_seen"),
+        "vendor": item.get("vendor"),
+        "model": item.get("model"),
+        "transactions_started": int(item.get("transactions_started", 0)),
+        "connectors": [
+            {
+                "connector_id": connector,
+                "status": str(item[f"status#{connector}"]),
+                "error_code": str(item.get(f"error#{connector}", "NoError")),
+            }
+            for connector in connectors
+        ],
+    }
+
+
+def _natural(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.isdigit() else (1 << 30, text)
+
+
+@app.route("/chargepoints")
+def list_charge_points() -> dict[str, Any]:
+    """Real chargers (OCPP): connected or not, last seen, each connector's last status."""
+    limit = _limit(_params({"limit"}).get("limit"))
+    charge_points = CentralSystemStore(settings().sessions_table, store().client)
+    try:
+        items, more = charge_points.charge_points(limit)
+    except StorageUnavailable:
+        raise ServiceUnavailableError("the session store is unreachable; try again") from None
+    found = [charge_point_json(item) for item in items]
+    return {"charge_points": found, "count": len(found), "more": more}
 
 
 @app.route("/totals")

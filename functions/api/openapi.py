@@ -189,6 +189,36 @@ def _schemas() -> JSON:
             },
             "One page of chargers in id order.",
         ),
+        "ChargePoint": _object(
+            {
+                "charger_id": _IDENTIFIER,
+                "connected": {"type": "boolean"},
+                "last_seen": _nullable(_TIMESTAMP),
+                "vendor": _nullable({"type": "string"}),
+                "model": _nullable({"type": "string"}),
+                "transactions_started": _COUNT,
+                "connectors": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "connector_id": {"type": "string"},
+                            "status": {"type": "string"},
+                            "error_code": {"type": "string"},
+                        },
+                        "A connector's last StatusNotification.",
+                    ),
+                },
+            },
+            "A real charger (OCPP) as the central system last saw it.",
+        ),
+        "ChargePointList": _object(
+            {
+                "charge_points": {"type": "array", "items": _ref("schemas", "ChargePoint")},
+                "count": {**_COUNT, "maximum": MAX_LIMIT},
+                "more": {"type": "boolean", "description": "More charge points than the limit."},
+            },
+            "Real chargers in id order.",
+        ),
         "Totals": _object(_totals_properties(), "Aggregates over a set of sessions."),
         "BucketTotals": _object(
             {"start": _TIMESTAMP, **_totals_properties()},
@@ -418,6 +448,18 @@ def _paths() -> JSON:
                 **_errors(400, 401, 405, 503),
             },
             ["/chargers", "/chargers?limit=100"],
+            "chargers",
+        ),
+        "/chargepoints": _operation(
+            "listChargePoints",
+            "Real chargers (OCPP 1.6J): connected or not, last seen, connector statuses",
+            "What the OCPP central system keeps of each charge point, in charger id order.",
+            [_ref("parameters", "limit")],
+            {
+                "200": _ok(_ref("schemas", "ChargePointList"), "The charge points."),
+                **_errors(400, 401, 405, 503),
+            },
+            ["/chargepoints", "/chargepoints?limit=10"],
             "chargers",
         ),
         "/totals": _operation(

@@ -116,22 +116,17 @@ class CentralSystemStore:
         )
         return int(plain(answer["Attributes"])["transactions_started"])
 
-    def charge_points(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        start: dict[str, Any] | None = None
-        while True:
-            extra = {"ExclusiveStartKey": start} if start else {}
-            page = self._call(
-                "query",
-                TableName=self.table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues=typed({":pk": CHARGE_POINTS}),
-                **extra,
-            )
-            items.extend(plain(item) for item in page.get("Items", []))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return items
+    def charge_points(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The first `limit` charge points in id order, and whether there are more."""
+        page = self._call(
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=typed({":pk": CHARGE_POINTS}),
+            Limit=limit,
+        )
+        items = [plain(item) for item in page.get("Items", [])]
+        return items, "LastEvaluatedKey" in page
 
     # --- transactions ---
 

@@ -172,6 +172,7 @@ def test_api_routes(template: Template) -> None:
     # unknown paths into 404s
     assert routes == {
         ("GET", "/health"),
+        ("GET", "/chargepoints"),
         ("GET", "/sessions"),
         ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}"),
         ("GET", "/chargers"),
