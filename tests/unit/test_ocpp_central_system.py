@@ -92,7 +92,7 @@ OPENED = OpenTransaction(
     started_at=datetime(2026, 11, 29, 10, 0, tzinfo=UTC),
 )
 STOPPED = StopReading(23_500, datetime(2026, 11, 29, 10, 45, 30, 250_000, tzinfo=UTC), "Local")
-TARIFF = Tariff(cents_per_kwh=39, session_fee_cents=50)
+TARIFF = Tariff(cents_per_kwh=25, session_fee_cents=50)
 
 
 def test_energy_duration_and_cost_follow_from_the_meters_and_the_tariff() -> None:
@@ -103,7 +103,7 @@ def test_energy_duration_and_cost_follow_from_the_meters_and_the_tariff() -> Non
         "session_id": 7,
         "energy_delivered_in_kWh": 22.5,
         "duration_in_seconds": 2730,
-        "session_cost_in_cents": 50 + 878,  # 22.5 kWh x 39 = 877.5, rounded half up
+        "session_cost_in_cents": 50 + 563,  # 22.5 kWh x 25 = 562.5, rounded half up
         "ended_at": "2026-11-29T10:45:30.250Z",
         "started_at": "2026-11-29T10:00:00.000Z",
         "meter_start_wh": 1_000,
@@ -121,7 +121,7 @@ def test_the_session_message_passes_the_pipelines_contract() -> None:
     session = parse_session({**json.loads(message.payload), "topic": message.topic})
     assert session.transaction is not None
     assert session.transaction.meter_stop_wh == 23_500
-    assert session.session_cost_in_cents == 928
+    assert session.session_cost_in_cents == 613
 
 
 # --- the $connect authorizer --------------------------------------------------------------------
