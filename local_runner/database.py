@@ -120,7 +120,13 @@ def create_tables(endpoint_url: str, region: str, tables: list[TableSpec]) -> li
             _add_missing_indexes(dynamodb, table)
             continue
         arguments = {k: v for k, v in table.properties.items() if k in _TABLE_ARGUMENTS}
-        dynamodb.create_table(TableName=table.name, **arguments)
+        try:
+            dynamodb.create_table(TableName=table.name, **arguments)
+        except ClientError as error:
+            # A create that timed out on a loaded machine is retried by botocore and then meets
+            # the table its first attempt made: that is the table we asked for.
+            if error.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise
         created.append(table.name)
     deadline = time.monotonic() + 30
     for name in created:
