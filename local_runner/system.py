@@ -75,6 +75,11 @@ class LocalSystem:
             else None,
             ("API", self.api.url) if self.api else None,
             *((f"WebSocket API {g.spec.logical_id}", g.url) for g in self.gateways),
+            *(
+                (f"WebSocket API {g.spec.logical_id} (TLS)", g.tls_url)
+                for g in self.gateways
+                if g.tls_url
+            ),
         ]
         return snapshot(
             self.board,
