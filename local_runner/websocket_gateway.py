@@ -45,6 +45,9 @@ log = logging.getLogger("local_runner.websocket")
 
 CHARGE_POINT_QUERY = "chargePointId"
 """The query parameter template.yaml's CloudFront Function fills from the URL's last segment."""
+HANDSHAKE_SECONDS = 30
+"""How long a handshake may take, authorizer and $connect included (API Gateway's integration
+timeout is 29 s); the websockets default of 10 s refused chargers of a busy gateway."""
 MAX_MESSAGE_BYTES = 128 * 1024
 """API Gateway's WebSocket message limit (frames of 32 KB, messages of 128 KB)."""
 API_ID = "local"
@@ -192,6 +195,7 @@ class WebSocketGateway:
             "process_request": self._process_request,
             "select_subprotocol": self._select_subprotocol,
             "max_size": MAX_MESSAGE_BYTES,
+            "open_timeout": HANDSHAKE_SECONDS,
             "compression": None,
             "server_header": None,
             "ping_interval": None,  # API Gateway sends no pings; chargers keep the line alive
