@@ -1,6 +1,7 @@
 """`python -m local_runner`: the local emulator's command line.
 
-up [--speed K] [--record FILE]   start everything template.yaml declares; Ctrl-C stops it all
+up [--speed K] [--record FILE] [--outcomes FILE]
+                                 start everything template.yaml declares; Ctrl-C stops it all
 status                           each part of the running system, up or down, and its counts
 replay FILE [--speed K]          replay a recording through the rules into the store
 invoke FUNCTION --event FILE     call one handler with one event, like `sam local invoke`
@@ -19,18 +20,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
 
-from evsessions.settings import RunnerSettings, SettingsError
-from local_runner.dead_letters import dead_letter_store
-from local_runner.events import sample_iot_event, scheduled_event, sqs_event
-from local_runner.recorder import RecordingError
-from local_runner.template import Template, TemplateError, load_template
+from evsessions.settings import SettingsError
+from local_runner.observers.recorder import RecordingError
+from local_runner.runner_settings import RunnerSettings
+from local_runner.services.dead_letter_queue import LocalDeadLetterQueue
+from local_runner.services.dead_letters import dead_letter_store
+from local_runner.services.events import sample_iot_event, scheduled_event, sqs_event
+from local_runner.services.template import Template, TemplateError, load_template
 
 
 def _say(line: str) -> None:
@@ -47,10 +50,10 @@ def _positive(text: str) -> float:
     return value
 
 
-def _up(runner: RunnerSettings, speed: float, record: str | None) -> int:
-    from local_runner.clock import ScaledClock
-    from local_runner.console import Console
-    from local_runner.status import StatusWriter, counts_line, status_path
+def _up(runner: RunnerSettings, speed: float, record: str | None, outcomes: str | None) -> int:
+    from local_runner.observers.console import Console
+    from local_runner.observers.status import StatusWriter, counts_line, status_path
+    from local_runner.services.clock import ScaledClock
     from local_runner.system import start_system
 
     stop = threading.Event()
@@ -61,7 +64,11 @@ def _up(runner: RunnerSettings, speed: float, record: str | None) -> int:
     if speed != 1:
         console.say(f"time machine: x{speed:g}, a simulated minute every {60 / speed:g} s")
     system = start_system(
-        runner, console.say, clock=ScaledClock(speed), record=Path(record) if record else None
+        runner,
+        console.say,
+        clock=ScaledClock(speed),
+        record=Path(record) if record else None,
+        outcomes=Path(outcomes) if outcomes else None,
     )
 
     def show(document: dict[str, Any]) -> None:
@@ -85,7 +92,7 @@ def _up(runner: RunnerSettings, speed: float, record: str | None) -> int:
 
 
 def _status(runner: RunnerSettings) -> int:
-    from local_runner.status import report
+    from local_runner.observers.status import report
 
     result = report(runner.local_data_dir)
     print("\n".join(result.lines))
@@ -93,19 +100,20 @@ def _status(runner: RunnerSettings) -> int:
 
 
 def _replay_recording(runner: RunnerSettings, path: str, speed: float | None) -> int:
-    from local_runner.playback import play
-    from local_runner.progress import Progress
-    from local_runner.recorder import read_recording
+    from local_runner.commands.recording_replay import play
+    from local_runner.observers.progress import Progress
+    from local_runner.observers.recorder import read_recording
 
     messages = read_recording(Path(path))
     template = load_template(runner.template_path)
-    with _local_handlers(runner, template) as handlers, Progress(len(messages), "replay") as bar:
+    with _local_handlers(runner, template) as local, Progress(len(messages), "replay") as bar:
         result = play(
             messages,
             template,
-            lambda name, event: handlers[name](event),
+            lambda name, event: local.handlers[name](event),
             speed=speed,
             progress=bar.update,
+            letters=local.dead_letter_queue.claim,
         )
     for message, reason in result.failures[:20]:
         print(f"line {message.line} {message.topic}: {reason}")
@@ -119,15 +127,22 @@ def _replay_recording(runner: RunnerSettings, path: str, speed: float | None) ->
     return 1 if result.failed else 0
 
 
+@dataclass
+class LocalHandlers:
+    handlers: dict[str, Any]
+    dead_letter_queue: LocalDeadLetterQueue
+
+
 @contextmanager
-def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[dict[str, Any]]:
-    """The template's handlers, wired to the local database and broker as `up` wires them.
-    Uses the database of a running `up`; else starts DynamoDB Local for the duration."""
+def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[LocalHandlers]:
+    """The template's handlers, wired to the local database and broker as `up` wires them, and
+    to a dead-letter queue of their own for the duration. Uses the database of a running `up`;
+    else starts DynamoDB Local for the duration."""
     from evsessions.settings import Settings
-    from local_runner.broker import Broker
-    from local_runner.database import answers, create_tables
-    from local_runner.invoker import FunctionInvoker
-    from local_runner.system import function_environment, start_database
+    from local_runner.infra.broker import Broker
+    from local_runner.infra.database import answers, create_tables
+    from local_runner.services.invoker import FunctionInvoker
+    from local_runner.system import function_environment, local_dead_letter_queue, start_database
 
     settings = Settings.from_env()
     endpoint = settings.dynamodb_endpoint_url or f"http://127.0.0.1:{runner.dynamodb_local_port}"
@@ -138,11 +153,14 @@ def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[dict
         database = start_database(runner, settings, _say)
         endpoint = database.endpoint_url
         create_tables(endpoint, settings.aws_region, list(template.tables.values()))
+    queue = local_dead_letter_queue(runner.local_data_dir)
     try:
         broker = Broker("configured broker", settings.mqtt_host, settings.mqtt_port, lambda: None)
         function_environment(template, endpoint, broker, data_dir=runner.local_data_dir)
-        yield {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
+        handlers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
+        yield LocalHandlers(handlers, queue)
     finally:
+        queue.shutdown()
         if database is not None:
             database.stop()
 
@@ -154,9 +172,15 @@ def _invoke(runner: RunnerSettings, function: str, event_path: str) -> int:
             f"no function {function!r}; the template has {', '.join(template.functions)}"
         )
     event = json.loads(Path(event_path).read_text() if event_path != "-" else sys.stdin.read())
-    with _local_handlers(runner, template) as handlers:
-        result: Any = handlers[function](event)
+    with _local_handlers(runner, template) as local:
+        result: Any = local.handlers[function](event)
+        records = event.get("Records") if isinstance(event, dict) else None
+        ids = [str(r.get("messageId")) for r in records or [] if isinstance(r, dict)]
+        letters = local.dead_letter_queue.claim(ids)
     print(json.dumps(result, indent=2, default=str))
+    for message_id, letter in letters.items():
+        reason = letter.reason
+        print(f"sent to the dead-letter queue: {message_id}: {reason.field}: {reason.problem}")
     return 0
 
 
@@ -188,8 +212,8 @@ def _dlq_list(runner: RunnerSettings, as_json: bool) -> int:
 
 
 def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int:
-    from local_runner.progress import Progress
-    from local_runner.replay import replay
+    from local_runner.commands.dead_letter_replay import replay
+    from local_runner.observers.progress import Progress
 
     store = dead_letter_store(runner.local_data_dir)
     letters = store.all()
@@ -198,13 +222,14 @@ def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int
         print("nothing to replay" + (f": no dead letter matches {' '.join(ids)}" if ids else ""))
         return 1 if ids else 0
     template = load_template(runner.template_path)
-    with _local_handlers(runner, template) as handlers, Progress(len(chosen), "replay") as bar:
+    with _local_handlers(runner, template) as local, Progress(len(chosen), "replay") as bar:
         results = replay(
             chosen,
             template,
-            lambda name, event: handlers[name](event),
+            lambda name, event: local.handlers[name](event),
             store,
             progress=bar.update,
+            claim=local.dead_letter_queue.claim,
         )
     for result in results:
         print(f"{result.letter.id[:12]}  {result.letter.topic}: {result.outcome}")
@@ -241,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--record",
         metavar="FILE",
         help="record every message the rules select to FILE (JSON lines), for `replay`",
+    )
+    up.add_argument(
+        "--outcomes",
+        metavar="FILE",
+        help="append what became of each message to FILE (JSON lines), for harnesses",
     )
     _command(commands, "status", "each part of the running system, up or down, and its counts")
     replay = _command(
@@ -283,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner = RunnerSettings.from_env()
         if args.command == "up":
-            return _up(runner, args.speed, args.record)
+            return _up(runner, args.speed, args.record, args.outcomes)
         if args.command == "status":
             return _status(runner)
         if args.command == "replay":

@@ -11,21 +11,21 @@ import os
 import resource
 import secrets
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from evsessions.dynamodb_store import cached_store
+from evsessions.errors import StorageUnavailable
 from evsessions.mqtt_connections import close_shared_pools
-from evsessions.settings import RunnerSettings, Settings
-from local_runner.api_server import ApiServer
-from local_runner.bridge import RuleBridge
-from local_runner.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
-from local_runner.broker_access import BrokerAccess, broker_access, local_secret
-from local_runner.certificates import ensure_tls_files
-from local_runner.clock import Clock, real_clock
-from local_runner.database import (
+from evsessions.settings import Settings
+from local_runner.infra.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
+from local_runner.infra.broker_access import BrokerAccess, broker_access, local_secret
+from local_runner.infra.certificates import ensure_tls_files, write_private
+from local_runner.infra.database import (
     LOCAL_CREDENTIALS,
     Database,
     create_tables,
@@ -33,14 +33,21 @@ from local_runner.database import (
     start_dynamodb_local,
     start_moto_server,
 )
-from local_runner.dead_letters import DeadLetterStore, dead_letter_store
-from local_runner.invoker import FunctionInvoker
-from local_runner.recorder import Recorder
-from local_runner.scheduler import ScheduledTarget, Scheduler
-from local_runner.status import Component, StatusBoard, dead_letter_count, snapshot
-from local_runner.template import Template, TemplateError, load_template
-from local_runner.websocket_api import websocket_apis
-from local_runner.websocket_gateway import WebSocketGateway
+from local_runner.infra.listening import THIS_MACHINE_ONLY, listeners, reach
+from local_runner.observers.recorder import Recorder
+from local_runner.observers.status import Component, StatusBoard, snapshot
+from local_runner.runner_settings import RunnerSettings
+from local_runner.services.api_server import ApiServer
+from local_runner.services.bridge import RuleBridge
+from local_runner.services.clock import Clock, real_clock
+from local_runner.services.dead_letter_queue import LocalDeadLetterQueue
+from local_runner.services.dead_letters import DeadLetterStore, dead_letter_store
+from local_runner.services.invoker import FunctionInvoker
+from local_runner.services.outcomes import Outcome, OutcomeFile, Subscriber, console_lines
+from local_runner.services.scheduler import ScheduledTarget, Scheduler
+from local_runner.services.template import Template, TemplateError, load_template
+from local_runner.services.websocket_api import websocket_apis
+from local_runner.services.websocket_gateway import WebSocketGateway
 
 Say = Callable[[str], None]
 
@@ -57,11 +64,29 @@ class LocalSystem:
     bridges: list[RuleBridge] = field(default_factory=list)
     invokers: dict[str, FunctionInvoker] = field(default_factory=dict)
     dead_letters: DeadLetterStore | None = None
+    dead_letter_queue: LocalDeadLetterQueue | None = None
+    outcome_file: OutcomeFile | None = None
     clock: Clock = field(default_factory=real_clock)
     board: StatusBoard = field(default_factory=StatusBoard)
     recorder: Recorder | None = None
     access: BrokerAccess | None = None
     gateways: list[WebSocketGateway] = field(default_factory=list)
+
+    def local_ports(self) -> dict[str, int | None]:
+        """The ports this system listens on itself (external parts excluded), by part."""
+        database, broker = self.database, self.broker
+        ports: dict[str, int | None] = {}
+        if database is not None and self.runner.database != "external":
+            ports[database.kind] = urlsplit(database.endpoint_url).port
+        if broker is not None and self.runner.broker != "external":
+            ports[broker.kind] = broker.port
+            ports[f"{broker.kind} (TLS)"] = broker.tls_port
+        if self.api is not None:
+            ports["API"] = self.api.port
+        for gateway in self.gateways:
+            ports[f"WebSocket API {gateway.spec.logical_id}"] = gateway.port
+            ports[f"WebSocket API {gateway.spec.logical_id} (TLS)"] = gateway.tls_port
+        return ports
 
     def status_snapshot(self) -> dict[str, Any]:
         """What `status` reads: the parts and their addresses, and the counts so far."""
@@ -85,10 +110,20 @@ class LocalSystem:
             self.board,
             [Component(name, address) for name, address in filter(None, parts)],
             in_flight=sum(bridge.in_flight for bridge in self.bridges),
-            dead_letters=dead_letter_count(self.dead_letters.path) if self.dead_letters else None,
+            dead_letters=self.dead_letters.count() if self.dead_letters else None,
+            reused_session_ids=self._reused_session_ids(),
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
         )
+
+    def _reused_session_ids(self) -> int | None:
+        """The store's count of sessions stored under a reused session id (None: unreachable)."""
+        if self.database is None:
+            return None
+        try:
+            return cached_store(Settings.from_env()).reused_session_ids()
+        except StorageUnavailable:
+            return None
 
     def stop(self) -> None:
         """Stop what was started, newest first; never raises, so everything gets its turn."""
@@ -98,6 +133,11 @@ class LocalSystem:
             *((f"rule {b.rule_name}", b.shutdown) for b in self.bridges),
             *((f"WebSocket API {g.spec.logical_id}", g.shutdown) for g in self.gateways),
             ("API", self.api.shutdown if self.api else None),
+            (
+                "dead-letter queue",
+                self.dead_letter_queue.shutdown if self.dead_letter_queue else None,
+            ),
+            ("outcome file", self.outcome_file.close if self.outcome_file else None),
             ("publisher connections", close_shared_pools),
             (self.broker.kind if self.broker else "", self.broker.stop if self.broker else None),
             (
@@ -133,11 +173,19 @@ def start_database(runner: RunnerSettings, settings: Settings, say: Say) -> Data
         if problem:
             say(f"DynamoDB Local cannot run: {problem}. FALLING BACK to moto's server:")
             say("  data lives in memory only and is lost when the runner stops")
-        return start_moto_server(runner.dynamodb_local_port)
+        return start_moto_server(runner.dynamodb_local_port, runner.database_bind)
     say("starting DynamoDB Local (Java) ...")
-    return start_dynamodb_local(
-        runner.local_data_dir, runner.dynamodb_local_port, settings.aws_region
+    database = start_dynamodb_local(
+        runner.local_data_dir, runner.dynamodb_local_port, settings.aws_region, runner.database_bind
     )
+    if database.unbound:
+        say(
+            f"WARNING: DynamoDB Local could not be bound to {runner.database_bind}: "
+            f"{database.unbound}. It LISTENS ON EVERY INTERFACE and checks no credentials: anyone "
+            "who can reach this machine can read and delete the sessions. Use DATABASE=moto on a "
+            "shared network."
+        )
+    return database
 
 
 def _broker_access(system: LocalSystem, settings: Settings) -> BrokerAccess:
@@ -244,14 +292,21 @@ def _check_routes(template: Template, function_id: str, app: Any) -> None:
         )
 
 
+def local_dead_letter_queue(data_dir: Path) -> LocalDeadLetterQueue:
+    """The dead-letter queue's local endpoint over the data folder's dead letters, and the
+    handlers' environment pointing at it as at SQS."""
+    queue = LocalDeadLetterQueue(dead_letter_store(data_dir)).start()
+    os.environ.update(queue.environment())
+    return queue
+
+
 def ensure_cursor_secret(data_dir: Path) -> None:
     """The API signs page cursors; locally a random secret is kept in the data folder."""
     if os.environ.get("CURSOR_SECRET"):
         return
     path = data_dir / "cursor-secret"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(32).encode())
     os.environ["CURSOR_SECRET"] = path.read_text().strip()
 
 
@@ -272,10 +327,12 @@ def start_system(
     *,
     clock: Clock | None = None,
     record: Path | None = None,
+    outcomes: Path | None = None,
     **setting_overrides: Any,
 ) -> LocalSystem:
     """Bring the local system up; on any failure stop what had started and re-raise.
-    `clock` drives schedules and receipt times; `record` records the rules' traffic to a file."""
+    `clock` drives schedules and receipt times; `record` records the rules' traffic to a file;
+    `outcomes` appends each message's outcome to a JSON-lines file."""
     template = load_template(runner.template_path)
     settings = Settings.from_env(**setting_overrides)
     system = LocalSystem(template, runner, say, clock=clock or real_clock())
@@ -300,10 +357,14 @@ def start_system(
         )
         function_environment(template, system.database.endpoint_url, system.broker, system.access)
         ensure_cursor_secret(runner.local_data_dir)
-        os.environ["DEAD_LETTER_FILE"] = str(dead_letter_store(runner.local_data_dir).path)
+        system.dead_letters = dead_letter_store(runner.local_data_dir)
+        system.dead_letter_queue = local_dead_letter_queue(runner.local_data_dir)
+        if outcomes is not None:
+            system.outcome_file = OutcomeFile(outcomes)
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
         _start_api(system, runner)
         _start_websocket_apis(system)
+        _say_network_reach(system)
         _start_bridges(system, settings)
         if record is not None:
             _start_recorder(system, record)
@@ -351,18 +412,27 @@ def _start_websocket_apis(system: LocalSystem) -> None:
         )
 
 
+def _say_network_reach(system: LocalSystem) -> None:
+    """One line for each port the system opened that more than this machine can reach (the
+    kernel's socket table is read, not the settings), or one line saying none is."""
+    found = listeners()
+    ports = {name: port for name, port in system.local_ports().items() if port}
+    reaches = {name: reach(port, found) for name, port in ports.items()}
+    open_ = {name: words for name, words in reaches.items() if words != THIS_MACHINE_ONLY}
+    if found is not None and not open_:
+        system.say(f"network: {', '.join(ports)} reachable from this machine only")
+    for name, words in open_.items():
+        system.say(f"network: {name} on port {ports[name]}: {words}")
+
+
 def _start_bridges(system: LocalSystem, settings: Settings) -> None:
     assert system.broker is not None and system.access is not None
+    assert system.dead_letters is not None and system.dead_letter_queue is not None
     port, tls = bridge_tls(system.broker)
-    system.dead_letters = dead_letter_store(system.runner.local_data_dir)
+    report = _report_outcomes(system)
     for name, spec in system.template.functions.items():
         for trigger in spec.rules:
             identity = system.access.bridge(trigger.name)
-
-            def report(topic: str, outcome: str, seconds: float, function: str = name) -> None:
-                system.say(f"{function} {topic}: {outcome} ({seconds * 1000:.0f} ms)")
-                system.board.outcome(outcome)
-
             bridge = RuleBridge(
                 rule_name=trigger.name,
                 rule=trigger.rule,
@@ -376,7 +446,9 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
                 password=identity.password,
                 max_retries=spec.max_retry_attempts,
                 batching=trigger.batching,
-                on_result=report,
+                on_outcomes=report,
+                letters=system.dead_letter_queue.claim,
+                function_name=name,
                 clock=lambda: system.clock.now().timestamp(),
             )
             bridge.start()
@@ -391,6 +463,19 @@ def _start_bridges(system: LocalSystem, settings: Settings) -> None:
                 f"rule {trigger.name} -> {name}{via} subscribed to "
                 f"'{trigger.rule.topic_filter}' (QoS 1)"
             )
+
+
+def _report_outcomes(system: LocalSystem) -> Subscriber:
+    """The bridges' outcomes go to the console, the status board and the outcome file."""
+
+    def report(outcomes: Sequence[Outcome]) -> None:
+        for line in console_lines(outcomes):
+            system.say(line)
+        system.board.outcomes(outcomes)
+        if system.outcome_file is not None:
+            system.outcome_file(outcomes)
+
+    return report
 
 
 def _start_recorder(system: LocalSystem, path: Path) -> None:

@@ -5,11 +5,11 @@
 
 Why: issue 4 asks that the API answer as fast with a million sessions as with ten thousand, and
 that the HTTP layer not be the bottleneck. So this starts its own DynamoDB Local (in a temporary
-folder), bulk-loads the listener's items (local_runner/bulk_load.py), serves the unchanged Chalice
-app with local_runner.api_server in a subprocess, and measures each route over kept-alive HTTP
-next to the equivalent raw boto3 call (the floor) in the same run. Each larger size is loaded on
-top of the previous one. Progress goes to standard error, the report to standard output. Goals
-are reported as PASS or MISS; the script never fails on them.
+folder), bulk-loads the listener's items (tests/harness/bulk_load.py), serves the unchanged Chalice
+app with local_runner.services.api_server in a subprocess, and measures each route over
+kept-alive HTTP next to the equivalent raw boto3 call (the floor) in the same run. Each larger
+size is loaded on top of the previous one. Progress goes to standard error, the report to
+standard output. Goals are reported as PASS or MISS; the script never fails on them.
 """
 
 from __future__ import annotations
@@ -36,19 +36,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a module
+import boto3
+from botocore.config import Config
+from dotenv import load_dotenv
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from dotenv import load_dotenv  # noqa: E402
-
-from evsessions.contract import SessionKey, format_time  # noqa: E402
-from evsessions.dynamodb_items import BY_MONTH, FLEET_TOTALS, session_key, typed  # noqa: E402
-from evsessions.dynamodb_store import create_client  # noqa: E402
-from evsessions.settings import Settings  # noqa: E402
-from evsessions.storage import bucket_start  # noqa: E402
-from local_runner.bulk_load import (  # noqa: E402
+from evsessions.contract import SessionKey, format_time
+from evsessions.dynamodb_items import BY_MONTH, FLEET_TOTALS, session_key, typed
+from evsessions.dynamodb_store import create_client
+from evsessions.settings import Settings
+from evsessions.storage import bucket_start
+from harness.bulk_load import (
     Aggregates,
     BatchWriter,
     LoadResult,
@@ -56,18 +53,22 @@ from local_runner.bulk_load import (  # noqa: E402
     load,
     window_end,
 )
-from local_runner.database import (  # noqa: E402
+from local_runner.infra.database import (
     LOCAL_CREDENTIALS,
     Database,
     create_tables,
     start_dynamodb_local,
 )
-from local_runner.processes import ManagedProcess, free_port  # noqa: E402
-from local_runner.progress import Progress  # noqa: E402
-from local_runner.template import load_template  # noqa: E402
+from local_runner.infra.processes import ManagedProcess, free_port
+from local_runner.observers.progress import Progress
+from local_runner.services.template import load_template
+
+ROOT = Path(__file__).resolve().parents[1]
 
 JARS = ROOT / ".local" / "dynamodb-local"
 HOST = "127.0.0.1"
+DEFAULT_SIZES = (10_000, 1_000_000)
+"""Sessions loaded for each run: the API must answer as fast at the second as at the first."""
 LATENCY_REQUESTS = 300
 WARM_UP_REQUESTS = 100
 """Sequential requests (and raw calls) made and discarded before each latency run."""
@@ -91,7 +92,7 @@ def serve(port: int) -> int:
     A separate process, so the benchmark's client threads do not share the server's interpreter.
     """
     from api.app import app
-    from local_runner.api_server import ApiServer
+    from local_runner.services.api_server import ApiServer
 
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # the server thread inherits the mask
@@ -524,7 +525,7 @@ def parse_sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=parse_sizes, default=[10_000, 1_000_000])
+    parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES))
     parser.add_argument("--seconds", type=float, default=10.0, help="per route, for requests/s")
     parser.add_argument("--threads", type=int, default=4, help="HTTP clients for requests/s")
     parser.add_argument(

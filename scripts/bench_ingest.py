@@ -33,7 +33,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,34 +42,35 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a module
+import paho.mqtt.client as mqtt
+from bench_api import machine  # (a sibling script: the same machine line)
+from paho.mqtt.enums import CallbackAPIVersion
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from bench_api import machine  # noqa: E402  (a sibling script: the same machine line)
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-
-from evsessions.contract import parse_session  # noqa: E402
-from evsessions.dynamodb_items import FLEET_TOTALS, plain, session_item, typed  # noqa: E402
-from evsessions.dynamodb_store import cached_store  # noqa: E402
-from evsessions.errors import PublishIncomplete  # noqa: E402
-from evsessions.fleet import simulate_tick  # noqa: E402
-from evsessions.mqtt_identity import MqttIdentity  # noqa: E402
-from evsessions.settings import RunnerSettings, Settings  # noqa: E402
-from local_runner.broker import start_mosquitto  # noqa: E402
-from local_runner.broker_access import broker_access  # noqa: E402
-from local_runner.certificates import ensure_tls_files  # noqa: E402
-from local_runner.database import client as dynamodb_client  # noqa: E402
-from local_runner.database import create_tables, start_dynamodb_local  # noqa: E402
-from local_runner.events import scheduled_event  # noqa: E402
-from local_runner.processes import free_port  # noqa: E402
-from local_runner.system import (  # noqa: E402
+from evsessions.contract import parse_session
+from evsessions.dynamodb_items import FLEET_TOTALS, plain, session_item, typed
+from evsessions.dynamodb_store import cached_store
+from evsessions.errors import PublishIncomplete
+from evsessions.fleet import simulate_tick
+from evsessions.mqtt_identity import MqttIdentity
+from evsessions.settings import Settings
+from local_runner.infra.broker import start_mosquitto
+from local_runner.infra.broker_access import broker_access
+from local_runner.infra.certificates import ensure_tls_files
+from local_runner.infra.database import client as dynamodb_client
+from local_runner.infra.database import create_tables, start_dynamodb_local
+from local_runner.infra.processes import free_port
+from local_runner.runner_settings import RunnerSettings
+from local_runner.services.events import scheduled_event
+from local_runner.services.outcomes import ACKNOWLEDGED, Outcome
+from local_runner.services.template import load_template
+from local_runner.system import (
     LocalSystem,
     function_environment,
     raise_open_file_limit,
     start_system,
 )
-from local_runner.template import load_template  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 JARS = ROOT / ".local" / "dynamodb-local"
 TOPICS = "charger/+/connector/+/session/+"
@@ -336,16 +338,19 @@ def naive_baseline(
 
 
 class StoredWatch:
-    """Counts what the running system's rule stored, per stage day, from the bridge's results."""
+    """Counts what the running system's rule delivered, per stage day, from the bridge's
+    outcome records."""
 
     def __init__(self) -> None:
         self.arrivals: Arrivals | None = None
-        self.outcomes: dict[str, int] = {}
+        self.outcomes: Counter[str] = Counter()
 
-    def __call__(self, topic: str, outcome: str, _seconds: float) -> None:
-        self.outcomes[outcome.split(" ")[0]] = self.outcomes.get(outcome.split(" ")[0], 0) + 1
-        if self.arrivals is not None and outcome in ("stored", "duplicate"):
-            self.arrivals.add(topic)
+    def __call__(self, outcomes: Sequence[Outcome]) -> None:
+        self.outcomes.update(outcome.status for outcome in outcomes)
+        if self.arrivals is not None:
+            for outcome in outcomes:
+                if outcome.status in ACKNOWLEDGED:
+                    self.arrivals.add(outcome.topic)
 
 
 def pipeline(system: LocalSystem, watch: StoredWatch, messages: int, chargers: int) -> Stage:
@@ -607,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         watch = StoredWatch()
         system = start_system(runner, say=_quiet)
         for bridge in system.bridges:
-            bridge.on_result = watch
+            bridge.on_outcomes = watch
         try:
             _say(f"our pipeline: {args.messages:,} messages from {args.chargers:,} chargers ...")
             ours = pipeline(system, watch, args.messages, args.chargers)

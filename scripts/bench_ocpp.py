@@ -30,17 +30,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from bench_api import machine  # a sibling script: the same machine line
+
+from evsessions.dynamodb_store import cached_store
+from evsessions.mqtt_identity import charger_password
+from evsessions.settings import Settings
+from local_runner.infra.processes import free_port
+from local_runner.runner_settings import RunnerSettings
+from local_runner.system import start_system
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a module
-
-from bench_api import machine  # noqa: E402  (a sibling script: the same machine line)
-
-from evsessions.dynamodb_store import cached_store  # noqa: E402
-from evsessions.mqtt_identity import charger_password  # noqa: E402
-from evsessions.settings import RunnerSettings, Settings  # noqa: E402
-from local_runner.processes import free_port  # noqa: E402
-from local_runner.system import start_system  # noqa: E402
-
 JARS = ROOT / ".local" / "dynamodb-local"
 DAY = "2020-01-01"
 """The transactions' day: nothing else the system does (its schedule) lands on it."""

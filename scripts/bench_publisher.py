@@ -19,16 +19,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from local_runner.infra.broker import start_mosquitto
+from local_runner.infra.broker_access import broker_access
+from local_runner.infra.certificates import ensure_tls_files
+from local_runner.system import raise_open_file_limit
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
-
-import paho.mqtt.client as mqtt  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-
-from local_runner.broker import start_mosquitto  # noqa: E402
-from local_runner.broker_access import broker_access  # noqa: E402
-from local_runner.certificates import ensure_tls_files  # noqa: E402
-from local_runner.system import raise_open_file_limit  # noqa: E402
 
 RULE_FILTER = "charger/+/connector/+/session/+"
 

@@ -12,13 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from dotenv import load_dotenv
+
+from evsessions.mqtt_identity import charger_identity
+from evsessions.settings import Settings
+from local_runner.runner_settings import RunnerSettings
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a module
-
-from dotenv import load_dotenv  # noqa: E402
-
-from evsessions.mqtt_identity import charger_identity  # noqa: E402
-from evsessions.settings import RunnerSettings, Settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

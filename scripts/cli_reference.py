@@ -14,10 +14,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
+from local_runner.cli import build_parser
 
-from local_runner.cli import build_parser  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 README = ROOT / "README.md"
 START = "<!-- cli-reference:start (scripts/cli_reference.py writes this section) -->"

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/faults.py [--size N] [--only NAME ...]
 
-Each scenario starts its own mosquitto, DynamoDB Local and runner (see local_runner/faults/).
+Each scenario starts its own mosquitto, DynamoDB Local and runner (see tests/harness/faults/).
 Progress goes to standard error, the table to standard output. The exit status is 0 when every
 scenario lost nothing and counted nothing twice, and the lossy control was seen losing.
 """
@@ -13,12 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from dotenv import load_dotenv
+
+from harness.faults import LOSSY, SCENARIOS, Options, markdown_table, run_scenario
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a module
-
-from dotenv import load_dotenv  # noqa: E402
-
-from local_runner.faults import LOSSY, SCENARIOS, Options, markdown_table, run_scenario  # noqa: E402
 
 DEFAULT_SIZE = 10_000
 MIN_KILL_SIZE = 5_000

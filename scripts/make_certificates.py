@@ -13,13 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from dotenv import load_dotenv
+
+from local_runner.infra.certificates import DEFAULT_HOSTS, ensure_tls_files
+from local_runner.runner_settings import RunnerSettings
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # run as a file, not as a module
-
-from dotenv import load_dotenv  # noqa: E402
-
-from evsessions.settings import RunnerSettings  # noqa: E402
-from local_runner.certificates import DEFAULT_HOSTS, ensure_tls_files  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

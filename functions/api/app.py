@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -36,7 +37,7 @@ from evsessions.contract import (
     identifier,
     parse_time,
 )
-from evsessions.dead_letter_count import count_dead_letters
+from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
@@ -48,6 +49,7 @@ app.log.setLevel(logging.WARNING)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_OCCURRENCE = 999_999
 DEFAULT_TOTALS_WINDOW = timedelta(days=30)
 MAX_BUCKETS = {"hour": 31 * 24, "day": 2 * 366}
 _ERROR_CODES = {
@@ -64,8 +66,12 @@ class ServiceUnavailableError(ChaliceViewError):
     STATUS_CODE = 503
 
 
+_request_settings: ContextVar[Settings | None] = ContextVar("request_settings", default=None)
+
+
 def settings() -> Settings:
-    return Settings.from_env()
+    """The settings of the request being served: read once, by the middleware."""
+    return _request_settings.get() or Settings.from_env()
 
 
 def store() -> DynamoDbSessionStore:
@@ -87,7 +93,17 @@ def _error(status: int, code: str, message: str) -> Response:
 @app.middleware("http")
 def api_boundary(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """API key, CORS, and one error shape for everything the views and Chalice return."""
-    config = settings()
+    config = Settings.from_env()
+    token = _request_settings.set(config)
+    try:
+        return _serve(event, get_response, config)
+    finally:
+        _request_settings.reset(token)
+
+
+def _serve(
+    event: Request, get_response: Callable[[Request], Response], config: Settings
+) -> Response:
     given = str(event.headers.get("x-api-key") or "")
     public = event.context.get("resourcePath") in dashboard.ROUTES
     if (
@@ -128,6 +144,7 @@ def session_json(session: ChargingSession) -> dict[str, Any]:
         "ended_at": format_time(session.ended_at),
         "ended_at_source": session.ended_at_source,
         "received_at": None if session.received_at is None else format_time(session.received_at),
+        "occurrence": session.occurrence,
     }
     if session.transaction is not None:
         body["transaction"] = _transaction_json(session.transaction)
@@ -220,13 +237,23 @@ def _next_cursor(position: dict[str, str] | None, query: dict[str, Any]) -> str 
 def health() -> Response:
     try:
         store().ping()
+        reused = store().reused_session_ids()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    current = settings()
+    queue = dead_letter_queue(current.dead_letter_queue_url, current.aws_region)
     try:
-        dead_letters = count_dead_letters(settings())
+        dead_letters = queue.count() if queue else None
     except StorageUnavailable:
         dead_letters = None
-    return Response({"status": "ok", "database": "reachable", "dead_letters": dead_letters})
+    return Response(
+        {
+            "status": "ok",
+            "database": "reachable",
+            "dead_letters": dead_letters,
+            "reused_session_ids": reused,
+        }
+    )
 
 
 @app.route("/sessions")
@@ -255,17 +282,30 @@ def list_sessions() -> dict[str, Any]:
     }
 
 
+def _occurrence(raw: str | None) -> int:
+    if raw is None:
+        return 1
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or int(raw) < 1:
+        raise BadRequestError(
+            f"occurrence must be a whole number from 1 to {MAX_OCCURRENCE}, got {raw[:40]!r}"
+        )
+    return int(raw)
+
+
 @app.route("/sessions/{charger_id}/{connector_id}/{session_id}")
 def get_session(charger_id: str, connector_id: str, session_id: str) -> dict[str, Any]:
+    """The first session under the identity, or with `occurrence=n` the n-th (a reused id)."""
+    occurrence = _occurrence(_params({"occurrence"}).get("occurrence"))
     key = SessionKey(
         _identifier(charger_id, "charger_id") or "",
         _identifier(connector_id, "connector_id") or "",
         _identifier(session_id, "session_id") or "",
     )
-    session = _read(lambda s: s.get(key))
+    session = _read(lambda s: s.get(key, occurrence))
     if session is None:
+        which = "" if occurrence == 1 else f" (occurrence {occurrence})"
         raise NotFoundError(
-            f"no session {session_id} on charger {charger_id} connector {connector_id}"
+            f"no session {session_id}{which} on charger {charger_id} connector {connector_id}"
         )
     return session_json(session)
 

@@ -20,6 +20,7 @@ JSON = dict[str, Any]
 OPENAPI_VERSION: Final = "3.0.3"
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 500
+MAX_OCCURRENCE: Final = 999_999
 DEFAULT_TOTALS_WINDOW_DAYS: Final = 30
 MAX_BUCKETS: Final = {"hour": 31 * 24, "day": 2 * 366}
 IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -75,7 +76,11 @@ _COUNT: Final = {"type": "integer", "minimum": 0}
 
 def _totals_properties() -> JSON:
     return {
-        "sessions": {**_COUNT, "description": "Sessions counted (each identity once)."},
+        "sessions": {
+            **_COUNT,
+            "description": "Sessions counted, each once (a duplicate never, a session under a"
+            " reused session id always).",
+        },
         "energy_kWh": {
             "type": "number",
             "minimum": 0,
@@ -119,8 +124,15 @@ def _schemas() -> JSON:
                             " replay; null when the queue is not configured or not reachable.",
                         }
                     ),
+                    "reused_session_ids": {
+                        **_COUNT,
+                        "description": "Sessions stored under a session id that their charger"
+                        " had already used for another session (its counter restarted): each"
+                        " is an occurrence above 1 of its identity.",
+                    },
                 },
-                "Whether the API can reach its table, and how many messages were dead-lettered.",
+                "Whether the API can reach its table, how many messages were dead-lettered, and"
+                " how many session ids were reused.",
             ),
             "required": ["status", "database"],
         },
@@ -154,6 +166,14 @@ def _schemas() -> JSON:
                     },
                     "What a real charger's OCPP transaction told (its sessions only).",
                 ),
+                "occurrence": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_OCCURRENCE,
+                    "description": "1 for the first session under its identity; 2, 3, ... for"
+                    " sessions the charger sent later under the same session id with other"
+                    " content (a reused id). Get one with ?occurrence=n.",
+                },
             },
             "One charging session.",
             optional=("transaction",),
@@ -395,7 +415,7 @@ def _paths() -> JSON:
         "/health": _operation(
             "getHealth",
             "Is the API up and its table reachable?",
-            "A DescribeTable on the sessions table.",
+            "A DescribeTable on the sessions table and a GetItem of the reuse counter.",
             [],
             {
                 "200": _ok(_ref("schemas", "Health"), "The table is reachable."),
@@ -425,17 +445,31 @@ def _paths() -> JSON:
         "/sessions/{charger_id}/{connector_id}/{session_id}": _operation(
             "getSession",
             "One session by its identity",
-            "A GetItem on (charger, connector, session).",
+            "A GetItem on (charger, connector, session, occurrence).",
             [
                 _path_parameter("charger_id", "The charger.", "1"),
                 _path_parameter("connector_id", "The connector of that charger.", "1"),
                 _path_parameter("session_id", "The session id the charger sent.", "1"),
+                {
+                    "name": "occurrence",
+                    "in": "query",
+                    "required": False,
+                    "description": "Which session under this identity, when the charger reused"
+                    " the session id (see Session.occurrence); more than there are is a 404.",
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_OCCURRENCE,
+                        "default": 1,
+                    },
+                    "example": 1,
+                },
             ],
             {
                 "200": _ok(_ref("schemas", "Session"), "The session."),
                 **_errors(400, 401, 404, 405, 503),
             },
-            ["/sessions/1/1/1"],
+            ["/sessions/1/1/1", "/sessions/1/1/1?occurrence=1"],
             "sessions",
         ),
         "/chargers": _operation(

@@ -3,19 +3,21 @@
 Field names are the original challenge's, so chargers written for it keep working: a payload of
 exactly `session_id`, `energy_delivered_in_kWh`, `duration_in_seconds` and `session_cost_in_cents`
 is valid. `ended_at` is optional (ISO 8601 with an offset, or epoch seconds); when it is missing the
-time the IoT rule received the message stands in for it. Unknown fields are rejected by name, so a
-typo never silently loses data: the message is dead-lettered with the reason and can be replayed.
+time the IoT rule received the message stands in for it. The original solution's publisher spells
+two fields its own way (`energy_delivered_in_kwh`, and `timestamp` for the end): both are accepted
+as other spellings of the same fields. Unknown fields are rejected by name, so a typo never
+silently loses data: the message is dead-lettered with the reason and can be replayed.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from evsessions.errors import InvalidSession
 
@@ -32,6 +34,10 @@ PAYLOAD_FIELDS = (
     *("started_at", "stop_reason", "meter_start_wh", "meter_stop_wh"),
 )
 """The last four are optional and come from real chargers' OCPP transactions."""
+OTHER_SPELLINGS = {"energy_delivered_in_kWh": "energy_delivered_in_kwh", "ended_at": "timestamp"}
+"""A field's other accepted name, as the original solution's publisher sends it (its `timestamp`,
+epoch seconds of when it published the session, is the session's end). A message may carry both
+spellings of a field only with the same value."""
 RULE_FIELDS = ("topic", "received_at")
 """What the IoT rule's SELECT adds to the payload (see template.yaml)."""
 
@@ -46,11 +52,13 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 EndedAtSource = Literal["payload", "received"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, order=True)
 class SessionKey:
-    """A session's identity. Duplicates are detected on this, never on MQTT packet ids."""
+    """A session's identity, as the topic names it. A message is a duplicate when a session of
+    this identity with the same content is stored (never judged on MQTT packet ids)."""
 
     charger_id: str
     connector_id: str
@@ -84,6 +92,22 @@ class ChargingSession:
     received_at: datetime | None
     transaction: TransactionDetails | None = None
     """Set when the message carried any of the transaction fields."""
+    occurrence: int = 1
+    """Which session under this identity it is: 1 for the first one stored; a charger that
+    reuses a session id (its counter restarted) with other content makes occurrence 2, 3, ...
+    A parsed message is 1 until the store numbers it."""
+
+    @property
+    def content(self) -> tuple[object, ...]:
+        """What the charger said, which a redelivery repeats and a reused session id does not.
+        Not the rule's receipt time (a redelivery is received later), so not an end time that
+        only stands in for a missing one either; values compare as numbers (30 == 30.0)."""
+        return (
+            self.energy_delivered_in_kWh,
+            self.duration_in_seconds,
+            self.session_cost_in_cents,
+            self.ended_at if self.ended_at_source == "payload" else None,
+        )
 
 
 def format_time(moment: datetime) -> str:
@@ -213,17 +237,42 @@ def _transaction(event: Mapping[str, Any], ended_at: datetime) -> TransactionDet
     )
 
 
+def _spelled(
+    event: Mapping[str, Any],
+    name: str,
+    parse: Callable[[object, str], T],
+    *,
+    optional: bool = False,
+) -> T | None:
+    """A field sent under its name or its other spelling, parsed (None when neither was sent);
+    both sent must agree. An optional field that is null counts as not sent."""
+    sent = [
+        spelling
+        for spelling in (name, OTHER_SPELLINGS[name])
+        if spelling in event and not (optional and event[spelling] is None)
+    ]
+    values = [parse(event[spelling], spelling) for spelling in sent]
+    if len(values) == 2 and values[0] != values[1]:
+        raise InvalidSession(
+            sent[1],
+            f"{str(event[sent[1]])[:40]} differs from {name} {str(event[name])[:40]}; "
+            "send one spelling, or the same value in both",
+        )
+    return values[0] if values else None
+
+
 def parse_session(event: Mapping[str, Any]) -> ChargingSession:
     """Validate one IoT rule output (payload fields plus `topic` and `received_at`)."""
     if not isinstance(event, Mapping):
         raise InvalidSession("payload", "must be a JSON object")
-    unknown = sorted(set(event) - set(PAYLOAD_FIELDS) - set(RULE_FIELDS))
+    allowed = (*PAYLOAD_FIELDS, *OTHER_SPELLINGS.values())
+    unknown = sorted(set(event) - set(allowed) - set(RULE_FIELDS))
     if unknown:
         raise InvalidSession(
-            unknown[0][:80], f"unknown field; allowed fields are {', '.join(PAYLOAD_FIELDS)}"
+            unknown[0][:80], f"unknown field; allowed fields are {', '.join(allowed)}"
         )
     charger, connector, topic_session = parse_topic(event.get("topic"))
-    for name in PAYLOAD_FIELDS[:4]:
+    for name in ("session_id", "duration_in_seconds", "session_cost_in_cents"):
         if name not in event:
             raise InvalidSession(name, "is required")
     session_id, session_text = _session_id(event["session_id"])
@@ -233,22 +282,29 @@ def parse_session(event: Mapping[str, Any]) -> ChargingSession:
         )
     received_at = _received_at(event.get("received_at"))
     source: EndedAtSource = "payload"
-    if event.get("ended_at") is not None:
-        ended_at = parse_time(event["ended_at"], "ended_at")
+    sent_end = _spelled(event, "ended_at", parse_time, optional=True)
+    if sent_end is not None:
+        ended_at = sent_end
         if received_at is not None and ended_at > received_at + MAX_CLOCK_AHEAD:
+            field = "ended_at" if event.get("ended_at") is not None else "timestamp"
             raise InvalidSession(
-                "ended_at", f"{format_time(ended_at)} is more than a day after the message arrived"
+                field, f"{format_time(ended_at)} is more than a day after the message arrived"
             )
     elif received_at is not None:
         ended_at, source = received_at, "received"
     else:
         raise InvalidSession("ended_at", "is missing and the rule added no received_at")
+    energy = _spelled(
+        event,
+        "energy_delivered_in_kWh",
+        lambda value, field: _number(value, field, MAX_ENERGY_KWH),
+    )
+    if energy is None:
+        raise InvalidSession("energy_delivered_in_kWh", "is required")
     return ChargingSession(
         key=SessionKey(charger, connector, session_text),
         session_id=session_id,
-        energy_delivered_in_kWh=_number(
-            event["energy_delivered_in_kWh"], "energy_delivered_in_kWh", MAX_ENERGY_KWH
-        ),
+        energy_delivered_in_kWh=energy,
         duration_in_seconds=_whole(
             event["duration_in_seconds"], "duration_in_seconds", MAX_DURATION_SECONDS
         ),

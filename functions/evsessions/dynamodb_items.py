@@ -5,6 +5,12 @@ template.yaml declares the same keys and indexes; the README explains the access
   Index ByChargerTime: pk + `charger_time` = `{ended_at}#{connector}#{session}`.
   Index ByConnectorTime: `connector_pk` = `CONNECTOR#{charger}#{connector}` + `charger_time`.
   Index ByMonth: `month` = `YYYY-MM` + `fleet_time` = `{ended_at}#{charger}#{connector}#{session}`.
+  A reused session id (same identity, other content) is occurrence n = 2, 3, ...: its sk and both
+  time keys end in `#{n}` (ids hold no `#`, so an identity's occurrences are exactly the sks from
+  `SESSION#{connector}#{session}` to `SESSION#{connector}#{session}#~`). Occurrence 1 keeps the
+  key it always had, so items stored before occurrences existed are occurrence 1 as they are.
+- Reused ids of the whole fleet: pk `COUNTERS`, sk `FLEET`, `reused_session_ids` (ADDed in the
+  transaction that stores an occurrence above 1).
 - Totals: pk `TOTALS#FLEET`, sk `HOUR#…`, `DAY#…` and `MONTH#…` (which also tells a listing which
   months hold sessions); pk `TOTALS#CHARGER#{charger}`, sk `DAY#…`, whose hours are counters
   inside it, prefixed `hour#{HH}#` (a batch then writes one item a charger and day, not two).
@@ -32,6 +38,8 @@ BY_CONNECTOR_TIME = "ByConnectorTime"
 BY_MONTH = "ByMonth"
 FLEET_TOTALS = "TOTALS#FLEET"
 CHARGERS = "CHARGERS"
+REUSE_COUNTER = ("COUNTERS", "FLEET")
+REUSED_SESSION_IDS = "reused_session_ids"
 BUCKET_PREFIX = {"hour": "HOUR#", "day": "DAY#", "month": "MONTH#"}
 
 
@@ -81,8 +89,19 @@ def _plain_value(value: Mapping[str, Any]) -> Any:
     raise TypeError(f"DynamoDB type {kind} is not used in our items")
 
 
-def session_key(key: SessionKey) -> dict[str, str]:
-    return {"pk": f"CHARGER#{key.charger_id}", "sk": f"SESSION#{key.connector_id}#{key.session_id}"}
+def _occurrence_suffix(occurrence: int) -> str:
+    return "" if occurrence == 1 else f"#{occurrence}"
+
+
+def session_key(key: SessionKey, occurrence: int = 1) -> dict[str, str]:
+    sk = f"SESSION#{key.connector_id}#{key.session_id}{_occurrence_suffix(occurrence)}"
+    return {"pk": f"CHARGER#{key.charger_id}", "sk": sk}
+
+
+def occurrences_range(key: SessionKey) -> tuple[str, str, str]:
+    """(pk, first sk, last sk): a Query BETWEEN them reads every occurrence of an identity."""
+    first = session_key(key)
+    return first["pk"], first["sk"], first["sk"] + "#~"
 
 
 def charger_totals_pk(charger_id: str) -> str:
@@ -97,15 +116,17 @@ def session_item(session: ChargingSession) -> dict[str, Any]:
     """The plain (not yet typed) item for a session."""
     key = session.key
     ended = format_time(session.ended_at)
+    suffix = _occurrence_suffix(session.occurrence)
     item: dict[str, Any] = {
-        **session_key(key),
-        "charger_time": f"{ended}#{key.connector_id}#{key.session_id}",
+        **session_key(key, session.occurrence),
+        "charger_time": f"{ended}#{key.connector_id}#{key.session_id}{suffix}",
         "connector_pk": f"CONNECTOR#{key.charger_id}#{key.connector_id}",
         "month": ended[:7],
-        "fleet_time": f"{ended}#{key.charger_id}#{key.connector_id}#{key.session_id}",
+        "fleet_time": f"{ended}#{key.charger_id}#{key.connector_id}#{key.session_id}{suffix}",
         "charger_id": key.charger_id,
         "connector_id": key.connector_id,
         "session_id": session.session_id,
+        "occurrence": session.occurrence,
         "energy_delivered_in_kWh": session.energy_delivered_in_kWh,
         "duration_in_seconds": session.duration_in_seconds,
         "session_cost_in_cents": session.session_cost_in_cents,
@@ -159,6 +180,7 @@ def session_from_item(item: Mapping[str, Any]) -> ChargingSession:
         ended_at_source=item["ended_at_source"],
         received_at=None if received is None else datetime.fromisoformat(received),
         transaction=_transaction_from_item(item),
+        occurrence=int(item.get("occurrence", 1)),
     )
 
 

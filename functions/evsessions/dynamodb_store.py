@@ -1,8 +1,9 @@
 """DynamoDB adapter of the storage port (key design: see `dynamodb_items`).
 
 Sessions are saved in transactions that also add them to every aggregate they belong to (see
-`session_transactions`): a duplicate cancels its transaction, so it never counts twice. Every read
-is a GetItem or a Query, never a Scan.
+`session_transactions`): a duplicate cancels its transaction, so it never counts twice, and a
+reused session id with other content is stored as the identity's next occurrence. Every read is a
+GetItem or a Query, never a Scan.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,10 +28,13 @@ from evsessions.dynamodb_items import (
     CHARGERS,
     FLEET_TOTALS,
     LAST_ENDED_AT,
+    REUSE_COUNTER,
+    REUSED_SESSION_IDS,
     charger_sk,
     charger_totals_pk,
     connectors_of,
     hours_of,
+    occurrences_range,
     plain,
     session_from_item,
     session_item,
@@ -49,6 +54,7 @@ from evsessions.storage import (
     SaveOutcome,
     SessionPage,
     SessionQuery,
+    rounds,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +80,8 @@ _TRANSIENT_CANCELLATIONS = frozenset(
 )
 _MAX_PLANS = 20
 """Transactions tried for one group before giving up: each retry follows a cancellation that
-removed a duplicate or read back an end time another writer had just raised."""
+found a duplicate, an occurrence another writer had just taken, or an end time another writer had
+just raised."""
 _INDEX_KEYS = {
     BY_CHARGER_TIME: ("pk", "charger_time"),
     BY_CONNECTOR_TIME: ("connector_pk", "charger_time"),
@@ -147,37 +154,54 @@ class DynamoDbSessionStore:
         """Store each new session once, in as few transactions as the aggregates allow.
 
         A transaction that DynamoDB cancelled was not applied at all, so it is planned again
-        without what cancelled it; one that fails otherwise raises, and the caller retries the
-        whole batch, whose stored sessions then cancel as duplicates and count nothing twice."""
-        outcomes: dict[SessionKey, SaveOutcome] = {}
-        unique = {s.key: s for s in reversed(sessions)}  # the first of a key wins
-        for group in pack(list(unique.values())):
-            outcomes.update(self._save_group(group))
-        seen: set[SessionKey] = set()
-        result = []
-        for session in sessions:
-            result.append(SaveOutcome.DUPLICATE if session.key in seen else outcomes[session.key])
-            seen.add(session.key)
-        return result
+        after learning what cancelled it; one that fails otherwise raises, and the caller retries
+        the whole batch, whose stored sessions then cancel as duplicates and count nothing twice.
+        The contents of one identity in a batch go in successive rounds, so each finds the
+        occurrences of the one before."""
+        known: dict[SessionKey, list[tuple[object, ...]]] = {}
+        decided: dict[tuple[SessionKey, tuple[object, ...]], SaveOutcome] = {}
+        for round_ in rounds(sessions):
+            for group in pack(round_):
+                decided.update(self._save_group(group, known))
+        return _outcomes(sessions, decided)
 
-    def _save_group(self, group: list[ChargingSession]) -> dict[SessionKey, SaveOutcome]:
-        duplicates: set[SessionKey] = set()
+    def _save_group(
+        self, group: list[ChargingSession], known: dict[SessionKey, list[tuple[object, ...]]]
+    ) -> dict[tuple[SessionKey, tuple[object, ...]], SaveOutcome]:
+        """Save sessions of distinct identities. `known[key]` is the content of the identity's
+        occurrences 1..n as last read or written: a session whose content is among them is a
+        duplicate, any other claims occurrence n + 1."""
+        decided: dict[SessionKey, SaveOutcome] = {}
         stored: dict[ItemKey, dict[str, str | None]] = {}
         for _ in range(_MAX_PLANS):
-            pending = [s for s in group if s.key not in duplicates]
+            pending = []
+            for session in group:
+                if session.key in decided:
+                    continue
+                contents = known.get(session.key, [])
+                if session.content in contents:
+                    decided[session.key] = SaveOutcome.DUPLICATE
+                else:
+                    pending.append(replace(session, occurrence=len(contents) + 1))
             if not pending:
                 break
             planned = plan(self.table, pending, stored, self._known_last_ended)
             try:
                 self._call("transact_write_items", TransactItems=planned.items)
                 self._remember_last_ended(planned.raised)
+                for session in pending:
+                    known.setdefault(session.key, []).append(session.content)
+                    decided[session.key] = (
+                        SaveOutcome.STORED if session.occurrence == 1 else SaveOutcome.REUSED
+                    )
                 break
             except ClientError as error:
+                reasons = error.response.get("CancellationReasons", [])
                 codes = _cancellation_codes(error)
                 failed = [
-                    role
-                    for role, code in zip(planned.roles, codes, strict=False)
-                    if code == "ConditionalCheckFailed"
+                    (role, reason)
+                    for role, reason in zip(planned.roles, reasons, strict=False)
+                    if reason.get("Code") == "ConditionalCheckFailed"
                 ]
                 if not failed:
                     if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
@@ -185,20 +209,44 @@ class DynamoDbSessionStore:
                             f"DynamoDB transaction cancelled: {sorted(set(codes))}"
                         ) from error
                     raise
-                for role in failed:
+                claimed = {session.key: session for session in pending}
+                for role, reason in failed:
                     if isinstance(role, SessionKey):
-                        duplicates.add(role)
+                        known[role] = self._occurrences(
+                            claimed[role], reason.get("Item"), known.get(role, [])
+                        )
                     else:
                         stored[role] = self._last_ended_times(role)
                         self._remember_last_ended(
                             {role: {k: v for k, v in stored[role].items() if v is not None}}
                         )
         else:
-            raise StorageUnavailable(f"end times kept changing over {_MAX_PLANS} transactions")
-        return {
-            s.key: SaveOutcome.DUPLICATE if s.key in duplicates else SaveOutcome.STORED
-            for s in group
-        }
+            raise StorageUnavailable(f"stores kept conflicting over {_MAX_PLANS} transactions")
+        return {(s.key, s.content): decided[s.key] for s in group}
+
+    def _occurrences(
+        self,
+        claimed: ChargingSession,
+        holder: Mapping[str, Any] | None,
+        before: list[tuple[object, ...]],
+    ) -> list[tuple[object, ...]]:
+        """The contents of an identity's occurrences, after `claimed` found its occurrence taken
+        by `holder` (the item DynamoDB returned, if it did); `before` holds the ones below it.
+        When the holder has the same content the message is a duplicate and nothing needs
+        reading; otherwise every occurrence is read (a consistent Query of the identity's few
+        items), to find whether the content is among them and which occurrence is next."""
+        if holder is not None:
+            held = session_from_item(plain(holder)).content
+            if held == claimed.content:
+                return [*before, held]
+        pk, first, last = occurrences_range(claimed.key)
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues=typed({":pk": pk, ":first": first, ":last": last}),
+            ConsistentRead=True,
+        )
+        found = sorted((session_from_item(item) for item in items), key=lambda s: s.occurrence)
+        return [session.content for session in found]
 
     def _remember_last_ended(self, times: Mapping[ItemKey, Mapping[str, str]]) -> None:
         with self._known_lock:
@@ -217,10 +265,20 @@ class DynamoDbSessionStore:
         item = plain(response.get("Item") or {})
         return {name: value for name, value in item.items() if name.endswith(LAST_ENDED_AT)}
 
-    def get(self, key: SessionKey) -> ChargingSession | None:
-        response = self._call("get_item", TableName=self.table, Key=typed(session_key(key)))
+    def get(self, key: SessionKey, occurrence: int = 1) -> ChargingSession | None:
+        response = self._call(
+            "get_item", TableName=self.table, Key=typed(session_key(key, occurrence))
+        )
         item = response.get("Item")
         return None if item is None else session_from_item(plain(item))
+
+    def reused_session_ids(self) -> int:
+        response = self._call(
+            "get_item",
+            TableName=self.table,
+            Key=typed({"pk": REUSE_COUNTER[0], "sk": REUSE_COUNTER[1]}),
+        )
+        return int(plain(response.get("Item") or {}).get(REUSED_SESSION_IDS, 0))
 
     def list_sessions(self, query: SessionQuery) -> SessionPage:
         if query.charger_id is None:
@@ -362,6 +420,20 @@ class DynamoDbSessionStore:
 
     def ping(self) -> None:
         self._call("describe_table", TableName=self.table)
+
+
+def _outcomes(
+    sessions: Sequence[ChargingSession],
+    decided: Mapping[tuple[SessionKey, tuple[object, ...]], SaveOutcome],
+) -> list[SaveOutcome]:
+    """Each session's outcome, in order; a repeat within the batch is a duplicate."""
+    seen: set[tuple[SessionKey, tuple[object, ...]]] = set()
+    result = []
+    for session in sessions:
+        identity = (session.key, session.content)
+        result.append(SaveOutcome.DUPLICATE if identity in seen else decided[identity])
+        seen.add(identity)
+    return result
 
 
 def _charger_summary(item: dict[str, Any]) -> ChargerSummary:

@@ -3,8 +3,10 @@
 Each transaction holds some sessions' conditional puts and, once per aggregate item, the sum of
 what those sessions add to it, so a batch from a fleet costs far fewer writes than one transaction
 per session: a charger's sessions share its hour, day and lifetime items, and every session shares
-the fleet's. A duplicate's put fails its condition and cancels the whole transaction, which is then
-planned again without it: nothing is ever counted twice.
+the fleet's. Each session's put names the occurrence it claims (1 unless the store knows its
+identity already holds other content) and fails its condition when that occurrence is taken,
+cancelling the whole transaction; the store learns what holds it (a duplicate, or another session
+under a reused id) and plans again: nothing is ever counted twice, and nothing is dropped.
 
 A last end time is a max, which DynamoDB cannot compute: it is set in the same transaction under
 the condition that it grows. When that condition fails (a later session was stored first), the
@@ -21,6 +23,8 @@ from typing import Any
 from evsessions.contract import ChargingSession, SessionKey, format_time
 from evsessions.dynamodb_items import (
     COUNTER_FIELDS,
+    REUSE_COUNTER,
+    REUSED_SESSION_IDS,
     counters,
     last_ended_fields,
     session_item,
@@ -30,6 +34,9 @@ from evsessions.storage import Totals
 
 MAX_TRANSACTION_ITEMS = 100
 """DynamoDB's limit on the items of one TransactWriteItems call."""
+_PACKED_ITEMS = MAX_TRANSACTION_ITEMS - 1
+"""What `pack` fills, keeping room for the reuse counter: a session learns that its id was reused
+only after its group was packed."""
 
 ItemKey = tuple[str, str]
 StoredTimes = Mapping[ItemKey, Mapping[str, str | None]]
@@ -51,6 +58,8 @@ class PlannedTransaction:
 class _Aggregate:
     adds: dict[str, Totals] = field(default_factory=dict)
     """Attribute prefix -> what to add to the four counters under it."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Attribute -> what to add to a counter of its own (the reused session ids)."""
     latest: dict[str, str] = field(default_factory=dict)
     """Last-end-time attribute -> the latest end time among the sessions."""
 
@@ -61,14 +70,15 @@ def item_keys(session: ChargingSession) -> set[ItemKey]:
 
 def pack(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
     """Group sessions into transactions of at most 100 items, a charger's sessions together so
-    that they share their aggregate items."""
+    that they share their aggregate items. An identity should appear once (the store sends each
+    content of a reused id in a later round)."""
     ordered = sorted(sessions, key=lambda s: (s.key.charger_id, s.ended_at, s.key))
     groups: list[list[ChargingSession]] = []
     current: list[ChargingSession] = []
     aggregates: set[ItemKey] = set()
     for session in ordered:
         keys = item_keys(session)
-        if current and len(current) + 1 + len(aggregates | keys) > MAX_TRANSACTION_ITEMS:
+        if current and len(current) + 1 + len(aggregates | keys) > _PACKED_ITEMS:
             groups.append(current)
             current, aggregates = [], set()
         current.append(session)
@@ -84,10 +94,15 @@ def plan(
     stored: StoredTimes,
     known: KnownTimes | None = None,
 ) -> PlannedTransaction:
-    """One transaction for `sessions`; `stored` holds end times read after a failed condition,
-    `known` end times already as late or later, which need no update (and no condition that would
-    cancel the transaction: batches in flight together touch the same chargers)."""
+    """One transaction for `sessions`, each put at its `occurrence`; `stored` holds end times
+    read after a failed condition, `known` end times already as late or later, which need no
+    update (and no condition that would cancel the transaction: batches in flight together touch
+    the same chargers). A failed put returns the item that holds its key (ALL_OLD), so the store
+    can tell a duplicate without reading it."""
     aggregates: dict[ItemKey, _Aggregate] = {}
+    reused = sum(1 for session in sessions if session.occurrence > 1)
+    if reused:
+        aggregates[REUSE_COUNTER] = _Aggregate(counts={REUSED_SESSION_IDS: reused})
     for session in sessions:
         for counter in counters(session):
             adds = aggregates.setdefault((counter.pk, counter.sk), _Aggregate()).adds
@@ -102,6 +117,7 @@ def plan(
                 "TableName": table,
                 "Item": typed(session_item(session)),
                 "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
         for session in sessions
@@ -139,6 +155,8 @@ def _update(
         counted = (totals.sessions, totals.energy_kwh, totals.cost_cents, totals.duration_seconds)
         for name, value in zip(COUNTER_FIELDS, counted, strict=True):
             adds.append("{} {}".format(*placeholder(prefix + name, value)))
+    for name, count in aggregate.counts.items():
+        adds.append("{} {}".format(*placeholder(name, count)))
     sets, conditions = [], []
     for attribute, latest in aggregate.latest.items():
         if stored is not None and (stored.get(attribute) or "") >= latest:

@@ -1,8 +1,10 @@
 """The storage port: what the handlers and the API need from a session store.
 
 Two adapters keep the same semantics: `dynamodb_store` (deployed and local) and the in-memory one
-below (unit tests, examples). A duplicate identity is a success that changes nothing, and the
-aggregates behind totals and charger summaries count each session exactly once.
+below (unit tests, examples). A duplicate (a stored identity with the same content) is a success
+that changes nothing; the same identity with other content is another session (the charger reused
+its session id) and is stored as the identity's next occurrence. The aggregates behind totals and
+charger summaries count each session exactly once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,25 @@ Position = dict[str, str]
 
 class SaveOutcome(enum.Enum):
     STORED = "stored"
+    REUSED = "reused"
+    """Stored as a later occurrence of an identity that holds other content: a reused id."""
     DUPLICATE = "duplicate"
+
+
+def rounds(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
+    """The distinct (identity, content) of a batch, each identity once a round: round i holds
+    the i-th content sent under each identity, so later contents find the earlier ones stored."""
+    found: list[list[ChargingSession]] = []
+    contents: dict[SessionKey, list[tuple[object, ...]]] = {}
+    for session in sessions:
+        seen = contents.setdefault(session.key, [])
+        if session.content in seen:
+            continue
+        if len(seen) == len(found):
+            found.append([])
+        found[len(seen)].append(session)
+        seen.append(session.content)
+    return found
 
 
 def bucket_start(moment: datetime, bucket: Bucket | Literal["month"]) -> str:
@@ -98,15 +118,20 @@ class ChargerSummary:
 
 class SessionStore(Protocol):
     def save(self, session: ChargingSession) -> SaveOutcome:
-        """Store a session once; the same identity again is DUPLICATE and changes nothing."""
+        """Store a session once: the same identity with content already stored is DUPLICATE and
+        changes nothing; with other content it is REUSED, stored as the next occurrence."""
         ...
 
     def save_many(self, sessions: Sequence[ChargingSession]) -> list[SaveOutcome]:
-        """`save` for each session, in order (a key repeated in the batch is a DUPLICATE), at
-        the cost of far fewer writes. On an error, some may be stored: save the batch again."""
+        """`save` for each session, in order (a repeat within the batch is a DUPLICATE), at the
+        cost of far fewer writes. On an error, some may be stored: save the batch again."""
         ...
 
-    def get(self, key: SessionKey) -> ChargingSession | None: ...
+    def get(self, key: SessionKey, occurrence: int = 1) -> ChargingSession | None: ...
+
+    def reused_session_ids(self) -> int:
+        """How many sessions were stored under an identity that already held another one."""
+        ...
 
     def list_sessions(self, query: SessionQuery) -> SessionPage:
         """Newest first by end time, for the fleet, a charger or a connector, in a window."""
@@ -128,26 +153,34 @@ class SessionStore(Protocol):
 
 
 def _newest_first(sessions: Iterable[ChargingSession]) -> list[ChargingSession]:
-    return sorted(sessions, key=lambda s: (s.ended_at, s.key), reverse=True)
+    return sorted(sessions, key=lambda s: (s.ended_at, s.key, s.occurrence), reverse=True)
 
 
 class InMemorySessionStore:
     """Dicts behind the port, computing at read time what DynamoDB keeps at write time."""
 
     def __init__(self) -> None:
-        self.sessions: dict[SessionKey, ChargingSession] = {}
+        self.sessions: dict[tuple[SessionKey, int], ChargingSession] = {}
+        """(identity, occurrence) -> session."""
+        self._occurrences: dict[SessionKey, int] = {}
 
     def save(self, session: ChargingSession) -> SaveOutcome:
-        if session.key in self.sessions:
-            return SaveOutcome.DUPLICATE
-        self.sessions[session.key] = session
-        return SaveOutcome.STORED
+        count = self._occurrences.get(session.key, 0)
+        for occurrence in range(1, count + 1):
+            if self.sessions[(session.key, occurrence)].content == session.content:
+                return SaveOutcome.DUPLICATE
+        self._occurrences[session.key] = count + 1
+        self.sessions[(session.key, count + 1)] = replace(session, occurrence=count + 1)
+        return SaveOutcome.STORED if count == 0 else SaveOutcome.REUSED
 
     def save_many(self, sessions: Sequence[ChargingSession]) -> list[SaveOutcome]:
         return [self.save(session) for session in sessions]
 
-    def get(self, key: SessionKey) -> ChargingSession | None:
-        return self.sessions.get(key)
+    def get(self, key: SessionKey, occurrence: int = 1) -> ChargingSession | None:
+        return self.sessions.get((key, occurrence))
+
+    def reused_session_ids(self) -> int:
+        return sum(1 for _, occurrence in self.sessions if occurrence > 1)
 
     def list_sessions(self, query: SessionQuery) -> SessionPage:
         chosen = _newest_first(
@@ -159,13 +192,19 @@ class InMemorySessionStore:
             and (query.end is None or s.ended_at < query.end)
         )
         if query.after is not None:
-            marker = (query.after["ended_at"], query.after["key"])
-            chosen = [s for s in chosen if (format_time(s.ended_at), s.key.topic) < marker]
+            after = query.after
+            key = SessionKey(*after["key"].split("/")[1::2])
+            marker = (after["ended_at"], key, int(after.get("occurrence", "1")))
+            chosen = [s for s in chosen if (format_time(s.ended_at), s.key, s.occurrence) < marker]
         page = chosen[: query.limit]
         more = len(chosen) > query.limit
         last = page[-1] if page else None
         position = (
-            {"ended_at": format_time(last.ended_at), "key": last.key.topic}
+            {
+                "ended_at": format_time(last.ended_at),
+                "key": last.key.topic,
+                "occurrence": str(last.occurrence),
+            }
             if more and last
             else None
         )

@@ -1,8 +1,9 @@
 """Listener Lambda: stores each session the IoT rule selected, once.
 
-Two triggers: the rule's SQS queue hands `handle_batch` up to a hundred messages at a time (the
-deployed path: one write per aggregate per batch instead of per message), and a rule's direct
-Lambda action hands `handler` one message.
+Two triggers: the rule's SQS queue hands `handle_batch` up to the template's BatchSize messages
+at a time (the deployed path: one write per aggregate per batch instead of per message), and a
+rule's direct Lambda action hands `handler` one message. Both log a session stored under a
+reused session id (a charger whose counter restarted), for the operator.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import json
 import logging
 from typing import Any
 
-from evsessions.contract import ChargingSession, parse_session
+from evsessions.contract import ChargingSession, SessionKey, parse_session
+from evsessions.dead_letters import Reason, dead_letter_queue
 from evsessions.dynamodb_store import cached_store
-from evsessions.errors import InvalidSession
+from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
 from evsessions.storage import SaveOutcome
 
@@ -24,35 +26,53 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Raises InvalidSession (permanent: dead-letter) or StorageUnavailable (transient: retry)."""
     session = parse_session(event)
     outcome = cached_store(Settings.from_env()).save(session)
+    if outcome is SaveOutcome.REUSED:
+        _log_reuse(session.key)
     return {"status": outcome.value, "topic": session.key.topic}
 
 
 def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """An SQS batch: valid records are stored together; invalid ones are reported as failed
-    (SQS's partial batch response), with their reasons under `invalid` for the emulator's dead
-    letters. StorageUnavailable is raised: the whole batch comes back, and what was already stored
-    then counts as duplicates."""
+    """An SQS batch, answered with SQS's partial batch response and nothing else.
+
+    Valid records are stored together; StorageUnavailable is raised, so the whole batch comes
+    back (what was already stored then counts as a duplicate). Then each invalid record goes to
+    the dead-letter queue with its reason, at its first delivery; only one that could not be sent
+    there is reported as failed, to come back."""
+    settings = Settings.from_env()
     sessions: list[ChargingSession] = []
-    valid_ids: list[str] = []
-    invalid: dict[str, str] = {}
+    invalid: list[tuple[dict[str, Any], InvalidSession]] = []
     for record in event["Records"]:
         try:
             sessions.append(parse_session(_body(record)))
-            valid_ids.append(record["messageId"])
         except InvalidSession as error:
-            invalid[record["messageId"]] = str(error)
-            log.warning("invalid session message %s: %s", record["messageId"], error)
-    outcomes = cached_store(Settings.from_env()).save_many(sessions) if sessions else []
-    return {
-        "batchItemFailures": [{"itemIdentifier": message_id} for message_id in invalid],
-        "invalid": invalid,
-        "stored": outcomes.count(SaveOutcome.STORED),
-        "duplicates": [
-            message_id
-            for message_id, outcome in zip(valid_ids, outcomes, strict=True)
-            if outcome is SaveOutcome.DUPLICATE
-        ],
-    }
+            invalid.append((record, error))
+    outcomes = cached_store(settings).save_many(sessions) if sessions else []
+    for session, outcome in zip(sessions, outcomes, strict=True):
+        if outcome is SaveOutcome.REUSED:
+            _log_reuse(session.key)
+    dead_letters = dead_letter_queue(settings.dead_letter_queue_url, settings.aws_region)
+    failed: list[str] = []
+    for record, invalidity in invalid:
+        log.warning("invalid session message %s: %s", record["messageId"], invalidity)
+        try:
+            if dead_letters is None:
+                raise StorageUnavailable("no DEAD_LETTER_QUEUE_URL")
+            body = str(record.get("body", ""))
+            dead_letters.send(body, Reason.of(invalidity), record["messageId"])
+        except StorageUnavailable as unsent:
+            log.warning("message %s stays on the queue: %s", record["messageId"], unsent)
+            failed.append(record["messageId"])
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def _log_reuse(key: SessionKey) -> None:
+    log.warning(
+        "session id reused: %s carried other content than the session stored under it; "
+        "stored as another occurrence of that id (GET /sessions?charger=%s&connector=%s)",
+        key.topic,
+        key.charger_id,
+        key.connector_id,
+    )
 
 
 def _body(record: dict[str, Any]) -> dict[str, Any]:

@@ -27,10 +27,11 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from api.app import app
 from api.openapi import openapi_document
 from evsessions.contract import parse_time
+from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import cached_store
 from listener.handler import handler as listener
-from local_runner.api_server import ApiServer
-from local_runner.template import TableSpec, load_template
+from local_runner.services.api_server import ApiServer
+from local_runner.services.template import TableSpec, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
@@ -63,8 +64,10 @@ def create_table_kwargs(spec: TableSpec) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def fresh_store_cache() -> Iterator[None]:
     cached_store.cache_clear()
+    dead_letter_queue.cache_clear()
     yield
     cached_store.cache_clear()
+    dead_letter_queue.cache_clear()
 
 
 LEAKING_VARIABLES = (
@@ -76,7 +79,7 @@ LEAKING_VARIABLES = (
     "CORS_ALLOWED_ORIGINS",
     "CURSOR_SECRET",
     "DEAD_LETTER_QUEUE_URL",
-    "DEAD_LETTER_FILE",
+    "AWS_ENDPOINT_URL_SQS",
 )
 
 

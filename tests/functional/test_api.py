@@ -12,7 +12,7 @@ from api.app import app
 from evsessions.contract import parse_session
 from evsessions.dynamodb_items import session_item, typed
 from listener.handler import handler as listener
-from local_runner.template import load_template
+from local_runner.services.template import load_template
 from tests.functional.conftest import ROOT, get, load_event, rule_event, store_sessions
 
 # (charger, connector, session, ended_at): stored in this order, which is not time order.
@@ -136,6 +136,7 @@ def test_session_json_shape(client: Client, stored: None) -> None:
             "ended_at": "2025-11-27T18:05:00.000Z",
             "ended_at_source": "payload",
             "received_at": "2025-11-27T18:05:05.000Z",
+            "occurrence": 1,
         }
     ]
 
@@ -197,6 +198,7 @@ def test_one_session_by_identity(client: Client, stored: None) -> None:
         "ended_at": "2025-11-27T18:35:00.000Z",
         "ended_at_source": "received",
         "received_at": "2025-11-27T18:35:00.000Z",
+        "occurrence": 1,
     }
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_runner.api_server import ApiServer
+from local_runner.services.api_server import ApiServer
 from tests.functional.conftest import serving_api
 
 ORIGIN = "https://dash.example"
@@ -16,7 +16,8 @@ ORIGIN = "https://dash.example"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ApiServer]:
-    with serving_api([("1", "1", "1", "2026-11-27T18:35:00Z")]) as api:
+    rows = [("1", "1", "1", "2026-11-27T18:35:00Z"), ("1", "a:b", "1", "2026-11-27T18:36:00Z")]
+    with serving_api(rows) as api:
         yield api
 
 
@@ -83,3 +84,29 @@ def test_cors_preflight_for_a_request_with_the_api_key(
     assert headers.get("access-control-allow-origin") == ORIGIN
     assert "GET" in headers.get("access-control-allow-methods", "")
     assert "x-api-key" in headers.get("access-control-allow-headers", "").lower()
+
+
+# -- where API Gateway and the local server could differ (README: Local == cloud: API Gateway) ---
+
+
+def test_a_percent_encoded_path_parameter_reaches_the_route_decoded(server: ApiServer) -> None:
+    # GIVEN a session on connector "a:b", asked for as a client library encodes the path
+    # WHEN it is asked for as /sessions/1/a%3Ab/1
+    status, _, body = request(server, "GET", "/sessions/1/a%3Ab/1")
+    # THEN the route gets the connector "a:b", as behind API Gateway (which decodes path
+    # parameters), and finds the session
+    assert status == 200, body
+    assert json.loads(body)["connector_id"] == "a:b"
+
+
+def test_a_method_api_gateway_cannot_integrate_gets_its_json_403(server: ApiServer) -> None:
+    for method in ("TRACE", "CONNECT", "PROPFIND"):
+        # WHEN a method outside API Gateway's ANY set is sent, to a route or anywhere
+        for path in ("/sessions", "/nope"):
+            status, headers, body = request(server, method, path)
+            # THEN the answer is API Gateway's own: 403, JSON, Missing Authentication Token
+            # (not the HTTP server's HTML 501)
+            assert status == 403, (method, path, body)
+            assert headers["content-type"] == "application/json"
+            assert json.loads(body) == {"message": "Missing Authentication Token"}
+            assert headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"

@@ -1,8 +1,9 @@
 """Properties of the API over moto, for random sessions: windows, paging, totals and chargers.
 
-For each drawn set of sessions (some delivered twice), the API must list exactly the sessions
-whose end is in [from, to), newest first, each once across pages; and its totals and charger
-summaries must be what the in-memory adapter computes from the same sessions. Kept small: moto
+For each drawn set of sessions (some delivered twice, some reusing the previous one's session id
+with other content), the API must list exactly the sessions whose end is in [from, to), newest
+first, each once across pages; and its totals, charger summaries and reuse count must be what the
+in-memory adapter computes from the same sessions. Kept small: moto
 copies the table in every transaction.
 """
 
@@ -71,18 +72,22 @@ moments = st.one_of(
 
 @st.composite
 def sessions(draw: st.DrawFn) -> list[tuple[Row, bool]]:
-    """Up to 7 sessions with distinct identities, each with whether it is delivered twice."""
+    """Up to 7 sessions, each with whether it is delivered twice; a session may reuse the
+    previous one's identity (its charger restarted its ids), with its own end time."""
     drawn = draw(
         st.lists(
-            st.tuples(st.sampled_from(["A", "B", "C10"]), st.sampled_from("12"), moments),
+            st.tuples(
+                st.sampled_from(["A", "B", "C10"]), st.sampled_from("12"), moments, st.booleans()
+            ),
             max_size=7,
         )
     )
     twice = draw(st.lists(st.booleans(), min_size=len(drawn), max_size=len(drawn)))
-    return [
-        ((charger, connector, f"s{i}", format_time(moment(ms))), again)
-        for i, ((charger, connector, ms), again) in enumerate(zip(drawn, twice, strict=True))
-    ]
+    rows: list[tuple[Row, bool]] = []
+    for i, ((charger, connector, ms, reuse), again) in enumerate(zip(drawn, twice, strict=True)):
+        identity = rows[-1][0][:3] if reuse and rows else (charger, connector, f"s{i}")
+        rows.append(((*identity, format_time(moment(ms))), again))
+    return rows
 
 
 @st.composite
@@ -94,13 +99,13 @@ def listings(draw: st.DrawFn) -> tuple[str | None, str | None, int | None, int |
     return charger, connector, start, end, draw(st.integers(min_value=1, max_value=4))
 
 
-def page_through(client: Client, path: str) -> list[str]:
-    found: list[str] = []
+def page_through(client: Client, path: str) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
     cursor: str | None = None
     for _ in range(40):
         status, body = get(client, path + (f"&cursor={cursor}" if cursor else ""))
         assert status == 200, body
-        found += [str(s["session_id"]) for s in body["sessions"]]
+        found += [(str(s["session_id"]), s["occurrence"]) for s in body["sessions"]]
         cursor = body["next_cursor"]
         if cursor is None:
             return found
@@ -121,13 +126,14 @@ def test_listing_totals_and_chargers_match_the_sessions(
 ) -> None:
     client, monkeypatch = world
     fresh_table(monkeypatch)
-    # GIVEN random sessions stored by the listener, some delivered a second time
+    # GIVEN random sessions stored by the listener, some delivered a second time, some under
+    # a reused id: each outcome is the in-memory adapter's
     memory = InMemorySessionStore()
     for row, again in stored:
-        assert listener(rule_event(*row), None)["status"] == "stored"
+        expected_outcome = memory.save(parse_session(rule_event(*row))).value
+        assert listener(rule_event(*row), None)["status"] == expected_outcome
         if again:
             assert listener(rule_event(*row), None)["status"] == "duplicate"
-        memory.save(parse_session(rule_event(*row)))
     every = list(memory.sessions.values())
 
     for charger, connector, start, end, limit in queries:
@@ -153,10 +159,10 @@ def test_listing_totals_and_chargers_match_the_sessions(
                 and (start is None or s.ended_at >= moment(start))
                 and (end is None or s.ended_at < moment(end))
             ),
-            key=lambda s: (s.ended_at, s.key),
+            key=lambda s: (s.ended_at, s.key, s.occurrence),
             reverse=True,
         )
-        assert found == [s.key.session_id for s in expected], path
+        assert found == [(s.key.session_id, s.occurrence) for s in expected], path
 
     # AND the day totals and charger summaries are what the in-memory adapter computes
     first, last = bucket_start(T0, "day"), bucket_start(moment(SPAN_MS), "day")
@@ -174,6 +180,7 @@ def test_listing_totals_and_chargers_match_the_sessions(
     _, chargers = get(client, "/chargers")
     summaries, _ = memory.chargers(500, None)
     assert chargers["chargers"] == [summary_json(s) for s in summaries]
+    assert get(client, "/health")[1]["reused_session_ids"] == memory.reused_session_ids()
 
 
 def summary_json(summary: Any) -> dict[str, Any]:

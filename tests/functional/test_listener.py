@@ -57,19 +57,46 @@ def test_same_event_twice_is_a_duplicate_and_stored_once(
     assert len(session_items(dynamodb, sessions_table)) == 1
 
 
-def test_redelivery_with_other_values_does_not_overwrite(
+def test_other_content_under_a_stored_identity_is_stored_beside_it(
     sessions_table: str, dynamodb: Any
 ) -> None:
     # GIVEN a stored session
     handler(load_event("iot_rule_original.json"), None)
     # WHEN a message with the same identity but a later receive time and other cost arrives
+    # (the charger restarted its session ids)
     again = {**load_event("iot_rule_original.json"), "received_at": 1_764_268_560_000}
     again["session_cost_in_cents"] = 9_999
-    # THEN the first version stays
-    assert handler(again, None)["status"] == "duplicate"
+    # THEN it is stored as the identity's second occurrence, and the first stays as it was
+    assert handler(again, None)["status"] == "reused"
+    first, second = sorted(
+        session_items(dynamodb, sessions_table), key=lambda item: item["sk"]["S"]
+    )
+    assert first["sk"] == {"S": "SESSION#1#1"}
+    assert first["session_cost_in_cents"] == {"N": "70"}
+    assert first["ended_at"] == {"S": "2025-11-27T18:35:00.000Z"}
+    assert second["sk"] == {"S": "SESSION#1#1#2"}
+    assert second["session_cost_in_cents"] == {"N": "9999"}
+    assert second["ended_at"] == {"S": "2025-11-27T18:36:00.000Z"}
+    # AND its redelivery (received later still) is a duplicate, not a third occurrence
+    later = {**again, "received_at": 1_764_268_620_000}
+    assert handler(later, None)["status"] == "duplicate"
+    assert len(session_items(dynamodb, sessions_table)) == 2
+
+
+def test_a_stored_item_from_before_occurrences_is_compared_by_its_fields(
+    sessions_table: str, dynamodb: Any
+) -> None:
+    # GIVEN a session item as the listener wrote it before occurrences existed (no occurrence)
+    handler(load_event("iot_rule_original.json"), None)
     [item] = session_items(dynamodb, sessions_table)
-    assert item["session_cost_in_cents"] == {"N": "70"}
-    assert item["ended_at"] == {"S": "2025-11-27T18:35:00.000Z"}
+    del item["occurrence"]
+    dynamodb.put_item(TableName=sessions_table, Item=item)
+    # WHEN the same message is redelivered THEN it is a duplicate of that item
+    assert handler(load_event("iot_rule_original.json"), None)["status"] == "duplicate"
+    # AND other content is its second occurrence
+    other = {**load_event("iot_rule_original.json"), "energy_delivered_in_kWh": 31}
+    assert handler(other, None)["status"] == "reused"
+    assert len(session_items(dynamodb, sessions_table)) == 2
 
 
 def test_same_session_id_on_another_connector_is_stored(sessions_table: str, dynamodb: Any) -> None:

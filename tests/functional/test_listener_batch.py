@@ -1,4 +1,5 @@
-"""The listener's SQS batch handler against moto: partial failures, duplicates, exact aggregates.
+"""The listener's SQS batch handler against moto: dead letters with reasons, partial failures,
+duplicates, exact aggregates.
 
 The aggregates DynamoDB keeps at write time are compared with what the in-memory adapter computes
 at read time from the same sessions: totals per hour and day, charger and connector summaries.
@@ -9,12 +10,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import boto3
+import pytest
+
 from evsessions.contract import parse_session
 from evsessions.dynamodb_store import cached_store
 from evsessions.settings import Settings
 from evsessions.storage import InMemorySessionStore
 from listener.handler import handle_batch
-from local_runner.events import sqs_event
+from local_runner.services.events import sqs_event
 from tests.functional.conftest import rule_event
 
 
@@ -27,17 +31,70 @@ def event_of(charger: int, connector: int, session: int, minute: int) -> dict[st
     return rule_event(str(charger), str(connector), str(session), ended)
 
 
-def test_valid_records_are_stored_and_invalid_ones_reported(sessions_table: str) -> None:
+@pytest.fixture
+def dead_letter_queue_url(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = str(
+        boto3.client("sqs", region_name="eu-north-1").create_queue(QueueName="dlq")["QueueUrl"]
+    )
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
+    return url
+
+
+def dead_letters(url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = (
+        boto3.client("sqs", region_name="eu-north-1")
+        .receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        .get("Messages", [])
+    )
+    return messages
+
+
+def test_an_invalid_record_is_dead_lettered_with_its_reason_at_once(
+    sessions_table: str, dead_letter_queue_url: str
+) -> None:
     # GIVEN a batch of two valid records and one that breaks the contract
     invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
     event = batch(("a", event_of(1, 1, 1, 0)), ("b", invalid), ("c", event_of(2, 1, 2, 0)))
     # WHEN the listener handles it
     result = handle_batch(event, None)
-    # THEN the invalid record alone is reported failed, with the field at fault
-    assert result["batchItemFailures"] == [{"itemIdentifier": "b"}]
-    assert result["invalid"]["b"].startswith("duration_in_seconds: ")
-    assert result["stored"] == 2
-    assert result["duplicates"] == []
+    # THEN the answer is SQS's partial batch response alone, with no failure to redeliver
+    assert result == {"batchItemFailures": []}
+    # AND the invalid record is in the dead-letter queue, its body intact, the reason as data
+    [letter] = dead_letters(dead_letter_queue_url)
+    assert letter["Body"] == event["Records"][1]["body"]
+    attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attributes["error_type"] == "InvalidSession"
+    assert attributes["field"] == "duration_in_seconds"
+    assert attributes["problem"]
+    assert attributes["source_message_id"] == "b"
+    # AND the valid ones are stored
+    store = cached_store(Settings.from_env())
+    assert store.totals(None, "day", "2025-11-27", "2025-11-27")[0].totals.sessions == 2
+
+
+def test_without_a_dead_letter_queue_an_invalid_record_is_reported_failed(
+    sessions_table: str,
+) -> None:
+    # GIVEN no dead-letter queue configured (or one that cannot be reached)
+    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    # WHEN the listener handles an invalid record
+    result = handle_batch(batch(("a", event_of(1, 1, 1, 0)), ("b", invalid)), None)
+    # THEN it stays on the session queue, whose redrive policy is the last resort
+    assert result == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+
+
+def test_an_unreachable_dead_letter_queue_leaves_the_record_to_come_back(
+    sessions_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a dead-letter queue that does not exist
+    monkeypatch.setenv(
+        "DEAD_LETTER_QUEUE_URL", "https://sqs.eu-north-1.amazonaws.com/123456789012/missing"
+    )
+    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    # WHEN the listener handles an invalid record
+    result = handle_batch(batch(("b", invalid)), None)
+    # THEN it is reported failed, to be delivered again, not lost
+    assert result == {"batchItemFailures": [{"itemIdentifier": "b"}]}
 
 
 def test_a_redelivered_batch_changes_nothing(sessions_table: str) -> None:
@@ -48,9 +105,8 @@ def test_a_redelivered_batch_changes_nothing(sessions_table: str) -> None:
     before = store.totals(None, "day", "2025-11-27", "2025-11-27")
     # WHEN the same batch comes again
     result = handle_batch(event, None)
-    # THEN every record is a duplicate and the totals are unchanged
-    assert result["stored"] == 0
-    assert result["duplicates"] == ["a", "b"]
+    # THEN nothing fails and the totals are unchanged
+    assert result == {"batchItemFailures": []}
     assert store.totals(None, "day", "2025-11-27", "2025-11-27") == before
 
 
@@ -71,14 +127,11 @@ def test_aggregates_match_the_in_memory_adapter_over_shuffled_overlapping_batche
     for event in events:
         memory.save(parse_session(event))
     # WHEN the listener stores them batch by batch
-    stored = 0
     for start in range(0, len(deliveries), 100):
         chunk = deliveries[start : start + 100]
         result = handle_batch(batch(*((str(i), e) for i, e in enumerate(chunk))), None)
         assert result["batchItemFailures"] == []
-        stored += result["stored"]
     # THEN each session counted once, and every aggregate equals the one computed from scratch
-    assert stored == 300
     dynamodb = cached_store(Settings.from_env())
     for charger in (None, *map(str, range(1, 13))):
         for bucket, first, last in (
@@ -88,3 +141,54 @@ def test_aggregates_match_the_in_memory_adapter_over_shuffled_overlapping_batche
             expected = memory.totals(charger, bucket, first, last)
             assert dynamodb.totals(charger, bucket, first, last) == expected
     assert dynamodb.chargers(100, None) == memory.chargers(100, None)
+
+
+def test_reused_ids_match_the_in_memory_adapter_over_shuffled_overlapping_batches(
+    sessions_table: str,
+) -> None:
+    # GIVEN 120 sessions of 6 chargers, then chargers restarting: 50 of the identities sent
+    # again with other content (some of them twice, with two other contents), all delivered in
+    # shuffled batches of up to 40 in which a quarter of the records are repeats
+    rng = random.Random(11)
+    events = [
+        event_of(charger, connector, session, rng.randrange(180))
+        for session in range(1, 121)
+        for charger, connector in [(rng.randint(1, 6), rng.randint(1, 2))]
+    ]
+    reused = [
+        {**event, "session_cost_in_cents": 10_000 + generation * 1000 + n}
+        for generation in (1, 2)
+        for n, event in enumerate(rng.sample(events, 50 if generation == 1 else 15))
+    ]
+    deliveries = events + reused + rng.sample(events + reused, 46)
+    rng.shuffle(deliveries)
+    memory = InMemorySessionStore()
+    for event in deliveries:
+        memory.save(parse_session(event))
+    # WHEN the listener stores them batch by batch
+    for start in range(0, len(deliveries), 40):
+        chunk = deliveries[start : start + 40]
+        result = handle_batch(batch(*((str(i), e) for i, e in enumerate(chunk))), None)
+        assert result == {"batchItemFailures": []}
+    # THEN every distinct session counted once, as many reuses as the in-memory adapter found
+    distinct = {(e["topic"], e["session_cost_in_cents"]) for e in events + reused}
+    assert len(distinct) == len(memory.sessions)
+    dynamodb = cached_store(Settings.from_env())
+    [day] = dynamodb.totals(None, "day", "2025-11-27", "2025-11-27")
+    assert day.totals.sessions == len(distinct)
+    reused_count = dynamodb.reused_session_ids()
+    assert reused_count == memory.reused_session_ids() == len(distinct) - len(events)
+    # AND every aggregate equals the one computed from scratch
+    for charger in (None, *map(str, range(1, 7))):
+        for bucket, first, last in (
+            ("hour", "2025-11-27T17", "2025-11-27T19"),
+            ("day", "2025-11-27", "2025-11-27"),
+        ):
+            expected = memory.totals(charger, bucket, first, last)
+            assert dynamodb.totals(charger, bucket, first, last) == expected
+    assert dynamodb.chargers(100, None) == memory.chargers(100, None)
+    # AND each identity's occurrences hold the same contents in both adapters
+    for key, occurrence in memory.sessions:
+        found = dynamodb.get(key, occurrence)
+        assert found is not None
+        assert found.content in {s.content for (k, _), s in memory.sessions.items() if k == key}

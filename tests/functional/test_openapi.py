@@ -15,7 +15,7 @@ import api.app
 from api import dashboard, openapi
 from api.docs import render_docs
 from evsessions import contract
-from local_runner.template import load_template
+from local_runner.services.template import load_template
 from tests.functional.conftest import DOCUMENT, ROOT, call, resolved, shared_api
 
 CATCH_ALL = "/{proxy+}"

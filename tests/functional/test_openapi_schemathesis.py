@@ -1,6 +1,6 @@
 """schemathesis against the API over real HTTP, reading the schema the running server serves.
 
-The unchanged Chalice app runs in the emulator's HTTP server (local_runner.api_server) on a
+The unchanged Chalice app runs in the emulator's HTTP server (local_runner.services.api_server) on a
 free port, in this process, on a moto table holding a few sessions. schemathesis loads
 /openapi.json from it, generates valid and invalid requests for every operation (its Python API:
 a Hypothesis strategy per operation) and checks: no 5xx, every response conforms to the
@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 
-from local_runner.api_server import ApiServer
+from local_runner.services.api_server import ApiServer
 from tests.functional.conftest import DOCUMENT, serving_api
 
 MAX_EXAMPLES = 30

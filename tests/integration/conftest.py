@@ -16,13 +16,24 @@ from typing import Any
 import pytest
 
 from evsessions.dynamodb_store import cached_store
-from evsessions.settings import RunnerSettings
-from local_runner.processes import free_port
+from local_runner.infra.processes import free_port
+from local_runner.runner_settings import RunnerSettings
 from local_runner.system import LocalSystem, start_system
 
 ROOT = Path(__file__).resolve().parents[2]
 JARS = ROOT / ".local" / "dynamodb-local"
-TEST_CHARGERS = ("orig", "dup", "poison", "bytes", "qos2", "restart", "fallback", "a", "b")
+TEST_CHARGERS = (
+    "orig",
+    "dup",
+    "poison",
+    "bytes",
+    "qos2",
+    "restart",
+    "fallback",
+    "a",
+    "b",
+    "legacy",
+)
 DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
 OCPP_CHARGERS = ("CP-ocpp-1", "CP-ocpp-2", "CP-ocpp-3", "CP-ocpp-4")
 """Charger ids the tests publish as: each gets a broker identity besides the simulated fleet."""

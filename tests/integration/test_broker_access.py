@@ -15,9 +15,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.mqtt_identity import MqttIdentity
-from local_runner.broker import Broker, start_embedded, start_mosquitto
-from local_runner.broker_access import BrokerAccess, broker_access
-from local_runner.certificates import ensure_tls_files
+from local_runner.infra.broker import Broker, start_embedded, start_mosquitto
+from local_runner.infra.broker_access import BrokerAccess, broker_access
+from local_runner.infra.certificates import ensure_tls_files
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from local_runner.replay import replay
+from local_runner.commands.dead_letter_replay import replay
 from local_runner.system import LocalSystem
 from tests.integration.helpers import get_json, served
 
@@ -43,15 +43,18 @@ def test_replay_stores_a_fixed_letter_and_keeps_a_still_invalid_one(
         attempts=1,
     )
     # WHEN both are replayed through the rule and the listener
+    assert local_system.dead_letter_queue is not None
+    claim = local_system.dead_letter_queue.claim
     results = replay(
         [fixed, invalid],
         local_system.template,
         lambda name, event: local_system.invokers[name](event),
         store,
+        claim=claim,
     )
     # THEN the fixed one is stored and leaves the dead letters; the invalid one stays, with why
     outcomes = {r.letter.id: r for r in results}
-    assert outcomes[fixed.id].replayed and outcomes[fixed.id].outcome == "stored"
+    assert outcomes[fixed.id].replayed and outcomes[fixed.id].outcome == "delivered"
     assert not outcomes[invalid.id].replayed
     assert "energy_delivered_in_kWh" in outcomes[invalid.id].outcome
     body = served(f"{local_system.api.url}/sessions/replay/1/9")
@@ -68,8 +71,12 @@ def test_replay_stores_a_fixed_letter_and_keeps_a_still_invalid_one(
         attempts=1,
     )
     [result] = replay(
-        [again], local_system.template, lambda n, e: local_system.invokers[n](e), store
+        [again],
+        local_system.template,
+        lambda n, e: local_system.invokers[n](e),
+        store,
+        claim=claim,
     )
-    assert result.outcome == "duplicate"
+    assert result.replayed
     _, listing = get_json(f"{local_system.api.url}/sessions?charger=replay")
     assert listing["count"] == 1

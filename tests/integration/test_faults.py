@@ -2,7 +2,7 @@
 nothing is counted twice; a deliberately lossy broker proves the harness would see a loss.
 
 Each test builds its own world (mosquitto, DynamoDB Local, the runner as a subprocess) through
-local_runner.faults and judges from DynamoDB and the dead letters, not from the runner's output.
+harness.faults and judges from DynamoDB and the dead letters, not from the runner's output.
 Sizes are the issue's where it names them (5,000 messages for the bridge kills, 1,000 good and 50
 poison messages), small elsewhere, so the file runs in a few minutes on two cores.
 """
@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from local_runner.faults import (
+from harness.faults import (
     POISON_KINDS,
     FaultResult,
     Options,

@@ -78,7 +78,10 @@ def test_an_invalid_message_is_dead_lettered_and_the_next_one_is_stored(
     assert len(letters) == 1
     assert base64.b64decode(letters[0].payload_base64).decode() == bad
     assert letters[0].error_type == "InvalidSession"
+    assert letters[0].error_field == "energy_delivered_in_kWh"
     assert "energy_delivered_in_kWh" in letters[0].error_message
+    # AND, as on AWS where the listener sends it to the dead-letter queue itself, at its first try
+    assert letters[0].attempts == 1
 
 
 def test_non_json_bytes_are_dead_lettered_without_stopping_the_bridge(

@@ -28,8 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.errors import PublishIncomplete
 from evsessions.mqtt_identity import charger_password
-from local_runner.certificates import make_ca, make_server_certificate
-from local_runner.events import scheduled_event
+from local_runner.infra.certificates import make_ca, make_server_certificate
+from local_runner.services.events import scheduled_event
 from local_runner.system import LocalSystem
 from tests.integration.conftest import prepare_data_dir, runner_settings, running_system
 from tests.integration.helpers import charger_client, eventually, publish

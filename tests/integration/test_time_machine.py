@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from local_runner.clock import ManualClock, ScaledClock
-from local_runner.processes import free_port
-from local_runner.recorder import read_recording
+from local_runner.infra.processes import free_port
+from local_runner.observers.recorder import read_recording
+from local_runner.services.clock import ManualClock, ScaledClock
 from local_runner.system import LocalSystem
 from tests.integration.conftest import (
     ROOT,
@@ -65,7 +65,7 @@ def test_up_at_speed_600_runs_simulated_minutes_in_real_seconds_and_status_shows
 
         def stored() -> int:
             try:
-                return int(json.loads(status_file.read_text())["counts"]["stored"])
+                return int(json.loads(status_file.read_text())["counts"]["delivered"])
             except (OSError, ValueError, KeyError):
                 return 0
 
@@ -108,8 +108,7 @@ def _settled(system: LocalSystem) -> None:
     board = system.board
     eventually(
         lambda: (
-            board.stored + board.duplicates >= board.published
-            and sum(b.in_flight for b in system.bridges) == 0
+            board.delivered >= board.published and sum(b.in_flight for b in system.bridges) == 0
         ),
         timeout=30,
     )
@@ -139,7 +138,7 @@ def test_a_recorded_run_replays_into_a_fresh_store_with_identical_rows_and_total
         source_runner, say=lambda line: None, clock=ScaledClock(600), record=recording
     ) as source:
         assert source.api is not None
-        eventually(lambda: source.board.stored >= 20, timeout=60)
+        eventually(lambda: source.board.delivered >= 20, timeout=60)
         _settled(source)
         rows, totals = _rows(source.api.url), _totals(source.api.url, today)
     assert len(rows) >= 20
@@ -157,10 +156,10 @@ def test_a_recorded_run_replays_into_a_fresh_store_with_identical_rows_and_total
             subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
             for _ in range(2)
         ]
-        # THEN it stored every session once (a second replay only finds duplicates) ...
+        # THEN both delivered every message (the second only found duplicates) ...
         assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
-        assert f": stored {len(rows)}\n" in runs[0].stdout, runs[0].stdout
-        assert f": duplicate {len(rows)}\n" in runs[1].stdout, runs[1].stdout
+        assert f": delivered {len(rows)}\n" in runs[0].stdout, runs[0].stdout
+        assert f": delivered {len(rows)}\n" in runs[1].stdout, runs[1].stdout
         # ... with the same rows and the same totals as the recorded run
         assert _rows(replica.api.url) == rows
         assert _totals(replica.api.url, today) == totals

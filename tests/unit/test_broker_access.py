@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 
 from evsessions.mqtt_identity import charger_identity, charger_of_topic, charger_password
-from local_runner.broker import mosquitto_config
-from local_runner.broker_access import BrokerAccess, broker_access, local_secret, mosquitto_hash
-from local_runner.certificates import tls_files
+from local_runner.infra.broker import mosquitto_config
+from local_runner.infra.broker_access import (
+    BrokerAccess,
+    broker_access,
+    local_secret,
+    mosquitto_hash,
+)
+from local_runner.infra.certificates import tls_files
 
 RULE = {"SessionMessagesRule": "charger/+/connector/+/session/+"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from local_runner.certificates import ensure_tls_files
+from local_runner.infra.certificates import ensure_tls_files
 
 
 def _load(path: Path) -> x509.Certificate:

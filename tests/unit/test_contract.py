@@ -139,6 +139,84 @@ def test_values_at_the_limits_are_accepted() -> None:
     assert parse_session(rule_output(energy_delivered_in_kWh=0)).energy_delivered_in_kWh == 0
 
 
+# --- the original solution's variant -----------------------------------------------------------
+
+VARIANT_MESSAGE = {
+    "session_id": 1,
+    "timestamp": 1764420000,
+    "energy_delivered_in_kwh": 30,
+    "duration_in_seconds": 45,
+    "session_cost_in_cents": 75,
+}
+"""What the original solution's publisher sends: its own spellings of two fields."""
+
+
+def test_the_original_solutions_variant_is_valid_and_ends_at_its_timestamp() -> None:
+    # GIVEN the original solution's payload as the rule outputs it
+    event = {**VARIANT_MESSAGE, "topic": TOPIC, "received_at": 1_764_420_000_500}
+    # WHEN it is parsed
+    session = parse_session(event)
+    # THEN energy is read from the lower-case spelling and the timestamp is the end time
+    assert session.energy_delivered_in_kWh == Decimal(30)
+    assert session.ended_at == datetime(2025, 11, 29, 12, 40, tzinfo=UTC)
+    assert session.ended_at_source == "payload"
+    assert session.session_cost_in_cents == 75
+
+
+def test_timestamp_may_be_iso_8601() -> None:
+    session = parse_session(rule_output(timestamp="2025-11-27T18:30:00+02:00"))
+    assert session.ended_at == datetime(2025, 11, 27, 16, 30, tzinfo=UTC)
+    assert session.ended_at_source == "payload"
+
+
+def test_null_timestamp_falls_back_to_the_receive_time() -> None:
+    session = parse_session(rule_output(timestamp=None))
+    assert session.ended_at == RECEIVED_AT
+    assert session.ended_at_source == "received"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"energy_delivered_in_kwh": 31}, "energy_delivered_in_kwh"),
+        ({"ended_at": "2025-11-27T18:30:00Z", "timestamp": 1764268201}, "timestamp"),
+    ],
+)
+def test_both_spellings_with_different_values_are_invalid(
+    changes: dict[str, Any], field: str
+) -> None:
+    # GIVEN a message that carries a field under both its spellings, with different values
+    # WHEN it is parsed
+    error = rejection(rule_output(**changes))
+    # THEN it is refused, naming the other spelling and saying that the two differ
+    assert error.field == field
+    assert "differs from" in error.problem
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"energy_delivered_in_kwh": 30.0},
+        {"ended_at": "2025-11-27T18:30:00Z", "timestamp": 1764268200},
+    ],
+)
+def test_both_spellings_with_the_same_value_are_valid(changes: dict[str, Any]) -> None:
+    session = parse_session(rule_output(**changes))
+    assert session.energy_delivered_in_kWh == Decimal(30)
+
+
+def test_the_other_spelling_alone_is_validated_under_its_own_name() -> None:
+    event = {**without("energy_delivered_in_kWh"), "energy_delivered_in_kwh": -1}
+    assert rejection(event).field == "energy_delivered_in_kwh"
+    assert rejection(rule_output(timestamp=10**13)).field == "timestamp"
+
+
+def test_a_timestamp_far_ahead_of_receipt_is_refused_under_its_own_name() -> None:
+    error = rejection(rule_output(timestamp=RECEIVED_AT_MS // 1000 + 2 * 86400))
+    assert error.field == "timestamp"
+    assert "more than a day after" in error.problem
+
+
 # --- missing and unknown fields -----------------------------------------------------------------
 
 
@@ -167,7 +245,7 @@ def test_missing_ended_at_and_received_at_is_rejected() -> None:
     assert "received_at" in error.problem
 
 
-@pytest.mark.parametrize("unknown", ["energy_delivered_in_kwh", "comment"])
+@pytest.mark.parametrize("unknown", ["energy_delivered_in_KWH", "comment"])
 def test_unknown_field_is_rejected_by_name(unknown: str) -> None:
     # GIVEN a message with a field the contract does not know (e.g. a typo)
     # WHEN it is parsed

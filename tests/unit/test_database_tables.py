@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local_runner import database
-from local_runner.template import TableSpec
+from local_runner.infra import database
+from local_runner.services.template import TableSpec
 
 
 class RetriedCreate:

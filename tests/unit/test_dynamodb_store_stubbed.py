@@ -47,14 +47,38 @@ def stubbed() -> Iterator[tuple[DynamoDbSessionStore, Stubber]]:
         yield DynamoDbSessionStore("Sessions", client), stubber
 
 
-def cancelled(stubber: Stubber, *codes: str) -> None:
-    """The next TransactWriteItems is cancelled with one reason per item."""
+def cancelled(stubber: Stubber, *codes: str, holder: ChargingSession | None = None) -> None:
+    """The next TransactWriteItems is cancelled with one reason per item; the first reason
+    carries `holder`'s item, as DynamoDB returns it (ALL_OLD) for a put whose condition failed."""
+    reasons: list[dict[str, Any]] = [{"Code": code} for code in codes]
+    if holder is not None:
+        reasons[0]["Item"] = typed(session_item(holder))
     stubber.add_client_error(
         "transact_write_items",
         service_error_code="TransactionCanceledException",
         service_message="Transaction cancelled",
         http_status_code=400,
-        modeled_fields={"CancellationReasons": [{"Code": code} for code in codes]},
+        modeled_fields={"CancellationReasons": reasons},
+    )
+
+
+def occurrences_read(stubber: Stubber, *stored: ChargingSession) -> None:
+    """The next call is the consistent Query of SESSION's identity, which finds `stored`."""
+    stubber.add_response(
+        "query",
+        {"Items": [typed(session_item(session)) for session in stored]},
+        {
+            "TableName": "Sessions",
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": typed(
+                {
+                    ":pk": "CHARGER#1",
+                    ":first": "SESSION#2#1764268440",
+                    ":last": "SESSION#2#1764268440#~",
+                }
+            ),
+            "ConsistentRead": True,
+        },
     )
 
 
@@ -137,7 +161,7 @@ def test_a_stored_session_in_a_batch_is_planned_out(
     # GIVEN a batch whose first session is already stored: its put cancels the transaction
     store, stubber = stubbed
     second = replace(SESSION, key=SessionKey("1", "2", "1764268441"), session_id=1764268441)
-    cancelled(stubber, "ConditionalCheckFailed", *["None"] * ITEMS_PER_SESSION)
+    cancelled(stubber, "ConditionalCheckFailed", *["None"] * ITEMS_PER_SESSION, holder=SESSION)
     # AND the transaction planned again holds the second session alone
     stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
     # WHEN saved THEN the first is a duplicate and only the second counts
@@ -155,6 +179,7 @@ def test_transaction_puts_the_session_item_itself(
         "Put": {
             "TableName": "Sessions",
             "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             "Item": {
                 "pk": {"S": "CHARGER#1"},
                 "sk": {"S": "SESSION#2#1764268440"},
@@ -171,6 +196,7 @@ def test_transaction_puts_the_session_item_itself(
                 "ended_at": {"S": "2025-11-27T18:34:10.250Z"},
                 "ended_at_source": {"S": "payload"},
                 "received_at": {"S": "2025-11-27T18:34:10.500Z"},
+                "occurrence": {"N": "1"},
             },
         }
     }
@@ -180,13 +206,75 @@ def test_transaction_puts_the_session_item_itself(
     stubber.assert_no_pending_responses()
 
 
-def test_failed_condition_on_the_session_is_a_duplicate(
+def test_failed_condition_on_the_session_with_the_same_content_is_a_duplicate(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN DynamoDB reports the session item already exists (so no counter was added)
+    # GIVEN DynamoDB reports the session item already exists with the same content (received
+    # later: the receipt time is the rule's, not the charger's), so no counter was added
+    store, stubber = stubbed
+    earlier = replace(SESSION, received_at=datetime(2025, 11, 27, 18, 34, 11, tzinfo=UTC))
+    cancelled(
+        stubber, "ConditionalCheckFailed", *["None"] * (ITEMS_PER_SESSION - 1), holder=earlier
+    )
+    # WHEN the session is saved THEN it is a duplicate, not an error, and nothing else is
+    # written or read
+    assert store.save(SESSION) is SaveOutcome.DUPLICATE
+    stubber.assert_no_pending_responses()
+
+
+REUSED = replace(SESSION, energy_delivered_in_kWh=Decimal(99), session_cost_in_cents=2999)
+"""The same identity with other content: the charger restarted its session ids."""
+
+
+def test_other_content_under_a_stored_identity_is_stored_as_its_next_occurrence(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN occurrence 1 of the identity holds other content
+    store, stubber = stubbed
+    cancelled(
+        stubber, "ConditionalCheckFailed", *["None"] * (ITEMS_PER_SESSION - 1), holder=SESSION
+    )
+    # AND the identity's occurrences are read, consistently: only that one
+    occurrences_read(stubber, SESSION)
+    # AND the transaction planned again puts occurrence 2 and adds one to the reuse counter
+    expected = transaction(ITEMS_PER_SESSION + 1)
+    expected["TransactItems"][0] = {
+        "Put": {
+            "TableName": "Sessions",
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "Item": typed(session_item(replace(REUSED, occurrence=2))),
+        }
+    }
+    stubber.add_response("transact_write_items", {}, expected)
+    # WHEN saved THEN it is stored, as a reuse
+    assert store.save(REUSED) is SaveOutcome.REUSED
+    stubber.assert_no_pending_responses()
+    assert expected["TransactItems"][0]["Put"]["Item"]["sk"] == {"S": "SESSION#2#1764268440#2"}
+
+
+def test_a_redelivery_of_occurrence_2_is_a_duplicate(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN occurrence 1 holds other content and occurrence 2 this very content
+    store, stubber = stubbed
+    cancelled(
+        stubber, "ConditionalCheckFailed", *["None"] * (ITEMS_PER_SESSION - 1), holder=SESSION
+    )
+    occurrences_read(stubber, SESSION, replace(REUSED, occurrence=2))
+    # WHEN it is saved again THEN it is a duplicate: no third occurrence, no other write
+    assert store.save(REUSED) is SaveOutcome.DUPLICATE
+    stubber.assert_no_pending_responses()
+
+
+def test_without_the_holder_in_the_reason_the_occurrences_are_read(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a cancellation that does not return the item holding the key
     store, stubber = stubbed
     cancelled(stubber, "ConditionalCheckFailed", *["None"] * (ITEMS_PER_SESSION - 1))
-    # WHEN the session is saved THEN it is a duplicate, not an error, and nothing else is written
+    occurrences_read(stubber, SESSION)
+    # WHEN saved THEN the read finds the same content: a duplicate
     assert store.save(SESSION) is SaveOutcome.DUPLICATE
     stubber.assert_no_pending_responses()
 
@@ -365,3 +453,63 @@ def test_typed_json_round_trips_every_type_our_items_use() -> None:
 def test_a_float_is_refused_as_boto3_refuses_it() -> None:
     with pytest.raises(TypeError, match="Decimal"):
         typed({"energy": 1.5})
+
+
+def test_an_occurrence_taken_by_another_writer_meanwhile_sends_it_one_further(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN occurrence 1 holds other content, and another listener stores a third content as
+    # occurrence 2 between this one's read and its write
+    store, stubber = stubbed
+    other = replace(SESSION, duration_in_seconds=1, occurrence=2)
+    cancelled(
+        stubber, "ConditionalCheckFailed", *["None"] * (ITEMS_PER_SESSION - 1), holder=SESSION
+    )
+    occurrences_read(stubber, SESSION)
+    cancelled(stubber, "ConditionalCheckFailed", *["None"] * ITEMS_PER_SESSION, holder=other)
+    # AND the occurrences read again hold both
+    occurrences_read(stubber, SESSION, other)
+    expected = transaction(ITEMS_PER_SESSION + 1)
+    expected["TransactItems"][0] = {
+        "Put": {
+            "TableName": "Sessions",
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "Item": typed(session_item(replace(REUSED, occurrence=3))),
+        }
+    }
+    stubber.add_response("transact_write_items", {}, expected)
+    # WHEN saved THEN it is stored as occurrence 3: neither lost nor written over the other
+    assert store.save(REUSED) is SaveOutcome.REUSED
+    stubber.assert_no_pending_responses()
+
+
+def test_the_same_content_stored_by_another_writer_meanwhile_is_a_duplicate(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN occurrence 1 holds other content, and a redelivery of this very message, handled by
+    # another listener at the same time, takes occurrence 2 first
+    store, stubber = stubbed
+    cancelled(
+        stubber, "ConditionalCheckFailed", *["None"] * (ITEMS_PER_SESSION - 1), holder=SESSION
+    )
+    occurrences_read(stubber, SESSION)
+    twin = replace(REUSED, received_at=ENDED, occurrence=2)
+    cancelled(stubber, "ConditionalCheckFailed", *["None"] * ITEMS_PER_SESSION, holder=twin)
+    # WHEN saved THEN it is a duplicate: no third occurrence, no further read or write
+    assert store.save(REUSED) is SaveOutcome.DUPLICATE
+    stubber.assert_no_pending_responses()
+
+
+def test_two_contents_of_one_identity_in_a_batch_are_two_occurrences(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a batch that holds a new identity twice, with two contents (a restarted charger)
+    store, stubber = stubbed
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
+    # AND the second content, in the next round, claims occurrence 2 directly: no read
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION + 1))
+    # WHEN saved THEN the first is stored, the second stored as a reuse, a repeat a duplicate
+    outcomes = store.save_many([SESSION, REUSED, SESSION])
+    assert outcomes == [SaveOutcome.STORED, SaveOutcome.REUSED, SaveOutcome.DUPLICATE]
+    stubber.assert_no_pending_responses()

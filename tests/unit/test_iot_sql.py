@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local_runner.iot_sql import (
+from local_runner.services.iot_sql import (
     MessageContext,
     PayloadNotJson,
     RuleSqlError,

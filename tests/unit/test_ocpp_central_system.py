@@ -17,9 +17,9 @@ from centralsystem.frames import FrameError, call_error, call_result, parse_call
 from centralsystem.transactions import OpenTransaction, StopReading, Tariff, session_message
 from evsessions.contract import parse_session
 from evsessions.mqtt_identity import charger_password
-from local_runner.template import TemplateLoader
-from local_runner.websocket_api import websocket_apis
-from local_runner.websocket_gateway import CHARGE_POINT_QUERY
+from local_runner.services.template import TemplateLoader
+from local_runner.services.websocket_api import websocket_apis
+from local_runner.services.websocket_gateway import CHARGE_POINT_QUERY
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = frozenset({"Heartbeat", "StartTransaction", "StopTransaction"})

@@ -11,9 +11,15 @@ import pytest
 
 from evsessions.errors import StorageUnavailable
 from local_runner.cli import main
-from local_runner.playback import ReplayInterrupted, play
-from local_runner.recorder import RecordedMessage, RecordingError, decode, encode, read_recording
-from local_runner.template import load_template
+from local_runner.commands.recording_replay import ReplayInterrupted, play
+from local_runner.observers.recorder import (
+    RecordedMessage,
+    RecordingError,
+    decode,
+    encode,
+    read_recording,
+)
+from local_runner.services.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")

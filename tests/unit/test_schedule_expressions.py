@@ -10,7 +10,7 @@ from itertools import pairwise
 
 import pytest
 
-from local_runner.schedule_expressions import (
+from local_runner.services.schedule_expressions import (
     CronSchedule,
     RateSchedule,
     Schedule,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from local_runner.clock import ManualClock, ScaledClock
-from local_runner.schedule_expressions import parse_schedule
-from local_runner.scheduler import ScheduledTarget, Scheduler
+from local_runner.services.clock import ManualClock, ScaledClock
+from local_runner.services.schedule_expressions import parse_schedule
+from local_runner.services.scheduler import ScheduledTarget, Scheduler
 
 
 def test_a_failing_tick_is_retried_with_the_same_event_then_reported() -> None:

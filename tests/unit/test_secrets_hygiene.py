@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from evsessions.settings import RunnerSettings, Settings
+from evsessions.settings import Settings
+from local_runner.runner_settings import RunnerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +101,32 @@ def test_env_example_holds_placeholders_only() -> None:
 def test_a_settings_repr_shows_no_secret(settings: object) -> None:
     shown = repr(settings)
     assert "value" not in shown and "pw-of" not in shown
+
+
+def test_every_generated_secret_file_is_created_owner_only_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the one helper that creates secret files, watched at os.open
+    import os
+
+    from local_runner.infra import certificates
+    from local_runner.infra.broker_access import local_secret
+    from local_runner.system import ensure_cursor_secret
+
+    created: dict[str, int] = {}
+    real_open = os.open
+
+    def watched_open(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        if flags & os.O_CREAT:
+            created[Path(path).name] = mode
+        return real_open(path, flags, mode, **kwargs)
+
+    monkeypatch.setattr(certificates.os, "open", watched_open)
+    monkeypatch.delenv("CURSOR_SECRET", raising=False)
+    # WHEN the emulator makes its cursor secret, a broker secret and its TLS key
+    ensure_cursor_secret(tmp_path)
+    local_secret(tmp_path, "mqtt-fleet-secret", None)
+    certificates.ensure_tls_files(tmp_path / "tls")
+    # THEN each was created through it, with mode 0600 at creation (never written, then chmodded)
+    for name in ("cursor-secret", "mqtt-fleet-secret", "ca.key", "server.key"):
+        assert created.get(name) == 0o600, (name, created)

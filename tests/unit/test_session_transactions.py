@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.session_transactions import MAX_TRANSACTION_ITEMS, item_keys, pack, plan
+from evsessions.storage import rounds
 
 ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)
 
@@ -82,8 +83,65 @@ def test_a_batch_is_packed_into_transactions_of_at_most_100_items() -> None:
 
 def test_one_charger_with_many_sessions_is_split() -> None:
     many = [replace(session("1", "1", n), ended_at=ENDED) for n in range(250)]
-    # 95 puts and 5 aggregate items fill a transaction
-    assert [len(g) for g in pack(many)] == [95, 95, 60]
+    # 94 puts and 5 aggregate items fill a transaction, with room left for the reuse counter
+    assert [len(g) for g in pack(many)] == [94, 94, 62]
+
+
+def test_a_full_group_whose_sessions_all_turn_out_reused_still_fits() -> None:
+    # GIVEN a packed group, each of whose sessions then finds its id reused (occurrence 2)
+    many = [replace(session("1", "1", n), ended_at=ENDED) for n in range(250)]
+    group = [replace(s, occurrence=2) for s in pack(many)[0]]
+    # WHEN planned THEN the reuse counter's update fits in the transaction
+    assert len(plan("Sessions", group, {}).items) == MAX_TRANSACTION_ITEMS
+
+
+def test_a_later_occurrence_has_its_own_keys_and_counts_as_a_reuse() -> None:
+    # GIVEN the second session under a reused id, and a first session on another connector
+    reused = replace(session("1", "1", 7), occurrence=2)
+    planned = plan("Sessions", [reused, session("1", "2", 8)], {})
+    # THEN its put claims the identity's second key, under the same condition as any put
+    put = planned.items[0]["Put"]
+    assert put["Item"]["sk"] == {"S": "SESSION#1#7#2"}
+    assert put["Item"]["charger_time"] == {"S": "2025-11-27T18:34:10.250Z#1#7#2"}
+    assert put["Item"]["fleet_time"] == {"S": "2025-11-27T18:34:10.250Z#1#1#7#2"}
+    assert put["Item"]["occurrence"] == {"N": "2"}
+    assert put["ConditionExpression"] == "attribute_not_exists(pk)"
+    assert put["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
+    # AND the fleet's reuse counter gets one, once, with no condition that could cancel it
+    [counter] = [
+        item["Update"]
+        for item in planned.items
+        if "Update" in item and item["Update"]["Key"]["pk"] == {"S": "COUNTERS"}
+    ]
+    assert counter["UpdateExpression"] == "ADD #a0 :v0"
+    assert counter["ExpressionAttributeNames"] == {"#a0": "reused_session_ids"}
+    assert counter["ExpressionAttributeValues"] == {":v0": {"N": "1"}}
+    assert "ConditionExpression" not in counter
+    # AND the first occurrence of the other session adds to no such counter
+    assert len(planned.items) == 2 + 5 + 1
+    assert "COUNTERS" not in str(plan("Sessions", [session("1", "2", 8)], {}).items)
+
+
+def test_a_batch_is_split_into_rounds_one_content_of_each_identity_a_round() -> None:
+    # GIVEN a batch holding identity 7 with contents a, b, a again, c, and identity 8 once
+    a = session("1", "1", 7)
+    b = replace(a, session_cost_in_cents=999)
+    c = replace(a, ended_at=ENDED + timedelta(hours=1))
+    other = session("1", "1", 8)
+    # WHEN split into rounds
+    found = rounds([a, b, other, a, c])
+    # THEN each round holds an identity once, a repeated content appears once, and the order of
+    # an identity's contents is kept
+    assert found == [[a, other], [b], [c]]
+
+
+def test_the_receipt_time_is_not_content_but_a_sent_end_time_is() -> None:
+    a = replace(session("1", "1", 7), ended_at_source="received")
+    later = replace(a, received_at=ENDED, ended_at=ENDED + timedelta(seconds=5))
+    assert later.content == a.content
+    sent = replace(a, ended_at_source="payload")
+    assert replace(sent, ended_at=ENDED + timedelta(seconds=5)).content != sent.content
+    assert replace(a, energy_delivered_in_kWh=Decimal("10.500")).content == a.content
 
 
 def test_end_times_known_to_be_later_are_left_out_with_their_condition() -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from evsessions.settings import RunnerSettings, Settings, SettingsError, setting_names
+from evsessions.settings import Settings, SettingsError
+from evsessions.settings import setting_names as names_of
+from local_runner.runner_settings import RunnerSettings
+
+
+def setting_names() -> list[str]:
+    return names_of(Settings, RunnerSettings)
+
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 AWS_NAMES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}

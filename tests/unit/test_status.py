@@ -6,11 +6,13 @@ import io
 import json
 import os
 from datetime import UTC, datetime
+from ipaddress import ip_address
 from pathlib import Path
 
-from local_runner.console import Console
-from local_runner.progress import Progress, render
-from local_runner.status import (
+from local_runner.infra.listening import Listener
+from local_runner.observers.console import Console
+from local_runner.observers.progress import Progress, render
+from local_runner.observers.status import (
     Component,
     StatusBoard,
     report,
@@ -18,6 +20,7 @@ from local_runner.status import (
     status_path,
     write_atomically,
 )
+from local_runner.services.outcomes import Outcome, Status
 
 
 class _Terminal(io.StringIO):
@@ -31,6 +34,7 @@ def _write(data_dir: Path, board: StatusBoard, written_at: float | None = None) 
         [Component("mosquitto", "mqtt://127.0.0.1:1883"), Component("API", "http://h:8000")],
         in_flight=2,
         dead_letters=1,
+        reused_session_ids=1,
         clock_now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
         speed=60,
     )
@@ -39,13 +43,19 @@ def _write(data_dir: Path, board: StatusBoard, written_at: float | None = None) 
     write_atomically(status_path(data_dir), document)
 
 
-def test_the_board_counts_published_stored_and_duplicates() -> None:
+def outcome(status: Status) -> Outcome:
+    return Outcome(
+        "ListenerFunction", "Rule", "charger/1/connector/1/session/1", "m1", status, 1, 0
+    )
+
+
+def test_the_board_counts_published_and_delivered() -> None:
     board = StatusBoard(wall=lambda: 100.0)
     board.tick({"published": 3, "failed": 0})
     board.tick(None)  # a failed tick publishes nothing
-    for outcome in ("stored", "stored", "duplicate", "dead-lettered (InvalidSession: x)"):
-        board.outcome(outcome)
-    assert (board.published, board.stored, board.duplicates) == (3, 2, 1)
+    board.outcomes([outcome("delivered"), outcome("delivered"), outcome("filtered")])
+    board.outcomes([outcome("duplicate"), outcome("dead-lettered")])
+    assert (board.published, board.delivered) == (3, 3)
     assert board.last_message_at == 100.0
 
 
@@ -58,7 +68,7 @@ def test_status_without_a_snapshot_says_not_running(tmp_path: Path) -> None:
 def test_status_probes_each_part_and_shows_the_counts(tmp_path: Path) -> None:
     board = StatusBoard(wall=lambda: 1000.0)
     board.tick({"published": 5})
-    board.outcome("stored")
+    board.outcomes([outcome("delivered")])
     _write(tmp_path, board)
     # WHEN the broker answers and the API does not
     shown = report(tmp_path, probe=lambda address: address.startswith("mqtt"), now=lambda: 1030.0)
@@ -70,7 +80,7 @@ def test_status_probes_each_part_and_shows_the_counts(tmp_path: Path) -> None:
     assert "mosquitto  up    mqtt://127.0.0.1:1883" in text
     assert "API        DOWN  http://h:8000" in text
     assert "(x60)" in text
-    assert "published 5, stored 1 (+0 duplicates), dead letters 1, in flight 2" in text
+    assert "published 5, delivered 1, reused session ids 1, dead letters 1, in flight 2" in text
     assert "last message 30 s ago" in text
 
 
@@ -134,3 +144,33 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only() -> None:
     assert terminal.getvalue().count("\r\033[K") == 4
     assert "100%  3/3" in terminal.getvalue()
     assert terminal.getvalue().endswith("\n")
+
+
+def test_status_says_who_can_reach_each_local_part(tmp_path: Path) -> None:
+    # GIVEN a database bound to every interface and a broker bound to loopback (IPv4 mapped in
+    # IPv6, as Java binds)
+    document = snapshot(
+        StatusBoard(),
+        [
+            Component("DynamoDB Local", "http://127.0.0.1:8001"),
+            Component("mosquitto", "mqtt://127.0.0.1:1883"),
+            Component("external DynamoDB", "https://dynamodb.eu-north-1.amazonaws.com:443"),
+        ],
+        in_flight=0,
+        dead_letters=0,
+        clock_now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        speed=1,
+    )
+    write_atomically(status_path(tmp_path), document)
+    sockets = [
+        Listener(ip_address("0.0.0.0"), 8001, "1"),
+        Listener(ip_address("::ffff:127.0.0.1"), 1883, "2"),
+    ]
+    # WHEN status is asked
+    shown = report(tmp_path, probe=lambda address: True, sockets=lambda: sockets)
+    lines = {line.split("  ")[0].strip(): line for line in shown.lines[:4]}
+    # THEN the database is said to be open to the network, the broker this machine's only, and
+    # nothing is claimed about a remote part
+    assert lines["DynamoDB Local"].endswith("REACHABLE FROM THE NETWORK (every interface)")
+    assert lines["mosquitto"].endswith("this machine only")
+    assert lines["external DynamoDB"].endswith(":443")

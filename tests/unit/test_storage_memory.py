@@ -67,14 +67,14 @@ def test_first_save_is_stored_and_readable() -> None:
     assert store.get(first.key) == first
 
 
-def test_same_identity_again_is_a_duplicate_that_changes_nothing() -> None:
+def test_same_identity_and_content_again_is_a_duplicate_that_changes_nothing() -> None:
     # GIVEN a stored session
     store = InMemorySessionStore()
     original = session("1", "1", "1", 0)
     store.save(original)
-    # WHEN a message with the same identity but other values arrives (a redelivery or a replay)
-    changed = replace(original, session_cost_in_cents=9_999, ended_at=T0 + timedelta(hours=1))
-    outcome = store.save(changed)
+    # WHEN the same message arrives again, received later (a redelivery or a replay)
+    again = replace(original, received_at=T0 + timedelta(hours=1))
+    outcome = store.save(again)
     # THEN it is a duplicate, the first version stays and nothing counts twice
     assert outcome is SaveOutcome.DUPLICATE
     assert store.get(original.key) == original
@@ -84,6 +84,32 @@ def test_same_identity_again_is_a_duplicate_that_changes_nothing() -> None:
     [charger], _ = store.chargers(10, None)
     assert charger.totals.sessions == 1
     assert charger.last_ended_at == "2025-11-27T18:00:00.000Z"
+    assert store.reused_session_ids() == 0
+
+
+def test_same_identity_with_other_content_is_the_next_occurrence() -> None:
+    # GIVEN a stored session
+    store = InMemorySessionStore()
+    original = session("1", "1", "1", 0)
+    store.save(original)
+    # WHEN the charger, its counter restarted, sends another session under the same id
+    changed = replace(original, session_cost_in_cents=9_999, ended_at=T0 + timedelta(hours=1))
+    outcome = store.save(changed)
+    # THEN it is stored as occurrence 2, beside the first, and both count
+    assert outcome is SaveOutcome.REUSED
+    assert store.get(original.key) == original
+    assert store.get(original.key, 2) == replace(changed, occurrence=2)
+    assert store.get(original.key, 3) is None
+    assert listed(store) == ["1", "1"]
+    [day] = store.totals(None, "day", "2025-11-27", "2025-11-27")
+    assert day.totals == Totals(2, Decimal("60"), 10_069, 90)
+    [charger], _ = store.chargers(10, None)
+    assert charger.last_ended_at == "2025-11-27T19:00:00.000Z"
+    assert store.reused_session_ids() == 1
+    # AND either of them again is a duplicate, never a third occurrence
+    assert store.save(replace(changed, received_at=T0)) is SaveOutcome.DUPLICATE
+    assert store.save(original) is SaveOutcome.DUPLICATE
+    assert store.get(original.key, 3) is None
 
 
 def test_same_session_id_on_another_connector_is_a_new_session() -> None:

@@ -12,8 +12,8 @@ import yaml
 
 from evsessions.contract import TOPIC_FILTER, parse_session
 from evsessions.dynamodb_items import session_item
-from local_runner.iot_sql import MessageContext
-from local_runner.template import QueueBatching, Template, TemplateError, load_template
+from local_runner.services.iot_sql import MessageContext
+from local_runner.services.template import QueueBatching, Template, TemplateError, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGINAL_EVENT = {
@@ -253,8 +253,9 @@ def policy_actions(function: str) -> set[str]:
 
 def test_listener_may_make_every_dynamodb_call_a_save_makes() -> None:
     # GIVEN a save: TransactWriteItems of conditional Puts and counter Updates (IAM checks each
-    # item's action: PutItem, UpdateItem)
-    needed = {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+    # item's action: PutItem, UpdateItem), and after a cancellation the reads of an aggregate's
+    # end times (GetItem) and of a reused session id's occurrences (Query)
+    needed = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}
     # WHEN the listener's policy is read
     granted = policy_actions("ListenerFunction")
     # THEN it grants them, or every save fails with AccessDenied once deployed

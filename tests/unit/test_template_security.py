@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from local_runner.template import _Loader
+from local_runner.services.template import _Loader
 
 ROOT = Path(__file__).resolve().parents[2]
 

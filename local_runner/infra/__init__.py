@@ -1,0 +1,2 @@
+"""The local infrastructure the services run on: the broker and its access control, certificates,
+the database, child processes."""

@@ -1,0 +1,69 @@
+"""Calls a function's real handler the way Lambda would: module from CodeUri, a context object."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_runner.services.template import FunctionSpec
+
+Handler = Callable[[Any, Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers commonly read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = ""
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:eu-north-1:123456789012:function:{self.function_name}"
+        )
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class FunctionInvoker:
+    """Imports the handler once and calls it; as many calls at a time as the function's SQS
+    events let Lambda run containers (one, for every other trigger)."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self._handler: Handler | None = None
+        self._load_lock = threading.Lock()
+        self._containers = threading.BoundedSemaphore(
+            max([1, *(queue.max_concurrency for queue in spec.queues)])
+        )
+
+    def load(self) -> Handler:
+        with self._load_lock:
+            return self._import()
+
+    def _import(self) -> Handler:
+        if self._handler is None:
+            module_name, _, attribute = self.spec.handler.rpartition(".")
+            code_dir = str(self.spec.code_dir)
+            if code_dir not in sys.path:
+                sys.path.insert(0, code_dir)
+            self._handler = getattr(importlib.import_module(module_name), attribute)
+        return self._handler
+
+    def __call__(self, event: Any) -> Any:
+        handler = self.load()
+        with self._containers:
+            context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
+            return handler(event, context)
