@@ -33,6 +33,8 @@ from local_runner.infra.database import (
     start_dynamodb_local,
     start_moto_server,
 )
+from local_runner.infra.database import client as dynamodb_client
+from local_runner.infra.key_migration import migrate_to_shards
 from local_runner.infra.listening import THIS_MACHINE_ONLY, listeners, reach
 from local_runner.observers.recorder import Recorder
 from local_runner.observers.status import Component, StatusBoard, snapshot
@@ -321,6 +323,22 @@ def _report_tick(
     return report
 
 
+def _migrate_keys(system: LocalSystem, settings: Settings, created: list[str]) -> None:
+    """Data written before the sharded keys is moved to them once (see key_migration)."""
+    assert system.database is not None
+    dynamodb = dynamodb_client(system.database.endpoint_url, settings.aws_region)
+    for table in system.template.tables.values():
+        if table.name in created:
+            continue
+        migrated = migrate_to_shards(dynamodb, table.name)
+        if migrated:
+            system.say(
+                f"{table.name}: moved data of the older key design to the sharded keys "
+                f"({migrated.chargers} chargers, {migrated.totals} fleet totals, "
+                f"{migrated.sessions} sessions' month index)"
+            )
+
+
 def start_system(
     runner: RunnerSettings,
     say: Say = print,
@@ -347,6 +365,7 @@ def start_system(
             f"{system.database.kind} ready at {system.database.endpoint_url}"
             + (f" (created tables: {', '.join(created)})" if created else "")
         )
+        _migrate_keys(system, settings, created)
         system.access = _broker_access(system, settings)
         system.broker = _start_broker(system, settings, system.access)
         say(f"{system.broker.kind} ready at {system.broker.address}")

@@ -44,6 +44,7 @@ from evsessions.contract import SessionKey, format_time
 from evsessions.dynamodb_items import BY_MONTH, FLEET_TOTALS, session_key, typed
 from evsessions.dynamodb_store import create_client
 from evsessions.settings import Settings
+from evsessions.shards import SHARDS, sharded
 from evsessions.storage import bucket_start
 from harness.bulk_load import (
     Aggregates,
@@ -295,7 +296,8 @@ def make_routes(
                 IndexName=BY_MONTH,
                 KeyConditionExpression="#m = :m",
                 ExpressionAttributeNames={"#m": "month"},
-                ExpressionAttributeValues=typed({":m": newest_month}),
+                # one shard of the month: the API merges all 16 (the floor is one of them)
+                ExpressionAttributeValues=typed({":m": sharded(newest_month, 0)}),
                 ScanIndexForward=False,
                 Limit=50,
             ),
@@ -314,7 +316,11 @@ def make_routes(
                 TableName=table,
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
                 ExpressionAttributeValues=typed(
-                    {":pk": FLEET_TOTALS, ":first": f"DAY#{first_day}", ":last": f"DAY#{last_day}"}
+                    {
+                        ":pk": sharded(FLEET_TOTALS, 0),  # one of the 16 shards the API sums
+                        ":first": f"DAY#{first_day}",
+                        ":last": f"DAY#{last_day}",
+                    }
                 ),
             ),
         ),
@@ -337,8 +343,11 @@ def check_answers(
     notes.append(f"get-one: HTTP {status}")
     status, body = client.get(routes[2].path(rng))
     got = json.loads(body)["totals"]["sessions"] if status == 200 else None
-    expected = aggregates.sessions(
-        FLEET_TOTALS, f"DAY#{window['first_day']}", f"DAY#{window['last_day']}"
+    expected = sum(
+        aggregates.sessions(
+            sharded(FLEET_TOTALS, shard), f"DAY#{window['first_day']}", f"DAY#{window['last_day']}"
+        )
+        for shard in range(SHARDS)
     )
     verdict = "ok" if got == expected else "WRONG"
     notes.append(f"30-day total: HTTP {status}, {got} sessions, {expected} loaded: {verdict}")

@@ -47,12 +47,13 @@ from bench_api import machine  # (a sibling script: the same machine line)
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.contract import parse_session
-from evsessions.dynamodb_items import FLEET_TOTALS, plain, session_item, typed
+from evsessions.dynamodb_items import session_item, typed
 from evsessions.dynamodb_store import cached_store
 from evsessions.errors import PublishIncomplete
 from evsessions.fleet import simulate_tick
 from evsessions.mqtt_identity import MqttIdentity
 from evsessions.settings import Settings
+from evsessions.storage import Totals
 from local_runner.infra.broker import start_mosquitto
 from local_runner.infra.broker_access import broker_access
 from local_runner.infra.certificates import ensure_tls_files
@@ -385,15 +386,9 @@ def totals_are_exact(day: datetime, ticks: int, chargers: int) -> bool:
         sum(s.payload["session_cost_in_cents"] for s in simulated),
     )
     store = cached_store(Settings.from_env())
-    item = store.client.get_item(
-        TableName=store.table, Key=typed({"pk": FLEET_TOTALS, "sk": f"DAY#{day:%Y-%m-%d}"})
-    ).get("Item")
-    got = plain(item or {})
-    actual = (
-        int(got.get("sessions", 0)),
-        Decimal(got.get("energy_kwh", 0)),
-        int(got.get("cost_cents", 0)),
-    )
+    found = store.totals(None, "day", f"{day:%Y-%m-%d}", f"{day:%Y-%m-%d}")
+    got = found[0].totals if found else Totals()
+    actual = (got.sessions, got.energy_kwh, got.cost_cents)
     if actual != expected:
         _say(f"totals differ: stored {actual}, simulated {expected}")
     return actual == expected

@@ -25,7 +25,10 @@ DEFAULT_TOTALS_WINDOW_DAYS: Final = 30
 MAX_BUCKETS: Final = {"hour": 31 * 24, "day": 2 * 366}
 IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
 """Charger, connector and session ids (evsessions.contract)."""
-CURSOR_PATTERN: Final = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+CURSOR_PATTERN: Final = r"^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{24}$"
+"""A cursor (api.cursors): a JSON object in unpadded base64url (so it starts `eyJ`, `{"`), a dot,
+and its 18-byte HMAC-SHA256 signature in base64url (24 characters)."""
+CURSOR_MAX_LENGTH: Final = 4096
 _DATE = r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 _TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
 _OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
@@ -291,7 +294,8 @@ def _time_parameter(name: str, description: str, example: str) -> JSON:
         "required": False,
         "description": description
         + " ISO 8601 with an offset (2026-11-27T18:00:00Z) or a date (2026-11-27, midnight UTC);"
-        " the years 2000-2099.",
+        " the years 2000-2099, its offset applied (2000-01-01T00:30:00+01:00 is 1999 in UTC:"
+        " a 400).",
         "schema": {
             "anyOf": [
                 {"type": "string", "format": "date", "pattern": DATE_PATTERN},
@@ -325,7 +329,12 @@ def _parameters() -> JSON:
                 "next_cursor of the previous page, as is, with the same filters. Signed and valid"
                 " for 24 hours: a forged, altered, expired or foreign cursor is a 400."
             ),
-            "schema": {"type": "string", "pattern": CURSOR_PATTERN, "maxLength": 4096},
+            "schema": {
+                "type": "string",
+                "pattern": CURSOR_PATTERN,
+                "minLength": 29,
+                "maxLength": CURSOR_MAX_LENGTH,
+            },
         },
         "charger": {
             "name": "charger",
@@ -359,6 +368,15 @@ def _parameters() -> JSON:
             "example": "day",
         },
     }
+
+
+_CURSOR_RULE: Final = "cursor only as the next_cursor the same query returned, within 24 hours"
+_WINDOW_RULE: Final = "from earlier than to"
+
+
+def _rules(*rules: str) -> str:
+    """Rules that span parameters (OpenAPI 3.0 cannot express them in the parameters' schemas)."""
+    return " Rules across parameters, each a 400 when broken: " + "; ".join(rules) + "."
 
 
 def _path_parameter(name: str, description: str, example: str) -> JSON:
@@ -429,7 +447,8 @@ def _paths() -> JSON:
             "listSessions",
             "Sessions, newest first",
             "For the fleet, one charger or one connector, ending in [from, to). One Query per"
-            " page (the fleet walks the months that hold sessions, newest first).",
+            " page (the fleet walks the months that hold sessions, newest first)."
+            + _rules("connector needs charger", _WINDOW_RULE, _CURSOR_RULE),
             [*query, _ref("parameters", "cursor")],
             {
                 "200": _ok(_ref("schemas", "SessionPage"), "One page of sessions."),
@@ -475,7 +494,8 @@ def _paths() -> JSON:
         "/chargers": _operation(
             "listChargers",
             "Chargers with their connectors and lifetime totals",
-            "In charger id order; totals and last end times are kept at write time.",
+            "In charger id order; totals and last end times are kept at write time."
+            + _rules(_CURSOR_RULE),
             [_ref("parameters", "limit"), _ref("parameters", "cursor")],
             {
                 "200": _ok(_ref("schemas", "ChargerPage"), "One page of chargers."),
@@ -500,7 +520,13 @@ def _paths() -> JSON:
             "getTotals",
             "Totals per hour or day for the fleet or one charger",
             f"The window defaults to the {DEFAULT_TOTALS_WINDOW_DAYS} days before now. Read from"
-            " aggregates kept at write time: the cost does not grow with the number of sessions.",
+            " aggregates kept at write time: the cost does not grow with the number of sessions."
+            + _rules(
+                f"{_WINDOW_RULE} (to defaults to now, from to {DEFAULT_TOTALS_WINDOW_DAYS} days"
+                " before to)",
+                f"the window [from, to) spans at most {MAX_BUCKETS['hour']} hours with"
+                f" bucket=hour, {MAX_BUCKETS['day']} days with bucket=day",
+            ),
             [_ref("parameters", name) for name in ("charger", "from", "to", "bucket")],
             {
                 "200": _ok(_ref("schemas", "TotalsReport"), "The totals and the buckets."),

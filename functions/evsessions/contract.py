@@ -242,14 +242,14 @@ def _spelled(
     name: str,
     parse: Callable[[object, str], T],
     *,
-    optional: bool = False,
-) -> T | None:
-    """A field sent under its name or its other spelling, parsed (None when neither was sent);
-    both sent must agree. An optional field that is null counts as not sent."""
+    null_is_absent: bool = False,
+) -> list[T]:
+    """The parsed values of a field sent under its name, its other spelling, or both (then they
+    must agree); empty when neither was sent."""
     sent = [
         spelling
         for spelling in (name, OTHER_SPELLINGS[name])
-        if spelling in event and not (optional and event[spelling] is None)
+        if spelling in event and not (null_is_absent and event[spelling] is None)
     ]
     values = [parse(event[spelling], spelling) for spelling in sent]
     if len(values) == 2 and values[0] != values[1]:
@@ -258,7 +258,7 @@ def _spelled(
             f"{str(event[sent[1]])[:40]} differs from {name} {str(event[name])[:40]}; "
             "send one spelling, or the same value in both",
         )
-    return values[0] if values else None
+    return values
 
 
 def parse_session(event: Mapping[str, Any]) -> ChargingSession:
@@ -272,8 +272,8 @@ def parse_session(event: Mapping[str, Any]) -> ChargingSession:
             unknown[0][:80], f"unknown field; allowed fields are {', '.join(allowed)}"
         )
     charger, connector, topic_session = parse_topic(event.get("topic"))
-    for name in ("session_id", "duration_in_seconds", "session_cost_in_cents"):
-        if name not in event:
+    for name in PAYLOAD_FIELDS[:4]:
+        if name not in event and OTHER_SPELLINGS.get(name) not in event:
             raise InvalidSession(name, "is required")
     session_id, session_text = _session_id(event["session_id"])
     if session_text != topic_session:
@@ -282,9 +282,9 @@ def parse_session(event: Mapping[str, Any]) -> ChargingSession:
         )
     received_at = _received_at(event.get("received_at"))
     source: EndedAtSource = "payload"
-    sent_end = _spelled(event, "ended_at", parse_time, optional=True)
-    if sent_end is not None:
-        ended_at = sent_end
+    sent_end = _spelled(event, "ended_at", parse_time, null_is_absent=True)
+    if sent_end:
+        ended_at = sent_end[0]
         if received_at is not None and ended_at > received_at + MAX_CLOCK_AHEAD:
             field = "ended_at" if event.get("ended_at") is not None else "timestamp"
             raise InvalidSession(
@@ -294,13 +294,11 @@ def parse_session(event: Mapping[str, Any]) -> ChargingSession:
         ended_at, source = received_at, "received"
     else:
         raise InvalidSession("ended_at", "is missing and the rule added no received_at")
-    energy = _spelled(
+    [energy, *_] = _spelled(  # sent under one spelling at least: checked above
         event,
         "energy_delivered_in_kWh",
         lambda value, field: _number(value, field, MAX_ENERGY_KWH),
     )
-    if energy is None:
-        raise InvalidSession("energy_delivered_in_kWh", "is required")
     return ChargingSession(
         key=SessionKey(charger, connector, session_text),
         session_id=session_id,

@@ -2,38 +2,41 @@
 
 template.yaml declares the same keys and indexes; the README explains the access patterns.
 - A session: pk `CHARGER#{charger}`, sk `SESSION#{connector}#{session}` (GetItem by identity).
-  Index ByChargerTime: pk + `charger_time` = `{ended_at}#{connector}#{session}`.
-  Index ByConnectorTime: `connector_pk` = `CONNECTOR#{charger}#{connector}` + `charger_time`.
-  Index ByMonth: `month` = `YYYY-MM` + `fleet_time` = `{ended_at}#{charger}#{connector}#{session}`.
+  Index ByConnectorTime: `connector_pk` = `CONNECTOR#{charger}#{connector}` + `charger_time` =
+  `{ended_at}#{connector}#{session}`. A charger's sessions are the merge of its connectors'.
+  Index ByMonth: `month` = `YYYY-MM#{shard}` + `fleet_time` =
+  `{ended_at}#{charger}#{connector}#{session}`.
   A reused session id (same identity, other content) is occurrence n = 2, 3, ...: its sk and both
   time keys end in `#{n}` (ids hold no `#`, so an identity's occurrences are exactly the sks from
   `SESSION#{connector}#{session}` to `SESSION#{connector}#{session}#~`). Occurrence 1 keeps the
   key it always had, so items stored before occurrences existed are occurrence 1 as they are.
 - Reused ids of the whole fleet: pk `COUNTERS`, sk `FLEET`, `reused_session_ids` (ADDed in the
   transaction that stores an occurrence above 1).
-- Totals: pk `TOTALS#FLEET`, sk `HOUR#…`, `DAY#…` and `MONTH#…` (which also tells a listing which
-  months hold sessions); pk `TOTALS#CHARGER#{charger}`, sk `DAY#…`, whose hours are counters
-  inside it, prefixed `hour#{HH}#` (a batch then writes one item a charger and day, not two).
-  Counters only, added in the same transaction as the session, so a duplicate (which cancels it)
-  never counts twice.
-- Chargers: pk `CHARGERS`, sk `CHARGER#{charger}`: lifetime counters and the last end time (a max,
-  raised in the same transaction), and the same for each connector under attribute names
-  prefixed `connector#{connector}#`: one item a charger, so a batch writes one, not one a connector.
-Times are fixed-width UTC ISO 8601 text, so text order is time order.
+- Totals: pk `TOTALS#FLEET#{shard}`, sk `HOUR#…`, `DAY#…` and `MONTH#…` (which also tells a
+  listing which months hold sessions). Counters only, added in the same transaction as the
+  session, so a duplicate (which cancels it) never counts twice. A charger's totals per hour or
+  day are summed from its sessions in the window when asked: about 20 a day, read seldom, where
+  a charger's day item cost every session 2 to 6 write units (it grew with its hours).
+- Chargers: pk `CHARGERS#{shard}`, sk `CHARGER#{charger}`: lifetime counters and the last end
+  time (a max, raised in the same transaction), and the same for each connector under
+  attribute names prefixed `connector#{connector}#`: one item a charger, so a batch writes one,
+  not one a connector.
+Times are fixed-width UTC ISO 8601 text, so text order is time order. `{shard}` is the
+charger's (`shards.shard_of`): fleet-wide keys are spread over 16 values, never one hot one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, TransactionDetails, format_time
+from evsessions.shards import shard_of, sharded
 from evsessions.storage import Totals
 
-BY_CHARGER_TIME = "ByChargerTime"
 BY_CONNECTOR_TIME = "ByConnectorTime"
 BY_MONTH = "ByMonth"
 FLEET_TOTALS = "TOTALS#FLEET"
@@ -104,12 +107,30 @@ def occurrences_range(key: SessionKey) -> tuple[str, str, str]:
     return first["pk"], first["sk"], first["sk"] + "#~"
 
 
-def charger_totals_pk(charger_id: str) -> str:
-    return f"TOTALS#CHARGER#{charger_id}"
-
-
 def charger_sk(charger_id: str) -> str:
     return f"CHARGER#{charger_id}"
+
+
+def chargers_pk(charger_id: str) -> str:
+    """The CHARGERS shard that holds this charger's lifetime item."""
+    return sharded(CHARGERS, shard_of(charger_id))
+
+
+def fleet_totals_pk(charger_id: str) -> str:
+    """The fleet totals shard this charger's sessions add to."""
+    return sharded(FLEET_TOTALS, shard_of(charger_id))
+
+
+def month_partition(month: str, charger_id: str) -> str:
+    """The ByMonth partition of a charger's sessions of a month: `2026-11#07`."""
+    return sharded(month, shard_of(charger_id))
+
+
+def fleet_time(session: ChargingSession) -> str:
+    """ByMonth's sort key: the end time first, then the identity, so it is unique."""
+    key, suffix = session.key, _occurrence_suffix(session.occurrence)
+    ended = format_time(session.ended_at)
+    return f"{ended}#{key.charger_id}#{key.connector_id}#{key.session_id}{suffix}"
 
 
 def session_item(session: ChargingSession) -> dict[str, Any]:
@@ -121,8 +142,8 @@ def session_item(session: ChargingSession) -> dict[str, Any]:
         **session_key(key, session.occurrence),
         "charger_time": f"{ended}#{key.connector_id}#{key.session_id}{suffix}",
         "connector_pk": f"CONNECTOR#{key.charger_id}#{key.connector_id}",
-        "month": ended[:7],
-        "fleet_time": f"{ended}#{key.charger_id}#{key.connector_id}#{key.session_id}{suffix}",
+        "month": month_partition(ended[:7], key.charger_id),
+        "fleet_time": fleet_time(session),
         "charger_id": key.charger_id,
         "connector_id": key.connector_id,
         "session_id": session.session_id,
@@ -201,39 +222,26 @@ def connector_prefix(connector_id: str) -> str:
     return f"connector#{connector_id}#"
 
 
-def hour_prefix(hour: str) -> str:
-    """The counters of an hour (`2026-11-27T18`) inside its charger's day item."""
-    return f"hour#{hour[11:13]}#"
-
-
-def hours_of(item: Mapping[str, Any]) -> dict[str, Totals]:
-    """A charger's day item's hours: `2026-11-27T18` -> totals, from the prefixed counters."""
-    day = str(item["sk"]).removeprefix(BUCKET_PREFIX["day"])
-    hours = {name[5:7] for name in item if name.startswith("hour#")}
-    return {f"{day}T{hour}": totals_from_item(item, f"hour#{hour}#") for hour in sorted(hours)}
-
-
 def counters(session: ChargingSession) -> list[Counter]:
-    """Every aggregate a session adds itself to: five items, two of them with two sets of counters
-    (a charger's day holds its hours; a charger's lifetime item holds its connectors)."""
+    """Every aggregate a session adds itself to: four items (the fleet's hour, day and month in
+    the charger's shard; the charger's lifetime item, which holds its connectors' counters too)."""
     charger, connector = session.key.charger_id, session.key.connector_id
     hour = format_time(session.ended_at)[:13]  # once: bucket_start would format it per bucket
     starts = {"hour": hour, "day": hour[:10], "month": hour[:7]}
-    fleet = [Counter(FLEET_TOTALS, BUCKET_PREFIX[b] + starts[b]) for b in ("hour", "day", "month")]
-    day = Counter(charger_totals_pk(charger), BUCKET_PREFIX["day"] + starts["day"])
-    per_charger = [day, replace(day, prefix=hour_prefix(hour))]
+    fleet_pk = fleet_totals_pk(charger)
+    fleet = [Counter(fleet_pk, BUCKET_PREFIX[b] + starts[b]) for b in ("hour", "day", "month")]
     lifetime = [
-        Counter(CHARGERS, charger_sk(charger)),
-        Counter(CHARGERS, charger_sk(charger), connector_prefix(connector)),
+        Counter(chargers_pk(charger), charger_sk(charger)),
+        Counter(chargers_pk(charger), charger_sk(charger), connector_prefix(connector)),
     ]
-    return fleet + per_charger + lifetime
+    return fleet + lifetime
 
 
 def last_ended_fields(session: ChargingSession) -> list[tuple[str, str, str]]:
     """(pk, sk, attribute) of the charger's and the connector's last end time."""
-    charger = charger_sk(session.key.charger_id)
+    charger, pk = charger_sk(session.key.charger_id), chargers_pk(session.key.charger_id)
     prefix = connector_prefix(session.key.connector_id)
-    return [(CHARGERS, charger, LAST_ENDED_AT), (CHARGERS, charger, prefix + LAST_ENDED_AT)]
+    return [(pk, charger, LAST_ENDED_AT), (pk, charger, prefix + LAST_ENDED_AT)]
 
 
 def connectors_of(item: Mapping[str, Any]) -> dict[str, tuple[Totals, str | None]]:

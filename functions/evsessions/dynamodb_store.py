@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.aws_clients import aws_client
+from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
 from evsessions.dynamodb_items import (
     BUCKET_PREFIX,
-    BY_CHARGER_TIME,
     BY_CONNECTOR_TIME,
     BY_MONTH,
     CHARGERS,
@@ -31,9 +32,9 @@ from evsessions.dynamodb_items import (
     REUSE_COUNTER,
     REUSED_SESSION_IDS,
     charger_sk,
-    charger_totals_pk,
+    chargers_pk,
     connectors_of,
-    hours_of,
+    fleet_time,
     occurrences_range,
     plain,
     session_from_item,
@@ -45,6 +46,7 @@ from evsessions.dynamodb_items import (
 from evsessions.errors import StorageUnavailable
 from evsessions.session_transactions import ItemKey, pack, plan
 from evsessions.settings import Settings
+from evsessions.shards import SHARDS, merged, sharded
 from evsessions.storage import (
     Bucket,
     BucketTotals,
@@ -54,8 +56,10 @@ from evsessions.storage import (
     SaveOutcome,
     SessionPage,
     SessionQuery,
+    Totals,
     rounds,
 )
+from evsessions.transaction_counts import TransactionCounts
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -75,15 +79,13 @@ _TRANSIENT_CODES = frozenset(
         "UnrecognizedClientException",
     }
 )
-_TRANSIENT_CANCELLATIONS = frozenset(
-    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-)
+_TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
+_CONFLICT = "TransactionConflict"
 _MAX_PLANS = 20
 """Transactions tried for one group before giving up: each retry follows a cancellation that
 found a duplicate, an occurrence another writer had just taken, or an end time another writer had
 just raised."""
 _INDEX_KEYS = {
-    BY_CHARGER_TIME: ("pk", "charger_time"),
     BY_CONNECTOR_TIME: ("connector_pk", "charger_time"),
     BY_MONTH: ("month", "fleet_time"),
 }
@@ -122,11 +124,17 @@ def create_client(settings: Settings) -> DynamoDBClient:
 
 class DynamoDbSessionStore:
     def __init__(
-        self, table: str, client: DynamoDBClient, clock: Callable[[], datetime] = _utc_now
+        self,
+        table: str,
+        client: DynamoDBClient,
+        clock: Callable[[], datetime] = _utc_now,
+        backoff: ConflictBackoff | None = None,
     ) -> None:
         self.table = table
         self.client = client
         self.clock = clock
+        self.backoff = backoff or ConflictBackoff()
+        self.counts = TransactionCounts()
         self._known_last_ended: dict[ItemKey, dict[str, str]] = {}
         """End times this store wrote or read; they only grow (one item a charger: bounded)."""
         self._known_lock = threading.Lock()
@@ -170,10 +178,15 @@ class DynamoDbSessionStore:
     ) -> dict[tuple[SessionKey, tuple[object, ...]], SaveOutcome]:
         """Save sessions of distinct identities. `known[key]` is the content of the identity's
         occurrences 1..n as last read or written: a session whose content is among them is a
-        duplicate, any other claims occurrence n + 1."""
+        duplicate, any other claims occurrence n + 1. A cancelled transaction is planned again
+        (a duplicate, an occurrence taken, an end time that moved) or, on a conflict with another
+        writer, tried again after a jittered wait: a conflict is never a batch's failure while
+        the backoff's budget lasts."""
         decided: dict[SessionKey, SaveOutcome] = {}
         stored: dict[ItemKey, dict[str, str | None]] = {}
-        for _ in range(_MAX_PLANS):
+        waits = self.backoff.waits()
+        plans = 0
+        while True:
             pending = []
             for session in group:
                 if session.key in decided:
@@ -189,6 +202,7 @@ class DynamoDbSessionStore:
             try:
                 self._call("transact_write_items", TransactItems=planned.items)
                 self._remember_last_ended(planned.raised)
+                self.counts.commit()
                 for session in pending:
                     known.setdefault(session.key, []).append(session.content)
                     decided[session.key] = (
@@ -204,11 +218,26 @@ class DynamoDbSessionStore:
                     if reason.get("Code") == "ConditionalCheckFailed"
                 ]
                 if not failed:
+                    if _CONFLICT in codes:
+                        wait = next(waits, None)
+                        if wait is None:
+                            raise StorageUnavailable(
+                                "DynamoDB transactions kept conflicting past the backoff budget"
+                            ) from error
+                        self.counts.cancel(codes, "conflict")
+                        self.backoff.sleep(wait)
+                        continue
                     if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
                         raise StorageUnavailable(
                             f"DynamoDB transaction cancelled: {sorted(set(codes))}"
                         ) from error
                     raise
+                plans += 1
+                if plans >= _MAX_PLANS:
+                    raise StorageUnavailable(
+                        f"stores kept conflicting over {_MAX_PLANS} transactions"
+                    ) from error
+                self.counts.cancel(codes, "replanned")
                 claimed = {session.key: session for session in pending}
                 for role, reason in failed:
                     if isinstance(role, SessionKey):
@@ -220,8 +249,6 @@ class DynamoDbSessionStore:
                         self._remember_last_ended(
                             {role: {k: v for k, v in stored[role].items() if v is not None}}
                         )
-        else:
-            raise StorageUnavailable(f"stores kept conflicting over {_MAX_PLANS} transactions")
         return {(s.key, s.content): decided[s.key] for s in group}
 
     def _occurrences(
@@ -284,15 +311,37 @@ class DynamoDbSessionStore:
         if query.charger_id is None:
             return self._list_fleet(query)
         if query.connector_id is None:
-            index, partition = BY_CHARGER_TIME, f"CHARGER#{query.charger_id}"
-        else:
-            index = BY_CONNECTOR_TIME
-            partition = f"CONNECTOR#{query.charger_id}#{query.connector_id}"
-        sessions, position = self._query_index(index, partition, query, query.limit, query.after)
+            return self._list_charger(query, query.charger_id)
+        partition = f"CONNECTOR#{query.charger_id}#{query.connector_id}"
+        sessions, position = self._query_index(
+            BY_CONNECTOR_TIME, partition, query, query.limit, query.after
+        )
         return SessionPage(sessions, position)
 
+    def _connectors(self, charger_id: str) -> list[str]:
+        """The charger's connectors, from its lifetime item (one GetItem of a small item)."""
+        response = self._call(
+            "get_item",
+            TableName=self.table,
+            Key=typed({"pk": chargers_pk(charger_id), "sk": charger_sk(charger_id)}),
+        )
+        return sorted(connectors_of(plain(response.get("Item") or {})))
+
+    def _list_charger(self, query: SessionQuery, charger_id: str) -> SessionPage:
+        """A charger's sessions, newest first: the merge of its connectors' ByConnectorTime
+        partitions, each read a share of the page at a time."""
+        before = None if query.after is None else query.after["charger_time"]
+        partitions = [f"CONNECTOR#{charger_id}#{c}" for c in self._connectors(charger_id)]
+        found = self._merged_page(
+            BY_CONNECTOR_TIME, "connector_pk", "charger_time", partitions, query, before
+        )
+        if len(found) < query.limit:
+            return SessionPage(found, None)
+        return SessionPage(found, {"charger_time": session_item(found[-1])["charger_time"]})
+
     def _list_fleet(self, query: SessionQuery) -> SessionPage:
-        """Walk the months that hold sessions, newest first, one ByMonth partition each.
+        """Walk the months that hold sessions, newest first; each month is a k-way merge of its
+        ByMonth shards, each read only as far as the page needs (see `_month_page`).
 
         The newest possible month (the cursor's, or the window's end, or now plus the contract's
         allowance for clocks ahead) is read first: it usually fills the page alone, and the list
@@ -302,34 +351,90 @@ class DynamoDbSessionStore:
             newest = after["month"]
         else:
             newest = format_time(query.end or self.clock() + MAX_CLOCK_AHEAD)[:7]
-        sessions, position = self._query_index(BY_MONTH, newest, query, query.limit, after)
-        found = list(sessions)
-        for month in self._months(query, below=newest):
+        before = None if after is None else after["fleet_time"]
+        found = self._month_page(newest, query, query.limit, before)
+        for month in [] if len(found) >= query.limit else self._months(query, below=newest):
+            found += self._month_page(month, query, query.limit - len(found), None)
             if len(found) >= query.limit:
                 break
-            sessions, position = self._query_index(
-                BY_MONTH, month, query, query.limit - len(found), None
+        if len(found) < query.limit:
+            return SessionPage(found, None)
+        last = found[-1]
+        position = {"month": format_time(last.ended_at)[:7], "fleet_time": fleet_time(last)}
+        return SessionPage(found, position)
+
+    def _month_page(
+        self, month: str, query: SessionQuery, limit: int, before: str | None
+    ) -> list[ChargingSession]:
+        partitions = [sharded(month, shard) for shard in range(SHARDS)]
+        return self._merged_page(BY_MONTH, "month", "fleet_time", partitions, query, before, limit)
+
+    def _merged_page(
+        self,
+        index: str,
+        partition_key: str,
+        sort_key: str,
+        partitions: list[str],
+        query: SessionQuery,
+        before: str | None,
+        limit: int | None = None,
+    ) -> list[ChargingSession]:
+        """The newest `limit` sessions of several partitions in the window (and before the
+        cursor's sort key), merged. Each partition is read in pages of a share of `limit`, so a
+        page of n sessions reads about n plus a share a partition, whatever the table holds."""
+        limit = query.limit if limit is None else limit
+        low = _bound(query.start) if query.start else "0"
+        high = _bound(query.end) if query.end else "~"
+        if before is not None:
+            high = min(high, before)  # inclusive here: the cursor's own session is dropped below
+        chunk = -(-limit // max(1, len(partitions))) + 1
+        pages = [
+            self._pages(
+                {
+                    "IndexName": index,
+                    "ScanIndexForward": False,
+                    "KeyConditionExpression": "#p = :p AND #s BETWEEN :low AND :high",
+                    "ExpressionAttributeNames": {"#p": partition_key, "#s": sort_key},
+                    "ExpressionAttributeValues": typed(
+                        {":p": partition, ":low": low, ":high": high}
+                    ),
+                },
+                chunk,
             )
-            found += sessions
-        if len(found) >= query.limit:
-            return SessionPage(found, position or self._position_after(BY_MONTH, found[-1]))
-        return SessionPage(found, None)
+            for partition in partitions
+        ]
+        items = merged(
+            pages, key=lambda item: str(item[sort_key]), limit=limit + 1, descending=True
+        )
+        sessions = [session_from_item(i) for i in items if i[sort_key] != before]
+        return sessions[:limit]
+
+    def _pages(self, arguments: dict[str, Any], chunk: int) -> Iterator[dict[str, Any]]:
+        """The items of a Query, fetched `chunk` at a time and only when asked for."""
+        arguments = {"TableName": self.table, "Limit": chunk, **arguments}
+        while True:
+            response = self._call("query", **arguments)
+            yield from (plain(item) for item in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return
+            arguments["ExclusiveStartKey"] = last
 
     def _months(self, query: SessionQuery, below: str) -> list[str]:
-        """Months with sessions inside the query's window and before `below`, newest first."""
+        """Months with sessions inside the query's window and before `below`, newest first: the
+        union of the fleet totals shards' month items."""
         low = "MONTH#" + (format_time(query.start)[:7] if query.start else "")
-        response = self._call(
-            "query",
-            TableName=self.table,
-            ScanIndexForward=False,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues=typed(
-                {":pk": FLEET_TOTALS, ":low": low, ":high": f"MONTH#{below}"}
-            ),
-            ProjectionExpression="sk",
-        )
-        months = [plain(item)["sk"].removeprefix("MONTH#") for item in response.get("Items", [])]
-        return [month for month in months if month != below]
+        months: set[str] = set()
+        for shard in range(SHARDS):
+            items = self._query_all(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+                ExpressionAttributeValues=typed(
+                    {":pk": sharded(FLEET_TOTALS, shard), ":low": low, ":high": f"MONTH#{below}"}
+                ),
+                ProjectionExpression="sk",
+            )
+            months |= {item["sk"].removeprefix("MONTH#") for item in items}
+        return sorted(months - {below}, reverse=True)
 
     def _query_index(
         self, index: str, partition: str, query: SessionQuery, limit: int, after: Position | None
@@ -361,35 +466,58 @@ class DynamoDbSessionStore:
         last = response.get("LastEvaluatedKey")
         return sessions, None if last is None else {k: str(v) for k, v in plain(last).items()}
 
-    @staticmethod
-    def _position_after(index: str, session: ChargingSession) -> Position:
-        item = session_item(session)
-        return {name: str(item[name]) for name in ("pk", "sk", *_INDEX_KEYS[index])}
-
     def totals(
         self, charger_id: str | None, bucket: Bucket, first: str, last: str
     ) -> list[BucketTotals]:
-        hours_inside_days = charger_id is not None and bucket == "hour"
-        prefix = BUCKET_PREFIX["day" if hours_inside_days else bucket]
-        low, high = (first[:10], last[:10]) if hours_inside_days else (first, last)
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-            ExpressionAttributeValues=typed(
-                {
-                    ":pk": FLEET_TOTALS if charger_id is None else charger_totals_pk(charger_id),
-                    ":first": prefix + low,
-                    ":last": prefix + high,
-                }
-            ),
-        )
-        if hours_inside_days:
-            return [
-                BucketTotals(hour, totals)
-                for item in items
-                for hour, totals in hours_of(item).items()
-                if first <= hour <= last
-            ]
-        return [BucketTotals(i["sk"].removeprefix(prefix), totals_from_item(i)) for i in items]
+        if charger_id is not None:
+            return self._charger_totals(charger_id, bucket, first, last)
+        prefix = BUCKET_PREFIX[bucket]
+        summed: dict[str, Totals] = {}
+        for shard in range(SHARDS):  # the fleet's shards add up, bucket by bucket
+            for item in self._query_all(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+                ExpressionAttributeValues=typed(
+                    {
+                        ":pk": sharded(FLEET_TOTALS, shard),
+                        ":first": prefix + first,
+                        ":last": prefix + last,
+                    }
+                ),
+            ):
+                start = item["sk"].removeprefix(prefix)
+                summed[start] = summed.get(start, Totals()).add(totals_from_item(item))
+        return [BucketTotals(start, summed[start]) for start in sorted(summed)]
+
+    def _charger_totals(
+        self, charger_id: str, bucket: Bucket, first: str, last: str
+    ) -> list[BucketTotals]:
+        """A charger's totals per bucket, summed from its sessions in the window (each
+        connector's partition read once, only the fields a sum needs)."""
+        width = len(first)  # a bucket start is the prefix of the times inside it
+        summed: dict[str, Totals] = {}
+        for connector in self._connectors(charger_id):
+            for item in self._query_all(
+                IndexName=BY_CONNECTOR_TIME,
+                KeyConditionExpression="connector_pk = :p AND charger_time BETWEEN :low AND :high",
+                ExpressionAttributeValues=typed(
+                    {
+                        ":p": f"CONNECTOR#{charger_id}#{connector}",
+                        ":low": first,
+                        ":high": last + "~",
+                    }
+                ),
+                ProjectionExpression="ended_at, energy_delivered_in_kWh, "
+                "session_cost_in_cents, duration_in_seconds",
+            ):
+                start = str(item["ended_at"])[:width]
+                add = Totals(
+                    1,
+                    Decimal(item["energy_delivered_in_kWh"]),
+                    int(item["session_cost_in_cents"]),
+                    int(item["duration_in_seconds"]),
+                )
+                summed[start] = summed.get(start, Totals()).add(add)
+        return [BucketTotals(start, summed[start]) for start in sorted(summed)]
 
     def _query_all(self, **arguments: Any) -> list[dict[str, Any]]:
         """Every item of a Query, following pagination."""
@@ -403,17 +531,25 @@ class DynamoDbSessionStore:
             arguments["ExclusiveStartKey"] = last
 
     def chargers(self, limit: int, after: str | None) -> tuple[list[ChargerSummary], str | None]:
-        # One item a charger, its connectors inside: one more than the page says if there is more.
-        response = self._call(
-            "query",
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND sk > :start",
-            ExpressionAttributeValues=typed(
-                {":pk": CHARGERS, ":start": charger_sk(after) if after is not None else "CHARGER#"}
-            ),
-            Limit=limit + 1,
-        )
-        summaries = [_charger_summary(plain(item)) for item in response.get("Items", [])]
+        """One item a charger, its connectors inside, in id order: a k-way merge of the CHARGERS
+        shards, each read a share of the page at a time; one more than the page says if there
+        is more."""
+        start = charger_sk(after) if after is not None else "CHARGER#"
+        chunk = -(-(limit + 1) // SHARDS) + 1
+        shards = [
+            self._pages(
+                {
+                    "KeyConditionExpression": "pk = :pk AND sk > :start",
+                    "ExpressionAttributeValues": typed(
+                        {":pk": sharded(CHARGERS, shard), ":start": start}
+                    ),
+                },
+                chunk,
+            )
+            for shard in range(SHARDS)
+        ]
+        items = merged(shards, key=lambda item: str(item["sk"]), limit=limit + 1)
+        summaries = [_charger_summary(item) for item in items]
         if len(summaries) > limit:
             return summaries[:limit], summaries[limit - 1].charger_id
         return summaries, None

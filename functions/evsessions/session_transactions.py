@@ -16,6 +16,7 @@ the condition that they are still what was read.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from evsessions.dynamodb_items import (
     session_item,
     typed,
 )
+from evsessions.shards import SHARDS, shard_of
 from evsessions.storage import Totals
 
 MAX_TRANSACTION_ITEMS = 100
@@ -69,20 +71,42 @@ def item_keys(session: ChargingSession) -> set[ItemKey]:
 
 
 def pack(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
-    """Group sessions into transactions of at most 100 items, a charger's sessions together so
-    that they share their aggregate items. An identity should appear once (the store sends each
+    """Group sessions into transactions of at most 100 items and one shard, a charger's sessions
+    together so that they share their aggregate items, and a shard's chargers together so that
+    they share its fleet totals items. An identity should appear once (the store sends each
     content of a reused id in a later round)."""
-    ordered = sorted(sessions, key=lambda s: (s.key.charger_id, s.ended_at, s.key))
+    # Batches in flight together each start at a shard of their own (the first session's), so
+    # their first transactions do not all meet on the same fleet items.
+    first = shard_of(sessions[0].key.charger_id) if sessions else 0
+    ordered = sorted(
+        sessions,
+        key=lambda s: (
+            (shard_of(s.key.charger_id) - first) % SHARDS,
+            s.key.charger_id,
+            s.ended_at,
+            s.key,
+        ),
+    )
     groups: list[list[ChargingSession]] = []
     current: list[ChargingSession] = []
     aggregates: set[ItemKey] = set()
-    for session in ordered:
-        keys = item_keys(session)
-        if current and len(current) + 1 + len(aggregates | keys) > _PACKED_ITEMS:
+    for charger, of_charger in itertools.groupby(ordered, key=lambda s: s.key.charger_id):
+        charger_sessions = list(of_charger)
+        keys = set().union(*(item_keys(s) for s in charger_sessions))
+        size = len(current) + len(charger_sessions) + len(aggregates | keys)
+        new_shard = current and shard_of(current[-1].key.charger_id) != shard_of(charger)
+        # a charger's sessions stay together; a transaction holds one shard's fleet items, so
+        # transactions of different shards never conflict
+        if current and (size > _PACKED_ITEMS or new_shard):
             groups.append(current)
             current, aggregates = [], set()
-        current.append(session)
-        aggregates |= keys
+        for session in charger_sessions:  # unless they alone exceed a transaction
+            keys = item_keys(session)
+            if current and len(current) + 1 + len(aggregates | keys) > _PACKED_ITEMS:
+                groups.append(current)
+                current, aggregates = [], set()
+            current.append(session)
+            aggregates |= keys
     if current:
         groups.append(current)
     return groups

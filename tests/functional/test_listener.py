@@ -39,7 +39,7 @@ def test_message_with_ended_at_keeps_the_payloads_time(sessions_table: str, dyna
     assert item["ended_at"] == {"S": "2025-11-27T18:34:10.250Z"}
     assert item["ended_at_source"] == {"S": "payload"}
     assert item["received_at"] == {"S": "2025-11-27T18:34:10.500Z"}
-    assert item["month"] == {"S": "2025-11"}
+    assert item["month"] == {"S": "2025-11#13"}  # the ByMonth shard of charger 2
     assert item["charger_time"] == {"S": "2025-11-27T18:34:10.250Z#1#1764268440"}
     assert item["energy_delivered_in_kWh"] == {"N": "42.125"}
 

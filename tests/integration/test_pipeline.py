@@ -139,7 +139,10 @@ def test_health_reports_the_database_and_the_dead_letters(local_system: LocalSys
         "status": "ok",
         "database": "reachable",
         "dead_letters": len(local_system.dead_letters.all()),
+        "reused_session_ids": body["reused_session_ids"],
     }
+    # (other tests of the shared system reuse ids: test_original_solution.py counts them exactly)
+    assert isinstance(body["reused_session_ids"], int)
 
 
 def test_qos_2_is_refused_as_aws_iot_refuses_it(local_system: LocalSystem) -> None:

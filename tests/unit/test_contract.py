@@ -231,6 +231,11 @@ def test_missing_payload_field_is_named(field: str) -> None:
     assert str(error).startswith(f"{field}: ")
 
 
+def test_of_several_missing_fields_the_first_in_the_contracts_order_is_named() -> None:
+    event = {"session_id": 1, "topic": TOPIC, "received_at": RECEIVED_AT_MS}
+    assert rejection(event).field == "energy_delivered_in_kWh"
+
+
 def test_missing_topic_is_blamed_on_the_rule() -> None:
     error = rejection(without("topic"))
     assert error.field == "topic"

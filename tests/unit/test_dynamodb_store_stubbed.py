@@ -1,6 +1,8 @@
 """The DynamoDB adapter's error translation, with botocore's Stubber (no sockets, no moto).
 
-DynamoDB Local never throttles or conflicts, so these paths can only be shown with stubs.
+DynamoDB Local never throttles, and it serialises concurrent transactions instead of cancelling
+them with TransactionConflict, so these paths are shown with stubs here (and conflicts against
+the real database with `harness.dynamodb_conflicts` in the integration tests).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
+from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.dynamodb_items import plain, session_from_item, session_item, typed
 from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
+from evsessions.shards import SHARDS
 from evsessions.storage import SaveOutcome, SessionPage, SessionQuery
 
 ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)
@@ -90,15 +94,15 @@ def test_item_round_trips_to_the_same_session() -> None:
     assert item["sk"] == "SESSION#2#1764268440"
     assert item["charger_time"] == "2025-11-27T18:34:10.250Z#2#1764268440"
     assert item["fleet_time"] == "2025-11-27T18:34:10.250Z#1#2#1764268440"
-    assert item["month"] == "2025-11"
+    assert item["month"] == "2025-11#07"  # charger 1 is in shard 7
     assert item["connector_pk"] == "CONNECTOR#1#2"
     numeric = {**item, "session_id": Decimal(item["session_id"])}  # as DynamoDB returns numbers
     assert session_from_item(numeric) == SESSION
 
 
-ITEMS_PER_SESSION = 6
-"""One session: its put, the fleet's hour, day and month, the charger's day (hours inside) and
-lifetime (connectors inside)."""
+ITEMS_PER_SESSION = 5
+"""One session: its put, the fleet's hour, day and month (in the charger's shard), and the
+charger's lifetime item (connectors inside)."""
 
 
 def transaction(items: int) -> dict[str, Any]:
@@ -127,10 +131,10 @@ def test_a_later_end_already_recorded_is_read_and_left_alone(
     # AND its end times are read back, consistently
     stubber.add_response(
         "get_item",
-        {"Item": typed({"pk": "CHARGERS", "sk": "CHARGER#1", "last_ended_at": "2099-01-01"})},
+        {"Item": typed({"pk": "CHARGERS#07", "sk": "CHARGER#1", "last_ended_at": "2099-01-01"})},
         {
             "TableName": "Sessions",
-            "Key": typed({"pk": "CHARGERS", "sk": "CHARGER#1"}),
+            "Key": typed({"pk": "CHARGERS#07", "sk": "CHARGER#1"}),
             "ConsistentRead": True,
         },
     )
@@ -185,7 +189,7 @@ def test_transaction_puts_the_session_item_itself(
                 "sk": {"S": "SESSION#2#1764268440"},
                 "charger_time": {"S": "2025-11-27T18:34:10.250Z#2#1764268440"},
                 "connector_pk": {"S": "CONNECTOR#1#2"},
-                "month": {"S": "2025-11"},
+                "month": {"S": "2025-11#07"},
                 "fleet_time": {"S": "2025-11-27T18:34:10.250Z#1#2#1764268440"},
                 "charger_id": {"S": "1"},
                 "connector_id": {"S": "2"},
@@ -290,17 +294,47 @@ def test_throttling_is_storage_unavailable(stubbed: tuple[DynamoDbSessionStore, 
         store.save(SESSION)
 
 
-def test_conflicting_transaction_is_storage_unavailable(
+def test_a_conflict_is_tried_again_after_a_jittered_wait(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN another listener invocation adding to the same counters at the same moment
-    # (every save of the hour updates TOTALS#FLEET / HOUR#..., so concurrent saves conflict)
+    # GIVEN another listener batch adding to the same counters at the same moment: DynamoDB
+    # cancels the transaction twice with TransactionConflict, then takes it
     store, stubber = stubbed
-    cancelled(stubber, "None", "TransactionConflict", *["None"] * (ITEMS_PER_SESSION - 2))
+    slept: list[float] = []
+    store.backoff = ConflictBackoff(0.01, 0.5, 15.0, slept.append, lambda _low, high: high)
+    for _ in range(2):
+        cancelled(stubber, "None", "TransactionConflict", *["None"] * (ITEMS_PER_SESSION - 2))
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
     # WHEN the session is saved
-    # THEN the failure is the transient, retryable kind, not a raw botocore error
-    with pytest.raises(StorageUnavailable):
+    outcome = store.save(SESSION)
+    # THEN it is stored, after two waits that grow (the draws here are the bounds), and counted
+    assert outcome is SaveOutcome.STORED
+    assert slept == [0.01, 0.02]
+    counts = store.counts.snapshot()
+    assert (counts.committed, counts.conflict_retries) == (1, 2)
+    assert counts.cancelled["TransactionConflict"] == 2
+    stubber.assert_no_pending_responses()
+
+
+def test_conflict_waits_are_capped_and_their_sum_bounded() -> None:
+    # GIVEN a backoff whose draws are their bounds
+    backoff = ConflictBackoff(0.1, 0.4, 1.0, lambda _s: None, lambda _low, high: high)
+    # THEN the waits double up to the cap and stop before the budget is exceeded
+    assert list(backoff.waits()) == [0.1, 0.2, 0.4]
+
+
+def test_conflicts_past_the_budget_are_storage_unavailable(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN conflicts that outlast the backoff's budget (one wait of 0.3 s fits in 0.5 s)
+    store, stubber = stubbed
+    store.backoff = ConflictBackoff(0.3, 0.3, 0.5, lambda _s: None, lambda _low, high: high)
+    for _ in range(2):
+        cancelled(stubber, "None", "TransactionConflict", *["None"] * (ITEMS_PER_SESSION - 2))
+    # WHEN saved THEN the failure is the transient, retryable kind, not a raw botocore error
+    with pytest.raises(StorageUnavailable, match="conflicting"):
         store.save(SESSION)
+    stubber.assert_no_pending_responses()
 
 
 def test_a_cancellation_for_another_reason_is_not_hidden(
@@ -337,15 +371,42 @@ def query_of(index: str, partition_key: str, partition: str, limit: int) -> dict
     }
 
 
-def test_sessions_of_a_charger_query_its_index_newest_first(
+def test_sessions_of_a_charger_merge_its_connectors_partitions_newest_first(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN a charger with no sessions
+    # GIVEN a charger whose lifetime item names two connectors, each with one session
     store, stubber = stubbed
-    stubber.add_response("query", {"Items": []}, query_of("ByChargerTime", "pk", "CHARGER#1", 5))
-    # WHEN its sessions are listed THEN it is one Query of its index, newest first, and the page
-    # is empty and final
-    assert store.list_sessions(SessionQuery(limit=5, charger_id="1")) == SessionPage([], None)
+    later = replace(
+        SESSION,
+        key=SessionKey("1", "1", "1764268441"),
+        session_id=1764268441,
+        ended_at=ENDED.replace(minute=50),
+    )
+    stubber.add_response(
+        "get_item",
+        {
+            "Item": typed(
+                {
+                    "pk": "CHARGERS#07",
+                    "sk": "CHARGER#1",
+                    "connector#1#sessions": 1,
+                    "connector#2#sessions": 1,
+                }
+            )
+        },
+        {"TableName": "Sessions", "Key": typed({"pk": "CHARGERS#07", "sk": "CHARGER#1"})},
+    )
+    for connector, found in (("1", later), ("2", SESSION)):
+        expected = query_of("ByConnectorTime", "connector_pk", f"CONNECTOR#1#{connector}", 2)
+        expected["KeyConditionExpression"] = "#p = :p AND #s BETWEEN :low AND :high"
+        expected["ExpressionAttributeNames"]["#s"] = "charger_time"
+        expected["ExpressionAttributeValues"] |= {":low": {"S": "0"}, ":high": {"S": "~"}}
+        stubber.add_response("query", {"Items": [typed(session_item(found))]}, expected)
+    # WHEN a page of two is listed
+    page = store.list_sessions(SessionQuery(limit=2, charger_id="1"))
+    # THEN it is both, newest first, with a position after the older one
+    assert page.sessions == [later, SESSION]
+    assert page.next == {"charger_time": session_item(SESSION)["charger_time"]}
     stubber.assert_no_pending_responses()
 
 
@@ -364,9 +425,9 @@ def test_sessions_of_a_connector_query_the_connector_index(
 def test_a_window_is_a_range_on_the_time_ordered_sort_key(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN a window [start, end) on one charger's sessions
+    # GIVEN a window [start, end) on one connector's sessions
     store, stubber = stubbed
-    expected = query_of("ByChargerTime", "pk", "CHARGER#1", 5)
+    expected = query_of("ByConnectorTime", "connector_pk", "CONNECTOR#1#2", 5)
     expected["KeyConditionExpression"] = "#p = :p AND #s BETWEEN :low AND :high"
     expected["ExpressionAttributeNames"]["#s"] = "charger_time"
     expected["ExpressionAttributeValues"] |= {
@@ -377,6 +438,7 @@ def test_a_window_is_a_range_on_the_time_ordered_sort_key(
     query = SessionQuery(
         limit=5,
         charger_id="1",
+        connector_id="2",
         start=datetime(2025, 11, 1, tzinfo=UTC),
         end=datetime(2025, 12, 1, tzinfo=UTC),
     )
@@ -385,38 +447,53 @@ def test_a_window_is_a_range_on_the_time_ordered_sort_key(
     stubber.assert_no_pending_responses()
 
 
-def test_fleet_listing_walks_the_months_from_the_fleet_totals_newest_first(
+def month_shard_query(month: str, shard: int, chunk: int) -> dict[str, Any]:
+    return {
+        "TableName": "Sessions",
+        "Limit": chunk,
+        "IndexName": "ByMonth",
+        "ScanIndexForward": False,
+        "KeyConditionExpression": "#p = :p AND #s BETWEEN :low AND :high",
+        "ExpressionAttributeNames": {"#p": "month", "#s": "fleet_time"},
+        "ExpressionAttributeValues": typed(
+            {":p": f"{month}#{shard:02d}", ":low": "0", ":high": "~"}
+        ),
+    }
+
+
+def test_fleet_listing_merges_the_month_shards_and_walks_the_months_newest_first(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN the fleet totals know two months, and the newer one holds the only session
+    # GIVEN the fleet totals know two months, and the newer one holds the only session, in the
+    # ByMonth shard of its charger (7)
     store, stubber = stubbed
     store.clock = lambda: datetime(2025, 11, 20, tzinfo=UTC)
-    months = {
-        "TableName": "Sessions",
-        "ScanIndexForward": False,
-        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-        "ExpressionAttributeValues": {
-            ":pk": {"S": "TOTALS#FLEET"},
-            ":low": {"S": "MONTH#"},
-            ":high": {"S": "MONTH#2025-11"},
-        },
-        "ProjectionExpression": "sk",
-    }
-    item = {
-        key: {"S": value} if isinstance(value, str) else {"N": str(value)}
-        for key, value in session_item(SESSION).items()
-    }
-    # (the newest possible month is read first; the months list only because it did not fill)
-    stubber.add_response("query", {"Items": [item]}, query_of("ByMonth", "month", "2025-11", 2))
-    stubber.add_response(
-        "query",
-        {"Items": [{"sk": {"S": "MONTH#2025-11"}}, {"sk": {"S": "MONTH#2025-10"}}]},
-        months,
-    )
-    stubber.add_response("query", {"Items": []}, query_of("ByMonth", "month", "2025-10", 1))
+    item = typed(session_item(SESSION))
+    chunk = 2  # a share of the page of 2 a shard (rounded up), and one more
+    # (the newest possible month is read first, every shard a chunk; the months list only
+    # because it did not fill the page)
+    for shard in range(SHARDS):
+        found = [item] if shard == 7 else []
+        stubber.add_response("query", {"Items": found}, month_shard_query("2025-11", shard, chunk))
+    for shard in range(SHARDS):
+        months = [{"sk": {"S": "MONTH#2025-11"}}, {"sk": {"S": "MONTH#2025-10"}}]
+        stubber.add_response(
+            "query",
+            {"Items": months if shard in (3, 7) else []},
+            {
+                "TableName": "Sessions",
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": typed(
+                    {":pk": f"TOTALS#FLEET#{shard:02d}", ":low": "MONTH#", ":high": "MONTH#2025-11"}
+                ),
+                "ProjectionExpression": "sk",
+            },
+        )
+    for shard in range(SHARDS):
+        stubber.add_response("query", {"Items": []}, month_shard_query("2025-10", shard, 2))
     # WHEN the fleet's sessions are listed
     page = store.list_sessions(SessionQuery(limit=2))
-    # THEN each month is one Query of ByMonth for what the page still needs, newest month first
+    # THEN the page holds the one session, and there is no next page
     assert page == SessionPage([SESSION], None)
     stubber.assert_no_pending_responses()
 
@@ -428,7 +505,7 @@ def test_throttled_read_is_storage_unavailable(
     store, stubber = stubbed
     stubber.add_client_error("query", service_error_code="ThrottlingException")
     with pytest.raises(StorageUnavailable, match="ThrottlingException"):
-        store.list_sessions(SessionQuery(limit=5, charger_id="1"))
+        store.list_sessions(SessionQuery(limit=5, charger_id="1", connector_id="1"))
 
 
 def test_typed_json_round_trips_every_type_our_items_use() -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.session_transactions import MAX_TRANSACTION_ITEMS, item_keys, pack, plan
+from evsessions.shards import shard_of
 from evsessions.storage import rounds
 
 ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)
@@ -40,8 +41,8 @@ def test_sessions_of_one_charger_share_its_aggregate_items() -> None:
     sessions = [session("1", "1", 1), session("1", "2", 2, minutes=1)]
     # WHEN planned
     planned = plan("Sessions", sessions, {})
-    # THEN two puts and five aggregate updates (fleet hour/day/month, charger day/lifetime)
-    assert len(planned.items) == 2 + 5
+    # THEN two puts and four aggregate updates (fleet hour/day/month of its shard, its lifetime)
+    assert len(planned.items) == 2 + 4
     update = charger_update(planned.items)
     names = update["ExpressionAttributeNames"]
     values = update["ExpressionAttributeValues"]
@@ -58,7 +59,7 @@ def test_sessions_of_one_charger_share_its_aggregate_items() -> None:
 
 def test_end_times_read_back_are_only_raised_where_they_grow() -> None:
     # GIVEN the charger's end time is already later, and connector 1 has none yet
-    stored = {("CHARGERS", "CHARGER#1"): {"last_ended_at": "2099-01-01T00:00:00.000Z"}}
+    stored = {("CHARGERS#07", "CHARGER#1"): {"last_ended_at": "2099-01-01T00:00:00.000Z"}}
     # WHEN planned again with what was read
     update = charger_update(plan("Sessions", [session("1", "1", 1)], stored).items)
     # THEN only the connector's end time is set, on condition it still does not exist
@@ -83,8 +84,8 @@ def test_a_batch_is_packed_into_transactions_of_at_most_100_items() -> None:
 
 def test_one_charger_with_many_sessions_is_split() -> None:
     many = [replace(session("1", "1", n), ended_at=ENDED) for n in range(250)]
-    # 94 puts and 5 aggregate items fill a transaction, with room left for the reuse counter
-    assert [len(g) for g in pack(many)] == [94, 94, 62]
+    # 95 puts and 4 aggregate items fill a transaction, with room left for the reuse counter
+    assert [len(g) for g in pack(many)] == [95, 95, 60]
 
 
 def test_a_full_group_whose_sessions_all_turn_out_reused_still_fits() -> None:
@@ -118,7 +119,7 @@ def test_a_later_occurrence_has_its_own_keys_and_counts_as_a_reuse() -> None:
     assert counter["ExpressionAttributeValues"] == {":v0": {"N": "1"}}
     assert "ConditionExpression" not in counter
     # AND the first occurrence of the other session adds to no such counter
-    assert len(planned.items) == 2 + 5 + 1
+    assert len(planned.items) == 2 + 4 + 1
     assert "COUNTERS" not in str(plan("Sessions", [session("1", "2", 8)], {}).items)
 
 
@@ -146,7 +147,7 @@ def test_the_receipt_time_is_not_content_but_a_sent_end_time_is() -> None:
 
 def test_end_times_known_to_be_later_are_left_out_with_their_condition() -> None:
     # GIVEN this process already wrote a later end time for the charger (another batch in flight)
-    known = {("CHARGERS", "CHARGER#1"): {"last_ended_at": "2099-01-01T00:00:00.000Z"}}
+    known = {("CHARGERS#07", "CHARGER#1"): {"last_ended_at": "2099-01-01T00:00:00.000Z"}}
     # WHEN planned
     planned = plan("Sessions", [session("1", "1", 1)], {}, known)
     update = charger_update(planned.items)
@@ -154,6 +155,15 @@ def test_end_times_known_to_be_later_are_left_out_with_their_condition() -> None
     # still is, under its grows-condition, and is what the transaction raises
     assert "last_ended_at" not in update["ExpressionAttributeNames"].values()
     assert update["ConditionExpression"].count("attribute_not_exists") == 1
-    assert planned.raised[("CHARGERS", "CHARGER#1")] == {
+    assert planned.raised[("CHARGERS#07", "CHARGER#1")] == {
         "connector#1#last_ended_at": "2025-11-27T18:34:10.250Z"
     }
+
+
+def test_a_transaction_holds_one_shards_fleet_items() -> None:
+    # GIVEN sessions of chargers of many shards
+    sessions = [session(str(c), "1", c) for c in range(60)]
+    # WHEN packed THEN each transaction's chargers are of one shard, so transactions of other
+    # shards never write the same fleet totals items
+    for group in pack(sessions):
+        assert len({shard_of(s.key.charger_id) for s in group}) == 1

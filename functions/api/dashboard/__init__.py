@@ -8,7 +8,7 @@ API answers 401.
 
 The chart library (Chart.js, pinned in package.json and package-lock.json at the project root)
 is copied into `vendor/` by scripts/setup.sh after `npm ci`; `sam build` packs it with the
-function (CodeUri is functions/). Without it the page still works and says the chart is missing.
+`api` package (functions/Makefile). Without it the page still works and says the chart is missing.
 """
 
 from __future__ import annotations

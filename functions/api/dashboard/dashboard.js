@@ -109,12 +109,14 @@
   function showSessions(page) {
     const body = $("session-rows");
     const rows = page.sessions.map((s) => {
-      const key = `${s.charger_id}/${s.connector_id}/${s.session_id}`;
+      // a later session under a reused session id is a row of its own: "55 #2"
+      const reused = s.occurrence > 1 ? ` #${s.occurrence}` : "";
+      const key = `${s.charger_id}/${s.connector_id}/${s.session_id}${reused}`;
       const tr = row([
         cell(when(s.ended_at)),
         cell(s.charger_id),
         cell(s.connector_id, "wide"),
-        cell(String(s.session_id), "wide"),
+        cell(String(s.session_id) + reused, "wide"),
         cell(kwh(s.energy_delivered_in_kWh), "num"),
         cell(duration(s.duration_in_seconds), "num wide"),
         cell(money(s.session_cost_in_cents), "num"),

@@ -40,7 +40,7 @@ from local_runner.services.template import load_template
 ROOT = Path(__file__).resolve().parents[2]
 JARS = ROOT / ".local" / "dynamodb-local"
 TABLE = "SessionsTable"
-BY_CHARGER_TIME = "ByChargerTime"
+BY_CONNECTOR_TIME = "ByConnectorTime"
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -190,6 +190,16 @@ class Lab:
     def row_count(self, index: str | None = None) -> int:
         extra: dict[str, Any] = {"IndexName": index} if index else {"ConsistentRead": True}
         return sum(int(p["Count"]) for p in self._query(Select="COUNT", **extra))
+
+    def connector_index_count(self, connector: str) -> int:
+        partition = {":pk": {"S": f"CONNECTOR#{self.charger}#{connector}"}}
+        pages = self._query(
+            Select="COUNT",
+            IndexName=BY_CONNECTOR_TIME,
+            KeyConditionExpression="connector_pk = :pk",
+            ExpressionAttributeValues=partition,
+        )
+        return sum(int(p["Count"]) for p in pages)
 
     # mosquitto ------------------------------------------------------------------------------
 
@@ -501,10 +511,11 @@ class Lab:
         rows = self.rows()
         result = judge(self.scenario, messages, confirmed, rows, self.dead_letters(), outcomes)
         result.problems = problems + publisher.errors[:5] + result.problems
-        index_rows = self.row_count(BY_CHARGER_TIME)
+        connectors = {str(row["connector_id"]) for row in rows.values()}
+        index_rows = sum(self.connector_index_count(c) for c in connectors)
         if index_rows != len(rows):
             result.problems.append(
-                f"index {BY_CHARGER_TIME} lists {index_rows} of {len(rows)} rows"
+                f"index {BY_CONNECTOR_TIME} lists {index_rows} of {len(rows)} rows"
             )
         if not alive:
             code = None if self.runner is None else self.runner.returncode

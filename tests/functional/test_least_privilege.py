@@ -1,0 +1,194 @@
+"""Least privilege, proven by behaviour: each handler, driven through every path that reaches
+AWS, makes only calls its function's policy in template.yaml allows (as SAM transforms it), and
+every (action, resource) its policy grants is needed by one of those calls.
+
+Neither moto nor DynamoDB Local enforces IAM, so without this a missing grant shows only when
+the deployed function fails. The scenarios below are the complete, deterministic set of calls
+(the session-wide recording in tests/conftest.py adds whatever the other tests exercise).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from api.app import app
+from evsessions.dynamodb_store import cached_store
+from evsessions.settings import Settings
+from listener.handler import handle_batch
+from listener.handler import handler as listen_once
+from local_runner.services.events import sqs_event
+from publisher.handler import handler as publish_tick
+from tests.functional.conftest import API_DIR, REGION, load_event, rule_event
+from tests.least_privilege.calls import RECORDER, AwsCall
+from tests.least_privilege.deployment import load_template, transform
+from tests.least_privilege.verdict import judge
+
+LATE = ("1", "1", "1", "2025-11-27T18:00:00.000Z")
+EARLY = ("1", "2", "2", "2025-11-27T17:00:00.000Z")
+"""Charger 1's second session ended before its first: stored second, by a new container, its
+end-time condition fails and the listener reads the charger's end times back (GetItem)."""
+
+
+def _batch(*rows: tuple[str, str, str, str]) -> dict[str, Any]:
+    records = [(f"m{i}", rule_event(*row), 1_764_268_500_000, 1) for i, row in enumerate(rows)]
+    return sqs_event("SessionQueue", records)
+
+
+def publisher_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduled tick through the IoT data plane, as deployed (PUBLISH_TRANSPORT=iot-data)."""
+    monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
+    monkeypatch.setenv("FLEET_CHARGERS", "2")
+    monkeypatch.setenv("FLEET_CONNECTORS_PER_CHARGER", "2")
+    assert publish_tick(load_event("schedule.json"), None)["published"] == 4
+
+
+def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch stored, the same batch again (duplicates), the same identity with other content
+    (a reused session id: its occurrences are read), an invalid record (sent to the dead-letter
+    queue), a late session from a new container (the failed end-time condition), and one message
+    by the rule's direct Lambda action."""
+    queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="DeadLetterQueue")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", queue["QueueUrl"])
+    accepted = {"batchItemFailures": []}
+    assert handle_batch(_batch(LATE), None) == accepted
+    assert handle_batch(_batch(LATE), None) == accepted
+    reused = {**rule_event(*LATE), "session_cost_in_cents": 71}
+    invalid = {**rule_event(*EARLY), "energy_delivered_in_kWh": -1}
+    records = [("r0", reused, 1_764_268_500_000, 1), ("bad", invalid, 1_764_268_500_000, 1)]
+    assert handle_batch(sqs_event("SessionQueue", records), None) == accepted
+    assert cached_store(Settings.from_env()).reused_session_ids() == 1
+    cached_store.cache_clear()  # a new container: it knows no end times
+    assert handle_batch(_batch(EARLY), None) == accepted
+    assert listen_once(rule_event("2", "1", "3", "2025-11-27T18:30:00.000Z"), None) == {
+        "status": "stored",
+        "topic": "charger/2/connector/1/session/3",
+    }
+
+
+def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every route that reads, with the deployed health check's dead-letter queue."""
+    queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="DeadLetterQueue")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", queue["QueueUrl"])
+    with RECORDER.recording():  # the data the API reads, stored by the listener beforehand
+        handle_batch(_batch(LATE, EARLY), None)
+    paths = [
+        "/health",
+        "/sessions",
+        "/sessions?charger=1",
+        "/sessions?charger=1&connector=1",
+        "/sessions/1/1/1",
+        "/chargers",
+        "/totals?from=2025-11-01&to=2025-12-01",
+        "/totals?charger=1&bucket=hour&from=2025-11-27&to=2025-11-28",
+    ]
+    with Client(app, stage_name="dev", project_dir=str(API_DIR)) as client:
+        for path in paths:
+            response = client.http.get(path)
+            assert response.status_code == 200, (path, response.body)
+
+
+SCENARIOS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "PublisherFunction": publisher_paths,
+    "ListenerFunction": listener_paths,
+    "ApiFunction": api_paths,
+}
+
+
+@pytest.fixture
+def calls_of(
+    sessions_table: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], list[AwsCall]]:
+    """Runs one function's scenarios under moto and returns the calls its handler made."""
+
+    def run(function: str) -> list[AwsCall]:
+        with RECORDER.recording() as calls:
+            SCENARIOS[function](monkeypatch)
+        return [call for call in calls if call.function == function]
+
+    return run
+
+
+def test_every_function_of_the_template_has_scenarios() -> None:
+    assert set(SCENARIOS) == set(transform(load_template()).functions())
+
+
+@pytest.mark.parametrize("function", sorted(SCENARIOS))
+def test_each_call_is_allowed_and_each_grant_is_used(
+    calls_of: Callable[[str], list[AwsCall]], function: str
+) -> None:
+    # GIVEN the calls a function's handler makes on all its paths
+    calls = calls_of(function)
+    assert calls, f"{function}'s scenarios made no AWS call"
+    # WHEN they are judged against the function's policy in the transformed template
+    verdict = judge(calls)
+    # THEN none is denied, and nothing is granted that no call needs
+    assert verdict.denied == []
+    assert [f"{g.action} on {g.resource}" for g in verdict.unused.get(function, [])] == []
+
+
+def test_the_listeners_scenarios_reach_both_reads_after_a_cancellation(
+    calls_of: Callable[[str], list[AwsCall]],
+) -> None:
+    # GIVEN / WHEN the listener's scenarios, a reused session id and a late session among them
+    operations = {call.operation for call in calls_of("ListenerFunction")}
+    # THEN both cancelled paths were reached: the occurrences of the reused id are queried, the
+    # end times whose condition failed are read back; the invalid record is dead-lettered
+    assert operations == {
+        "dynamodb:TransactWriteItems",
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "sqs:SendMessage",
+    }
+
+
+def _edited(edit: Callable[[dict[str, Any]], None]) -> Any:
+    template = load_template()
+    edit(template)
+    return transform(template)
+
+
+def _listener_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    policies = template["Resources"]["ListenerFunction"]["Properties"]["Policies"]
+    statements: list[dict[str, Any]] = policies[0]["Statement"]
+    return statements
+
+
+@pytest.fixture
+def listener_calls(calls_of: Callable[[str], list[AwsCall]]) -> Iterator[list[AwsCall]]:
+    yield calls_of("ListenerFunction")
+
+
+def test_a_removed_grant_is_a_denied_call(listener_calls: list[AwsCall]) -> None:
+    # GIVEN the template without the listener's read
+    def without_get_item(template: dict[str, Any]) -> None:
+        for statement in _listener_statements(template):
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            statement["Action"] = [a for a in actions if a != "dynamodb:GetItem"]
+
+    # WHEN the listener's calls are judged against it
+    verdict = judge(listener_calls, _edited(without_get_item))
+    # THEN its read is denied
+    assert [line.split(" on ")[0] for line in verdict.denied] == [
+        "ListenerFunction: dynamodb:GetItem"
+    ]
+
+
+def test_an_added_grant_no_call_needs_is_reported(listener_calls: list[AwsCall]) -> None:
+    # GIVEN the template with one more action for the listener
+    def with_delete_item(template: dict[str, Any]) -> None:
+        statement = copy.deepcopy(_listener_statements(template)[0])
+        statement["Action"] = ["dynamodb:DeleteItem"]
+        _listener_statements(template).append(statement)
+
+    # WHEN the listener's calls are judged against it
+    verdict = judge(listener_calls, _edited(with_delete_item))
+    # THEN nothing is denied, and the extra action is reported unused
+    assert verdict.denied == []
+    assert [grant.action for grant in verdict.unused["ListenerFunction"]] == ["dynamodb:DeleteItem"]

@@ -1,0 +1,179 @@
+"""The packages `sam build` makes run on their own, the way Lambda runs them.
+
+Each handler is imported from its built folder in a fresh interpreter that has nothing but the
+Lambda runtime's boto3 and botocore (.local/lambda-runtime, made by ./dev setup), is given the
+environment the template gives it, and is invoked with a real event against moto's server on
+loopback: the publisher publishes a tick through the IoT data plane, the listener stores an SQS
+batch, and the API answers an API Gateway proxy event for the session the listener stored. The
+build is `sam build` itself, cached in .local/sam-build until one of its inputs changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.iotdata.models import iotdata_backends
+
+from local_runner.infra.built_functions import (
+    BuiltFunction,
+    Invocation,
+    cached_build,
+    invoke,
+    lambda_environment,
+    tool,
+)
+from local_runner.infra.database import create_tables, start_moto_server
+from local_runner.services.template import load_template
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = ROOT / ".local"
+EVENTS = ROOT / "tests" / "events"
+REGION = "eu-north-1"
+ACCOUNT = "123456789012"
+PACKED = {
+    "PublisherFunction": {"publisher", "evsessions"},
+    "ListenerFunction": {"listener", "evsessions"},
+    "ApiFunction": {"api", "evsessions", "centralsystem", "chalice"},
+    "OcppFunction": {
+        "centralsystem",
+        "evsessions",
+        *(
+            "ocpp",
+            "jsonschema",
+            "jsonschema_specifications",
+            "referencing",
+            "rpds",
+            "attrs",
+            "attr",
+        ),
+    },
+    "OcppAuthorizerFunction": {"centralsystem", "evsessions"},
+}
+"""What each package holds: our modules and, for the API, Chalice's runtime module (and the
+central system's store, for /chargepoints); for the central system, the ocpp package's schemas."""
+
+
+def event(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, BuiltFunction]:
+    return cached_build(DATA_DIR)
+
+
+@pytest.fixture(scope="module")
+def runtime_python() -> Path:
+    return tool(DATA_DIR, "python")
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = start_moto_server(0)
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def aws(moto_endpoint: str) -> dict[str, str]:
+    """The template's table and dead-letter queue in moto; the endpoints that stand in for AWS."""
+    create_tables(
+        moto_endpoint, REGION, list(load_template(ROOT / "template.yaml").tables.values())
+    )
+    sqs = boto3.client(
+        "sqs",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    queue_url = sqs.create_queue(QueueName="DeadLetterQueue")["QueueUrl"]
+    return {
+        "DYNAMODB_ENDPOINT_URL": moto_endpoint,
+        "IOT_DATA_ENDPOINT_URL": moto_endpoint,
+        "DEAD_LETTER_QUEUE_URL": queue_url,
+        "CURSOR_SECRET": "a-cursor-secret-of-at-least-32-characters",
+    }
+
+
+def run(function: BuiltFunction, python: Path, aws: dict[str, str], payload: Any) -> Invocation:
+    environment = lambda_environment(function, REGION, aws)
+    return invoke(function, python, environment, payload)
+
+
+@pytest.fixture(scope="module")
+def stored_batch(
+    built: dict[str, BuiltFunction], runtime_python: Path, aws: dict[str, str]
+) -> Invocation:
+    return run(built["ListenerFunction"], runtime_python, aws, event("sqs_session_batch.json"))
+
+
+def test_each_package_holds_only_what_its_function_imports(built: dict[str, BuiltFunction]) -> None:
+    for name, function in built.items():
+        assert {path.name for path in function.folder.iterdir()} == PACKED[name], name
+    api = built["ApiFunction"].folder
+    assert sorted(path.name for path in (api / "chalice").iterdir()) == ["__init__.py", "app.py"]
+    assert (api / "api" / "dashboard" / "vendor" / "chart.umd.min.js").is_file()
+
+
+def test_built_publisher_publishes_a_tick_through_iot_data(
+    built: dict[str, BuiltFunction], runtime_python: Path, aws: dict[str, str]
+) -> None:
+    function = built["PublisherFunction"]
+    assert function.environment["PUBLISH_TRANSPORT"] == "iot-data"  # as the template sets it
+    backend = iotdata_backends[ACCOUNT][REGION]
+    before = len(backend.published_payloads)
+
+    invocation = run(function, runtime_python, aws, event("schedule.json"))
+
+    published = backend.published_payloads[before:]
+    assert [topic.rsplit("/", 1)[0] for topic, _ in published] == ["charger/1/connector/1/session"]
+    message = json.loads(published[0][1])
+    assert message["energy_delivered_in_kWh"] > 0
+    assert_isolated(invocation, "PublisherFunction")
+
+
+def test_built_listener_stores_an_sqs_batch(stored_batch: Invocation, moto_endpoint: str) -> None:
+    assert stored_batch.result["batchItemFailures"] == []
+    assert_isolated(stored_batch, "ListenerFunction")
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    table = load_template(ROOT / "template.yaml").tables["SessionsTable"].name
+    assert dynamodb.scan(TableName=table, Select="COUNT")["Count"] > 0
+
+
+def test_built_api_answers_a_proxy_event_with_the_stored_session(
+    built: dict[str, BuiltFunction],
+    runtime_python: Path,
+    aws: dict[str, str],
+    stored_batch: Invocation,
+) -> None:
+    invocation = run(built["ApiFunction"], runtime_python, aws, event("api_get_session.json"))
+
+    assert invocation.result["statusCode"] == 200, invocation.result
+    body = json.loads(invocation.result["body"])
+    assert (body["charger_id"], body["connector_id"], body["session_id"]) == ("1", "1", 1)
+    assert body["energy_delivered_in_kWh"] == 30
+    assert_isolated(invocation, "ApiFunction")
+
+
+def assert_isolated(invocation: Invocation, name: str) -> None:
+    """Our modules came from the package, the SDK from the runtime, and nothing from elsewhere."""
+    from_package = {module for module, origin in invocation.modules.items() if origin == "package"}
+    assert from_package <= PACKED[name]
+    assert invocation.modules["botocore"] == "runtime"
+    assert set(invocation.modules.values()) <= {"package", "runtime"}, invocation.modules
