@@ -44,6 +44,9 @@ class DeployedFunction:
     logical_id: str
     package: str
     """The handler's package under functions/ (`listener` of `listener.handler.handle_batch`)."""
+    module: str
+    """The handler's module (`listener.handler`): two functions may share a package (the OCPP
+    handler and its authorizer), never a handler module."""
     statements: tuple[dict[str, Any], ...]
     """Every statement of the role's inline policies, intrinsics resolved."""
     managed_policies: tuple[str, ...]
@@ -168,6 +171,7 @@ class Deployment:
             found[logical_id] = DeployedFunction(
                 logical_id=logical_id,
                 package=str(properties["Handler"]).split(".", 1)[0],
+                module=str(properties["Handler"]).rsplit(".", 1)[0],
                 statements=tuple(self.resolve(statements)),
                 managed_policies=tuple(role_properties.get("ManagedPolicyArns", [])),
                 resources_by_variable={
