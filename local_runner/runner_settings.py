@@ -32,6 +32,9 @@ class RunnerSettings:
     mqtt_tls_bind: str = setting("127.0.0.1")
     mqtt_bridge_password: str | None = setting(None, secret=True)
     mqtt_charger_ids: tuple[str, ...] = setting((), words)
+    ocpp_port: int = setting(8180, integer(0, 65535))
+    ocpp_tls_port: int = setting(8443, integer(0, 65535))
+    ocpp_tls_bind: str = setting("127.0.0.1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RunnerSettings:

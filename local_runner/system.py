@@ -48,6 +48,8 @@ from local_runner.services.invoker import FunctionInvoker
 from local_runner.services.outcomes import Outcome, OutcomeFile, Subscriber, console_lines
 from local_runner.services.scheduler import ScheduledTarget, Scheduler
 from local_runner.services.template import Template, TemplateError, load_template
+from local_runner.services.websocket_api import websocket_apis
+from local_runner.services.websocket_gateway import WebSocketGateway
 
 Say = Callable[[str], None]
 
@@ -70,6 +72,7 @@ class LocalSystem:
     board: StatusBoard = field(default_factory=StatusBoard)
     recorder: Recorder | None = None
     access: BrokerAccess | None = None
+    gateways: list[WebSocketGateway] = field(default_factory=list)
 
     def local_ports(self) -> dict[str, int | None]:
         """The ports this system listens on itself (external parts excluded), by part."""
@@ -82,6 +85,9 @@ class LocalSystem:
             ports[f"{broker.kind} (TLS)"] = broker.tls_port
         if self.api is not None:
             ports["API"] = self.api.port
+        for gateway in self.gateways:
+            ports[f"WebSocket API {gateway.spec.logical_id}"] = gateway.port
+            ports[f"WebSocket API {gateway.spec.logical_id} (TLS)"] = gateway.tls_port
         return ports
 
     def status_snapshot(self) -> dict[str, Any]:
@@ -95,6 +101,12 @@ class LocalSystem:
             if self.broker and self.broker.tls_port
             else None,
             ("API", self.api.url) if self.api else None,
+            *((f"WebSocket API {g.spec.logical_id}", g.url) for g in self.gateways),
+            *(
+                (f"WebSocket API {g.spec.logical_id} (TLS)", g.tls_url)
+                for g in self.gateways
+                if g.tls_url
+            ),
         ]
         return snapshot(
             self.board,
@@ -121,6 +133,7 @@ class LocalSystem:
             ("schedules", self.scheduler.shutdown if self.scheduler else None),
             ("recorder", self.recorder.shutdown if self.recorder else None),
             *((f"rule {b.rule_name}", b.shutdown) for b in self.bridges),
+            *((f"WebSocket API {g.spec.logical_id}", g.shutdown) for g in self.gateways),
             ("API", self.api.shutdown if self.api else None),
             (
                 "dead-letter queue",
@@ -369,6 +382,7 @@ def start_system(
             system.outcome_file = OutcomeFile(outcomes)
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
         _start_api(system, runner)
+        _start_websocket_apis(system)
         _say_network_reach(system)
         _start_bridges(system, settings)
         if record is not None:
@@ -389,6 +403,32 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
             system.api.start()
             system.say(f"API ({name}) ready at {system.api.url}  dashboard: {system.api.url}/")
             return
+
+
+def _start_websocket_apis(system: LocalSystem) -> None:
+    """The template's WebSocket APIs, on loopback and over TLS with the local CA; the functions
+    reply through the local management API (OCPP_MANAGEMENT_ENDPOINT_URL)."""
+    runner = system.runner
+    for spec in websocket_apis(runner.template_path):
+        tls, _ = ensure_tls_files(runner.local_data_dir / "tls")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls.server_cert, tls.server_key)
+        gateway = WebSocketGateway(
+            spec,
+            system.invokers,
+            port=runner.ocpp_port,
+            tls_host=runner.ocpp_tls_bind,
+            tls_port=runner.ocpp_tls_port,
+            tls_context=context,
+        )
+        gateway.start()
+        system.gateways.append(gateway)
+        os.environ["OCPP_MANAGEMENT_ENDPOINT_URL"] = gateway.management_url
+        system.say(
+            f"WebSocket API {spec.logical_id} ready: a charger connects to {gateway.url}{{id}} "
+            f"or {gateway.tls_url}{{id}} (TLS, CA {tls.ca_cert}) with subprotocol ocpp1.6 and "
+            "HTTP Basic (its id and its own password: scripts/charger_credentials.py ID)"
+        )
 
 
 def _say_network_reach(system: LocalSystem) -> None:

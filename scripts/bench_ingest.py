@@ -597,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
             broker="mosquitto",
             database="dynamodb-local",
             publish_on_start=False,
+            ocpp_port=0,
+            ocpp_tls_port=0,
         )
         os.environ["MQTT_PORT"] = str(free_port())
         os.environ["FLEET_CHARGERS"] = str(args.chargers)  # the broker knows these chargers

@@ -28,9 +28,17 @@ from api import dashboard
 from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
-from evsessions.contract import ChargingSession, SessionKey, format_time, identifier, parse_time
+from centralsystem.store import CentralSystemStore
+from evsessions.contract import (
+    ChargingSession,
+    SessionKey,
+    TransactionDetails,
+    format_time,
+    identifier,
+    parse_time,
+)
 from evsessions.dead_letters import dead_letter_queue
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
 from evsessions.storage import Bucket, SessionQuery, SessionStore, Totals, bucket_start
@@ -66,7 +74,7 @@ def settings() -> Settings:
     return _request_settings.get() or Settings.from_env()
 
 
-def store() -> SessionStore:
+def store() -> DynamoDbSessionStore:
     return cached_store(settings())
 
 
@@ -125,7 +133,8 @@ def _number(value: Decimal) -> int | float:
 
 
 def session_json(session: ChargingSession) -> dict[str, Any]:
-    return {
+    """The original fields; `transaction` too for a session of a real charger (OCPP)."""
+    body: dict[str, Any] = {
         "charger_id": session.key.charger_id,
         "connector_id": session.key.connector_id,
         "session_id": session.session_id,
@@ -136,6 +145,18 @@ def session_json(session: ChargingSession) -> dict[str, Any]:
         "ended_at_source": session.ended_at_source,
         "received_at": None if session.received_at is None else format_time(session.received_at),
         "occurrence": session.occurrence,
+    }
+    if session.transaction is not None:
+        body["transaction"] = _transaction_json(session.transaction)
+    return body
+
+
+def _transaction_json(details: TransactionDetails) -> dict[str, Any]:
+    return {
+        "started_at": None if details.started_at is None else format_time(details.started_at),
+        "stop_reason": details.stop_reason,
+        "meter_start_wh": details.meter_start_wh,
+        "meter_stop_wh": details.meter_stop_wh,
     }
 
 
@@ -320,6 +341,46 @@ def list_chargers() -> dict[str, Any]:
 def _bucket_time(start: str) -> str:
     """A bucket's start as a full timestamp: 2026-11-27T18 -> 2026-11-27T18:00:00.000Z."""
     return start + ("T00:00:00.000Z" if len(start) == 10 else ":00:00.000Z")
+
+
+def charge_point_json(item: dict[str, Any]) -> dict[str, Any]:
+    """What the central system keeps of a charge point (see centralsystem.store)."""
+    connectors = sorted(
+        {name.split("#", 1)[1] for name in item if name.startswith("status#")}, key=_natural
+    )
+    return {
+        "charger_id": str(item["charger_id"]),
+        "connected": bool(item.get("connected", False)),
+        "last_seen": item.get("last_seen"),
+        "vendor": item.get("vendor"),
+        "model": item.get("model"),
+        "transactions_started": int(item.get("transactions_started", 0)),
+        "connectors": [
+            {
+                "connector_id": connector,
+                "status": str(item[f"status#{connector}"]),
+                "error_code": str(item.get(f"error#{connector}", "NoError")),
+            }
+            for connector in connectors
+        ],
+    }
+
+
+def _natural(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.isdigit() else (1 << 30, text)
+
+
+@app.route("/chargepoints")
+def list_charge_points() -> dict[str, Any]:
+    """Real chargers (OCPP): connected or not, last seen, each connector's last status."""
+    limit = _limit(_params({"limit"}).get("limit"))
+    charge_points = CentralSystemStore(settings().sessions_table, store().client)
+    try:
+        items, more = charge_points.charge_points(limit)
+    except StorageUnavailable:
+        raise ServiceUnavailableError("the session store is unreachable; try again") from None
+    found = [charge_point_json(item) for item in items]
+    return {"charge_points": found, "count": len(found), "more": more}
 
 
 @app.route("/totals")

@@ -51,12 +51,12 @@ def _nullable(schema: JSON) -> JSON:
     return {**schema, "nullable": True}
 
 
-def _object(properties: JSON, description: str) -> JSON:
-    """A closed object: every property is required and no other may appear."""
+def _object(properties: JSON, description: str, optional: tuple[str, ...] = ()) -> JSON:
+    """A closed object: every property but the `optional` is required; no other may appear."""
     return {
         "type": "object",
         "description": description,
-        "required": list(properties),
+        "required": [name for name in properties if name not in optional],
         "properties": properties,
         "additionalProperties": False,
     }
@@ -160,6 +160,15 @@ def _schemas() -> JSON:
                     "description": "payload: the charger sent it; received: when IoT received it.",
                 },
                 "received_at": _nullable(_TIMESTAMP),
+                "transaction": _object(
+                    {
+                        "started_at": _nullable(_TIMESTAMP),
+                        "stop_reason": _nullable({"type": "string"}),
+                        "meter_start_wh": _nullable({"type": "integer", "minimum": 0}),
+                        "meter_stop_wh": _nullable({"type": "integer", "minimum": 0}),
+                    },
+                    "What a real charger's OCPP transaction told (its sessions only).",
+                ),
                 "occurrence": {
                     "type": "integer",
                     "minimum": 1,
@@ -170,6 +179,7 @@ def _schemas() -> JSON:
                 },
             },
             "One charging session.",
+            optional=("transaction",),
         ),
         "SessionPage": _object(
             {
@@ -201,6 +211,36 @@ def _schemas() -> JSON:
                 "next_cursor": _nullable({"type": "string", "pattern": CURSOR_PATTERN}),
             },
             "One page of chargers in id order.",
+        ),
+        "ChargePoint": _object(
+            {
+                "charger_id": _IDENTIFIER,
+                "connected": {"type": "boolean"},
+                "last_seen": _nullable(_TIMESTAMP),
+                "vendor": _nullable({"type": "string"}),
+                "model": _nullable({"type": "string"}),
+                "transactions_started": _COUNT,
+                "connectors": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "connector_id": {"type": "string"},
+                            "status": {"type": "string"},
+                            "error_code": {"type": "string"},
+                        },
+                        "A connector's last StatusNotification.",
+                    ),
+                },
+            },
+            "A real charger (OCPP) as the central system last saw it.",
+        ),
+        "ChargePointList": _object(
+            {
+                "charge_points": {"type": "array", "items": _ref("schemas", "ChargePoint")},
+                "count": {**_COUNT, "maximum": MAX_LIMIT},
+                "more": {"type": "boolean", "description": "More charge points than the limit."},
+            },
+            "Real chargers in id order.",
         ),
         "Totals": _object(_totals_properties(), "Aggregates over a set of sessions."),
         "BucketTotals": _object(
@@ -462,6 +502,18 @@ def _paths() -> JSON:
                 **_errors(400, 401, 405, 503),
             },
             ["/chargers", "/chargers?limit=100"],
+            "chargers",
+        ),
+        "/chargepoints": _operation(
+            "listChargePoints",
+            "Real chargers (OCPP 1.6J): connected or not, last seen, connector statuses",
+            "What the OCPP central system keeps of each charge point, in charger id order.",
+            [_ref("parameters", "limit")],
+            {
+                "200": _ok(_ref("schemas", "ChargePointList"), "The charge points."),
+                **_errors(400, 401, 405, 503),
+            },
+            ["/chargepoints", "/chargepoints?limit=10"],
             "chargers",
         ),
         "/totals": _operation(

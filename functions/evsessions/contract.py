@@ -31,7 +31,9 @@ PAYLOAD_FIELDS = (
     "duration_in_seconds",
     "session_cost_in_cents",
     "ended_at",
+    *("started_at", "stop_reason", "meter_start_wh", "meter_stop_wh"),
 )
+"""The last four are optional and come from real chargers' OCPP transactions."""
 OTHER_SPELLINGS = {"energy_delivered_in_kWh": "energy_delivered_in_kwh", "ended_at": "timestamp"}
 """A field's other accepted name, as the original solution's publisher sends it (its `timestamp`,
 epoch seconds of when it published the session, is the session's end). A message may carry both
@@ -42,6 +44,8 @@ RULE_FIELDS = ("topic", "received_at")
 MAX_ENERGY_KWH = 1000
 MAX_DURATION_SECONDS = 7 * 24 * 3600
 MAX_COST_CENTS = 10_000_000
+MAX_METER_WH = 10**15
+_STOP_REASON = re.compile(r"[A-Za-z]{1,32}")
 MAX_CLOCK_AHEAD = timedelta(days=1)
 """How far after its receipt a session may say it ended (a charger's clock running ahead)."""
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -66,6 +70,16 @@ class SessionKey:
 
 
 @dataclass(frozen=True)
+class TransactionDetails:
+    """What a real charger's OCPP transaction adds to a session; every part optional."""
+
+    started_at: datetime | None = None
+    stop_reason: str | None = None
+    meter_start_wh: int | None = None
+    meter_stop_wh: int | None = None
+
+
+@dataclass(frozen=True)
 class ChargingSession:
     key: SessionKey
     session_id: int | str
@@ -76,6 +90,8 @@ class ChargingSession:
     ended_at: datetime
     ended_at_source: EndedAtSource
     received_at: datetime | None
+    transaction: TransactionDetails | None = None
+    """Set when the message carried any of the transaction fields."""
     occurrence: int = 1
     """Which session under this identity it is: 1 for the first one stored; a charger that
     reuses a session id (its counter restarted) with other content makes occurrence 2, 3, ...
@@ -202,6 +218,25 @@ def _received_at(value: object) -> datetime | None:
     return parse_time(value, "received_at", units_per_second=1000)
 
 
+def _transaction(event: Mapping[str, Any], ended_at: datetime) -> TransactionDetails | None:
+    started = event.get("started_at")
+    reason = event.get("stop_reason")
+    start, stop = event.get("meter_start_wh"), event.get("meter_stop_wh")
+    if started is None and reason is None and start is None and stop is None:
+        return None
+    started_at = None if started is None else _to_milliseconds(parse_time(started, "started_at"))
+    if started_at is not None and started_at > ended_at:
+        raise InvalidSession("started_at", f"{format_time(started_at)} is after ended_at")
+    if reason is not None and not (isinstance(reason, str) and _STOP_REASON.fullmatch(reason)):
+        raise InvalidSession("stop_reason", "must be 1-32 letters, e.g. EVDisconnected")
+    return TransactionDetails(
+        started_at=started_at,
+        stop_reason=reason,
+        meter_start_wh=None if start is None else _whole(start, "meter_start_wh", MAX_METER_WH),
+        meter_stop_wh=None if stop is None else _whole(stop, "meter_stop_wh", MAX_METER_WH),
+    )
+
+
 def _spelled(
     event: Mapping[str, Any],
     name: str,
@@ -277,4 +312,5 @@ def parse_session(event: Mapping[str, Any]) -> ChargingSession:
         ended_at=_to_milliseconds(ended_at),
         ended_at_source=source,
         received_at=None if received_at is None else _to_milliseconds(received_at),
+        transaction=_transaction(event, _to_milliseconds(ended_at)),
     )

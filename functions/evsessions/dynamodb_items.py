@@ -33,7 +33,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from evsessions.contract import ChargingSession, SessionKey, format_time
+from evsessions.contract import ChargingSession, SessionKey, TransactionDetails, format_time
 from evsessions.shards import shard_of, sharded
 from evsessions.storage import Totals
 
@@ -156,7 +156,34 @@ def session_item(session: ChargingSession) -> dict[str, Any]:
     }
     if session.received_at is not None:
         item["received_at"] = format_time(session.received_at)
+    details = session.transaction
+    if details is not None:
+        for name, value in (
+            ("started_at", None if details.started_at is None else format_time(details.started_at)),
+            ("stop_reason", details.stop_reason),
+            ("meter_start_wh", details.meter_start_wh),
+            ("meter_stop_wh", details.meter_stop_wh),
+        ):
+            if value is not None:
+                item[name] = value
     return item
+
+
+def _transaction_from_item(item: Mapping[str, Any]) -> TransactionDetails | None:
+    names = ("started_at", "stop_reason", "meter_start_wh", "meter_stop_wh")
+    if not any(name in item for name in names):
+        return None
+    started, start, stop = (
+        item.get("started_at"),
+        item.get("meter_start_wh"),
+        item.get("meter_stop_wh"),
+    )
+    return TransactionDetails(
+        started_at=None if started is None else datetime.fromisoformat(started),
+        stop_reason=item.get("stop_reason"),
+        meter_start_wh=None if start is None else int(start),
+        meter_stop_wh=None if stop is None else int(stop),
+    )
 
 
 def session_from_item(item: Mapping[str, Any]) -> ChargingSession:
@@ -173,6 +200,7 @@ def session_from_item(item: Mapping[str, Any]) -> ChargingSession:
         ended_at=datetime.fromisoformat(item["ended_at"]),
         ended_at_source=item["ended_at_source"],
         received_at=None if received is None else datetime.fromisoformat(received),
+        transaction=_transaction_from_item(item),
         occurrence=int(item.get("occurrence", 1)),
     )
 

@@ -138,6 +138,10 @@ class Settings:
     api_key: str | None = setting(None, secret=True)
     cors_allowed_origins: tuple[str, ...] = setting((), words)
     dead_letter_queue_url: str | None = setting(None)
+    ocpp_tariff_cents_per_kwh: int = setting(39, integer(0, 10_000))
+    ocpp_session_fee_cents: int = setting(50, integer(0, 100_000))
+    ocpp_heartbeat_interval_seconds: int = setting(300, integer(10, 86_400))
+    ocpp_management_endpoint_url: str | None = setting(None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

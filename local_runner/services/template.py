@@ -133,6 +133,8 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 
 
 _Loader.add_multi_constructor("!", _intrinsic)
+TemplateLoader = _Loader
+"""For the modules that read other parts of the same template (websocket_api)."""
 _SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
 _PSEUDO = {
     "AWS::Region": "eu-north-1",

@@ -35,6 +35,7 @@ TEST_CHARGERS = (
     "legacy",
 )
 DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
+OCPP_CHARGERS = ("CP-ocpp-1", "CP-ocpp-2", "CP-ocpp-3", "CP-ocpp-4")
 """Charger ids the tests publish as: each gets a broker identity besides the simulated fleet."""
 
 
@@ -56,6 +57,8 @@ def up_environment(data_dir: Path, api_port: int) -> dict[str, str]:
         "API_PORT": str(api_port),
         "MQTT_PORT": str(free_port()),
         "MQTT_TLS_PORT": str(free_port()),
+        "OCPP_PORT": str(free_port()),
+        "OCPP_TLS_PORT": str(free_port()),
         "DYNAMODB_LOCAL_PORT": str(free_port()),
         "BROKER": "mosquitto",
         "DATABASE": "dynamodb-local",
@@ -73,7 +76,9 @@ def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
         "database": "dynamodb-local",
         "publish_on_start": False,
         "mqtt_tls_port": 0,
-        "mqtt_charger_ids": TEST_CHARGERS + DASHBOARD_CHARGERS,
+        "ocpp_port": 0,
+        "ocpp_tls_port": 0,
+        "mqtt_charger_ids": TEST_CHARGERS + DASHBOARD_CHARGERS + OCPP_CHARGERS,
     }
     return RunnerSettings(**{**defaults, **overrides})
 

@@ -40,9 +40,24 @@ ACCOUNT = "123456789012"
 PACKED = {
     "PublisherFunction": {"publisher", "evsessions"},
     "ListenerFunction": {"listener", "evsessions"},
-    "ApiFunction": {"api", "evsessions", "chalice"},
+    "ApiFunction": {"api", "evsessions", "centralsystem", "chalice"},
+    "OcppFunction": {
+        "centralsystem",
+        "evsessions",
+        *(
+            "ocpp",
+            "jsonschema",
+            "jsonschema_specifications",
+            "referencing",
+            "rpds",
+            "attrs",
+            "attr",
+        ),
+    },
+    "OcppAuthorizerFunction": {"centralsystem", "evsessions"},
 }
-"""What each package holds: our modules and, for the API, Chalice's runtime module."""
+"""What each package holds: our modules and, for the API, Chalice's runtime module (and the
+central system's store, for /chargepoints); for the central system, the ocpp package's schemas."""
 
 
 def event(name: str) -> Any:

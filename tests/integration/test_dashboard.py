@@ -8,9 +8,12 @@ Chromium is Debian's (/usr/bin/chromium, installed by ./dev test); Playwright ne
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import random
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,8 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.v16 import ChargePoint, call
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from websockets import Subprotocol
+from websockets.asyncio.client import connect
 
+from evsessions.mqtt_identity import charger_password
 from local_runner.system import LocalSystem
 from tests.integration.conftest import DASHBOARD_CHARGERS, ROOT
 from tests.integration.helpers import eventually, publish, served
@@ -272,3 +279,48 @@ def test_api_gateways_403_without_a_key_also_brings_up_the_key_form(
     # THEN the page asks for the key
     expect(page.locator("#key-form")).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#status")).to_have_text("API key needed")
+
+
+def test_a_real_charge_point_shows_connected_with_its_status_then_offline(
+    browser: Browser, local_system: LocalSystem
+) -> None:
+    # GIVEN a charge point (the ocpp package's) connected over OCPP, booted, its connector charging
+    charger = DASHBOARD_CHARGERS[0]
+    booted, hang_up = threading.Event(), threading.Event()
+
+    async def charge_point() -> None:
+        assert local_system.access is not None
+        password = charger_password(local_system.access.fleet_secret, charger)
+        token = base64.b64encode(f"{charger}:{password}".encode()).decode()
+        async with connect(
+            local_system.gateways[0].url + charger,
+            subprotocols=[Subprotocol("ocpp1.6")],
+            additional_headers={"Authorization": f"Basic {token}"},
+            open_timeout=20,
+        ) as socket:
+            point = ChargePoint(charger, socket, response_timeout=20)
+            task = asyncio.create_task(point.start())
+            await point.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+            await point.call(
+                call.StatusNotification(connector_id=1, error_code="NoError", status="Charging")
+            )
+            booted.set()
+            await asyncio.get_running_loop().run_in_executor(None, hang_up.wait, 60)
+            task.cancel()
+
+    thread = threading.Thread(target=lambda: asyncio.run(charge_point()), daemon=True)
+    thread.start()
+    try:
+        assert booted.wait(30), "the charge point did not boot"
+        # WHEN the dashboard is open
+        page, errors = _open(browser, local_system, viewport={"width": 1280, "height": 900})
+        # THEN it lists the charge point as connected, with its connector's status
+        row = page.locator(f'tr[data-charge-point="{charger}"]')
+        expect(row).to_contain_text("connected", timeout=WAIT_MS)
+        expect(row).to_contain_text("1: Charging")
+    finally:
+        hang_up.set()
+        thread.join(30)
+    # AND once it hangs up, as offline
+    expect(row).to_contain_text("offline", timeout=WAIT_MS)
+    assert errors == []

@@ -115,7 +115,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
     """`python -m local_runner up` as a user runs it, with every setting at its default."""
     data_dir = prepare_data_dir(tmp_path_factory.mktemp("reach") / "data")
     env = up_environment(data_dir, free_port())
-    for name in ("API_HOST", "DATABASE_BIND", "MQTT_TLS_BIND"):
+    for name in ("API_HOST", "DATABASE_BIND", "MQTT_TLS_BIND", "OCPP_TLS_BIND"):
         env.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "local_runner", "up"],
@@ -139,6 +139,8 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
             "broker": int(env["MQTT_PORT"]),
             "broker TLS": int(env["MQTT_TLS_PORT"]),
             "API": int(env["API_PORT"]),
+            "OCPP": int(env["OCPP_PORT"]),
+            "OCPP TLS": int(env["OCPP_TLS_PORT"]),
         }
         yield RunningUp(process, output, env, ports)
     finally:
@@ -149,7 +151,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
 def test_every_port_the_running_system_opens_is_bound_to_loopback(up: RunningUp) -> None:
     # GIVEN every listening socket held by `up` and the processes it started (java, mosquitto)
     found = listeners_of(_descendants(up.process.pid))
-    # THEN the database, both broker listeners and the API are among them
+    # THEN the database, both broker listeners, the API and both OCPP listeners are among them
     assert set(up.ports.values()) <= {listener.port for listener in found}, found
     # AND every one of them is bound to loopback
     assert [listener for listener in found if not listener.loopback_only] == []
@@ -162,7 +164,7 @@ def test_no_port_of_the_running_system_answers_from_another_address(
         for address in other_addresses:
             # GIVEN another address of this machine, where a port open to the network answers
             assert _answers(address, control), f"the control socket does not answer on {address}"
-            # THEN the database, the broker's listeners and the API do not answer there
+            # THEN the database, the broker's listeners, the API and OCPP's do not answer there
             answering = [name for name, port in up.ports.items() if _answers(address, port)]
             assert answering == [], f"{answering} answer on {address}"
 
@@ -170,8 +172,8 @@ def test_no_port_of_the_running_system_answers_from_another_address(
 def test_up_and_status_say_the_parts_are_reachable_from_this_machine_only(up: RunningUp) -> None:
     # GIVEN what `up` said at start
     assert (
-        "network: DynamoDB Local, mosquitto, mosquitto (TLS), API reachable from this machine only"
-        in up.output
+        "network: DynamoDB Local, mosquitto, mosquitto (TLS), API, WebSocket API OcppWebSocketApi,"
+        " WebSocket API OcppWebSocketApi (TLS) reachable from this machine only" in up.output
     )
     # WHEN status is asked by another process
     shown = subprocess.run(
@@ -184,7 +186,7 @@ def test_up_and_status_say_the_parts_are_reachable_from_this_machine_only(up: Ru
     ).stdout
     # THEN it says so for each part
     rows = [line for line in shown.splitlines() if "  up  " in line and "pid" not in line]
-    assert len(rows) == 4, shown
+    assert len(rows) == 6, shown
     assert all(row.endswith("this machine only") for row in rows), shown
 
 

@@ -5,10 +5,12 @@ botocore announces each client class it creates (`creating-client-class`) to the
 session in `evsessions.aws_clients` included. The recorder adds a base class to each client that
 hooks its `before-parameter-build` event: it sees every operation with the caller's parameters.
 
-A call is the function's whose handler package (functions/listener/, functions/api/, ...) has a
-frame on the calling thread's stack; a call from a thread the handler started (the publisher's
-pool, where only deployed code is on the stack) is the function's that created the client. Calls
-no handler made (a test looking at the table, the emulator's replay) are not recorded.
+A call is the function's whose handler module (functions/listener/handler.py, functions/api/app.py,
+...) has the outermost such frame on the calling thread's stack (shared code, such as the central
+system's store that the API reads too, runs under its caller's handler); a call from a thread the
+handler started (the publisher's pool, where only deployed code is on the stack) is the
+function's that created the client. Calls no handler made (a test looking at the table, the
+emulator's replay) are not recorded.
 """
 
 from __future__ import annotations
@@ -107,6 +109,10 @@ class CallMapper:
             return self.deployment.get_att(logical_id, "Arn")
         return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{urlparse(url).path.rsplit('/', 1)[-1]}"
 
+    def _refs(self, kind: str) -> list[str]:
+        resources = self.deployment.resources.items()
+        return [self.deployment.ref(name) for name, r in resources if r["Type"] == kind]
+
     def requests(
         self,
         function: DeployedFunction,
@@ -134,7 +140,20 @@ class CallMapper:
         if service == "sqs" and operation in _QUEUE_ACTIONS:
             arn = self.queue_arn(function, params["QueueUrl"], environ)
             return (IamRequest(f"sqs:{operation}", arn),)
+        if service == "apigatewaymanagementapi" and operation in _CONNECTION_METHODS:
+            # The template has one WebSocket API and one stage of it: the handler's endpoint.
+            [api] = self._refs("AWS::ApiGatewayV2::Api")
+            [stage] = self._refs("AWS::ApiGatewayV2::Stage")
+            method = _CONNECTION_METHODS[operation]
+            connection = params["ConnectionId"]
+            api_arn = f"arn:{PARTITION}:execute-api:{REGION}:{ACCOUNT}:{api}"
+            arn = f"{api_arn}/{stage}/{method}/@connections/{connection}"
+            return (IamRequest("execute-api:ManageConnections", arn),)
         raise UnmappedOperation(f"{service}:{operation}")
+
+
+_CONNECTION_METHODS = {"PostToConnection": "POST", "DeleteConnection": "DELETE"}
+"""The management API's operations, as the HTTP methods execute-api:ManageConnections names."""
 
 
 class CallRecorder:
@@ -151,7 +170,8 @@ class CallRecorder:
         if self._mapper is None:
             self._mapper = CallMapper(deployment())
             self._packages = {
-                str(FUNCTIONS_DIR / function.package) + os.sep: function.logical_id
+                str(FUNCTIONS_DIR.joinpath(*function.module.split(".")))
+                + ".py": function.logical_id
                 for function in self._mapper.functions.values()
             }
         return self._mapper
@@ -175,19 +195,21 @@ class CallRecorder:
                 self._sinks = [s for s in self._sinks if s is not sink]  # by identity
 
     def caller(self) -> tuple[str | None, bool]:
-        """The function whose handler package the innermost matching frame of this thread is in,
-        and whether the test suite's or the emulator's own code is on the stack."""
+        """The function whose handler module the outermost matching frame of this thread is in,
+        and whether the test suite's or the emulator's own code is on the stack below it."""
         _ = self.mapper
-        outside = False
+        outside = found = False
+        caller: tuple[str | None, bool] = (None, False)
         frame = sys._getframe(1)
         while frame is not None:
             filename = frame.f_code.co_filename
-            for directory, function in self._packages.items():
-                if filename.startswith(directory):
-                    return function, outside
-            outside = outside or (filename.startswith(_NOT_DEPLOYED) and filename != __file__)
+            function = self._packages.get(filename)
+            if function is not None:
+                caller, found = (function, outside), True
+            elif not found:
+                outside = outside or (filename.startswith(_NOT_DEPLOYED) and filename != __file__)
             frame = frame.f_back  # type: ignore[assignment]
-        return None, outside
+        return caller if found else (None, outside)
 
     def function_on_stack(self) -> str | None:
         return self.caller()[0]

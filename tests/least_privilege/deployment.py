@@ -44,6 +44,9 @@ class DeployedFunction:
     logical_id: str
     package: str
     """The handler's package under functions/ (`listener` of `listener.handler.handle_batch`)."""
+    module: str
+    """The handler's module (`listener.handler`): two functions may share a package (the OCPP
+    handler and its authorizer), never a handler module."""
     statements: tuple[dict[str, Any], ...]
     """Every statement of the role's inline policies, intrinsics resolved."""
     managed_policies: tuple[str, ...]
@@ -91,6 +94,10 @@ class Deployment:
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{physical}"
         if kind in ("AWS::DynamoDB::Table", "AWS::IAM::Role", "AWS::IoT::Policy"):
             return physical
+        if kind == "AWS::ApiGatewayV2::Api":  # its API id
+            return physical
+        if kind == "AWS::ApiGatewayV2::Stage":  # its name
+            return str(self.resources[name]["Properties"]["StageName"])
         raise UnresolvableValue(f"Ref of a {kind} ({name})")
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -164,6 +171,7 @@ class Deployment:
             found[logical_id] = DeployedFunction(
                 logical_id=logical_id,
                 package=str(properties["Handler"]).split(".", 1)[0],
+                module=str(properties["Handler"]).rsplit(".", 1)[0],
                 statements=tuple(self.resolve(statements)),
                 managed_policies=tuple(role_properties.get("ManagedPolicyArns", [])),
                 resources_by_variable={

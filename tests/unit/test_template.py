@@ -46,11 +46,18 @@ def template_error(path: Path) -> str:
 # --- the real template --------------------------------------------------------------------------
 
 
-def test_real_template_declares_the_three_functions(template: Template) -> None:
-    assert set(template.functions) == {"PublisherFunction", "ListenerFunction", "ApiFunction"}
+def test_real_template_declares_the_functions(template: Template) -> None:
+    assert set(template.functions) == {
+        "PublisherFunction",
+        "ListenerFunction",
+        "ApiFunction",
+        "OcppFunction",
+        "OcppAuthorizerFunction",
+    }
     assert template.functions["PublisherFunction"].handler == "publisher.handler.handler"
     assert template.functions["ListenerFunction"].handler == "listener.handler.handle_batch"
     assert template.functions["ApiFunction"].handler == "api.app.app"
+    assert template.functions["OcppFunction"].handler == "centralsystem.handler.handler"
     assert {f.code_dir for f in template.functions.values()} == {ROOT / "functions"}
 
 
@@ -165,6 +172,7 @@ def test_api_routes(template: Template) -> None:
     # unknown paths into 404s
     assert routes == {
         ("GET", "/health"),
+        ("GET", "/chargepoints"),
         ("GET", "/sessions"),
         ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}"),
         ("GET", "/chargers"),

@@ -61,6 +61,8 @@ def test_every_function_has_its_own_narrow_policy(template: dict[str, Any]) -> N
     }
     assert functions
     for name, function in functions.items():
+        if function["Properties"].get("Policies") == []:
+            continue  # declared to need no AWS access at all (the OCPP authorizer)
         statements = _statements(function["Properties"].get("Policies", []))
         assert statements, f"{name} has no policy of its own"
         for statement in statements:

@@ -1,5 +1,5 @@
 // The live dashboard: polls the public API and redraws in place (no reload, no framework).
-// Reads /health, /sessions, /chargers and /totals only; sends the API key when one is stored.
+// Reads /health, /sessions, /chargers, /chargepoints and /totals only; sends the API key when one is stored.
 "use strict";
 
 (() => {
@@ -152,6 +152,26 @@
     $("chargers-more").hidden = !page.next_cursor;
   }
 
+  function showChargePoints(list) {
+    const rows = list.charge_points.map((p) => {
+      const seen = cell(ago(p.last_seen));
+      seen.title = p.last_seen || "";
+      const statuses = p.connectors.map((c) => `${c.connector_id}: ${c.status}`).join(", ");
+      const state = cell(p.connected ? "connected" : "offline", p.connected ? "ok" : "bad");
+      const tr = row([
+        cell(p.charger_id),
+        state,
+        seen,
+        cell(statuses || "–"),
+        cell(String(p.transactions_started), "num wide"),
+      ]);
+      tr.dataset.chargePoint = p.charger_id;
+      return tr;
+    });
+    if (rows.length) $("charge-point-rows").replaceChildren(...rows);
+    $("charge-points-more").hidden = !list.more;
+  }
+
   /** The last 24 hours as 24 buckets, hours without sessions as zeros. */
   function hourly(report) {
     const byStart = new Map(report.buckets.map((b) => [b.start.slice(0, 13), b]));
@@ -248,13 +268,15 @@
       return schedule();
     }
     try {
-      const [sessions, chargers, totals] = await Promise.all([
+      const [sessions, chargers, chargePoints, totals] = await Promise.all([
         api(`sessions?limit=${SESSION_ROWS}`),
         api(`chargers?limit=${CHARGER_ROWS}`),
+        api(`chargepoints?limit=${CHARGER_ROWS}`),
         api(window24h()),
       ]);
       showSessions(sessions);
       showChargers(chargers);
+      showChargePoints(chargePoints);
       showTotals(totals);
     } catch (error) {
       if (error instanceof Unauthorized) return askForKey();

@@ -283,6 +283,8 @@ class Lab:
             "TEMPLATE_PATH": str(ROOT / "template.yaml"),
             "API_HOST": "127.0.0.1",
             "API_PORT": str(free_port()),
+            "OCPP_PORT": str(free_port()),
+            "OCPP_TLS_PORT": str(free_port()),
             "PUBLISH_ON_START": "false",
             "FLEET_CHARGERS": "1",
         }

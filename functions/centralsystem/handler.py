@@ -1,0 +1,117 @@
+"""OCPP 1.6J central system Lambda, behind an API Gateway WebSocket API ($connect, $default,
+$disconnect all come here).
+
+The charge point is the one the $connect authorizer vouched for (`requestContext.authorizer`,
+which API Gateway passes on every route of the connection), never an id from a payload. Every
+frame gets its answer through the management API: a CALLRESULT, or the CALLERROR OCPP names for
+what was wrong with it. Nothing a charge point sends makes this handler raise: a bad frame is
+logged and answered, and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+from typing import Any
+
+from centralsystem.actions import BadTime, CentralSystem, SessionNotAccepted
+from centralsystem.connections import ConnectionGone, post_to_connection
+from centralsystem.frames import SUBPROTOCOL, FrameError, call_error, call_result, parse_call
+from centralsystem.store import CentralSystemStore
+from centralsystem.transactions import Tariff
+from evsessions.dynamodb_store import create_client
+from evsessions.errors import StorageUnavailable
+from evsessions.publishing import publisher_for
+from evsessions.settings import Settings
+
+log = logging.getLogger(__name__)
+log.setLevel(logging.INFO)
+
+
+@functools.cache
+def _central_system(settings: Settings) -> CentralSystem:
+    """Clients are made once per container and settings, not at import (tests mock first)."""
+    return CentralSystem(
+        store=CentralSystemStore(settings.sessions_table, create_client(settings)),
+        publisher=functools.cache(lambda: publisher_for(settings)),
+        tariff=Tariff(settings.ocpp_tariff_cents_per_kwh, settings.ocpp_session_fee_cents),
+        heartbeat_interval=settings.ocpp_heartbeat_interval_seconds,
+    )
+
+
+def _management_endpoint(settings: Settings, context: dict[str, Any]) -> str:
+    return settings.ocpp_management_endpoint_url or (
+        f"https://{context['domainName']}/{context['stage']}"
+    )
+
+
+def _offered_subprotocols(event: dict[str, Any]) -> list[str]:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    return [p.strip() for p in str(headers.get("sec-websocket-protocol", "")).split(",")]
+
+
+def _charger_id(context: dict[str, Any]) -> str:
+    return str((context.get("authorizer") or {})["chargerId"])
+
+
+def _answer(system: CentralSystem, charger_id: str, body: str) -> str | None:
+    """The frame to send back, or None when the frame cannot be answered (no unique id)."""
+    try:
+        call = parse_call(body, system.actions())
+    except FrameError as error:
+        log.warning("charger %s sent a bad frame: %s (%s)", charger_id, error, body[:200])
+        if error.unique_id is None:
+            return None
+        return call_error(error.unique_id, error.code, error.description)
+    try:
+        return call_result(call.unique_id, system.answer(charger_id, call.action, call.payload))
+    except BadTime as error:
+        log.warning("charger %s %s: %s", charger_id, call.action, error)
+        return call_error(call.unique_id, "PropertyConstraintViolation", str(error))
+    except (SessionNotAccepted, StorageUnavailable) as error:
+        log.error("charger %s %s not done, it will resend: %s", charger_id, call.action, error)
+        return call_error(call.unique_id, "InternalError", "not stored yet; send it again")
+    except Exception:
+        log.exception("charger %s %s failed", charger_id, call.action)
+        return call_error(call.unique_id, "InternalError", "an unexpected error occurred")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    request = event["requestContext"]
+    kind = request["eventType"]
+    system = _central_system(settings)
+    charger_id = _charger_id(request)
+    if kind == "CONNECT":
+        if SUBPROTOCOL not in _offered_subprotocols(event):
+            log.warning("charger %s offered no %s subprotocol: refused", charger_id, SUBPROTOCOL)
+            return {"statusCode": 400}
+        system.store.charge_point_seen(
+            charger_id,
+            system.clock(),
+            connected=True,
+            connection_id=request["connectionId"],
+            connected_at=request.get("connectedAt", 0),
+        )
+        log.info("charger %s connected (%s)", charger_id, request["connectionId"])
+        return {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": SUBPROTOCOL}}
+    if kind == "DISCONNECT":
+        system.store.disconnected(charger_id, request["connectionId"], system.clock())
+        log.info("charger %s disconnected (%s)", charger_id, request["connectionId"])
+        return {"statusCode": 200}
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    reply = _answer(system, charger_id, body)
+    if reply is not None:
+        try:
+            post_to_connection(
+                _management_endpoint(settings, request),
+                settings.aws_region,
+                request["connectionId"],
+                reply,
+            )
+        except ConnectionGone:
+            log.warning("charger %s left before its answer was sent", charger_id)
+    return {"statusCode": 200}

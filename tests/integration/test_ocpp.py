@@ -1,0 +1,267 @@
+"""A real charger, as nobody here wrote it: the `ocpp` package's ChargePoint, over a real
+WebSocket connection to the running emulator's OCPP endpoint, through the real handler, the
+broker, the rule, the listener and DynamoDB Local, to the API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import pytest
+import websockets
+from ocpp.v16 import ChargePoint, call
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from evsessions.mqtt_identity import charger_password
+from local_runner.system import LocalSystem
+from tests.integration.helpers import eventually, served
+
+pytestmark = pytest.mark.integration
+T = TypeVar("T")
+
+START = "2026-11-29T10:00:00Z"
+STOP = "2026-11-29T10:45:00Z"
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _password(system: LocalSystem, charger: str) -> str:
+    assert system.access is not None
+    return charger_password(system.access.fleet_secret, charger)
+
+
+@asynccontextmanager
+async def _socket(
+    system: LocalSystem, charger: str, password: str | None = None, as_charger: str | None = None
+) -> AsyncIterator[ClientConnection]:
+    gateway = system.gateways[0]
+    headers = {"Authorization": _basic(charger, password or _password(system, charger))}
+    async with connect(
+        gateway.url + (as_charger or charger),
+        subprotocols=[websockets.Subprotocol("ocpp1.6")],
+        additional_headers=headers,
+        open_timeout=20,
+    ) as socket:
+        yield socket
+
+
+@asynccontextmanager
+async def _charge_point(system: LocalSystem, charger: str) -> AsyncIterator[ChargePoint]:
+    async with _socket(system, charger) as socket:
+        assert socket.subprotocol == "ocpp1.6"
+        point = ChargePoint(charger, socket, response_timeout=20)
+        task = asyncio.create_task(point.start())
+        try:
+            yield point
+        finally:
+            task.cancel()
+
+
+def _run(scenario: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(scenario())
+
+
+def _session(system: LocalSystem, charger: str, transaction_id: int) -> Any:
+    assert system.api is not None
+    return eventually(lambda: served(f"{system.api.url}/sessions/{charger}/1/{transaction_id}"))
+
+
+def _stop(transaction_id: int) -> call.StopTransaction:
+    return call.StopTransaction(
+        meter_stop=23_500, timestamp=STOP, transaction_id=transaction_id, reason="EVDisconnected"
+    )
+
+
+def test_a_transaction_of_a_real_charge_point_is_served_as_a_session(
+    local_system: LocalSystem,
+) -> None:
+    charger = "CP-ocpp-1"
+
+    async def scenario() -> tuple[Any, ...]:
+        async with _charge_point(local_system, charger) as point:
+            boot = await point.call(
+                call.BootNotification(charge_point_model="M1", charge_point_vendor="V")
+            )
+            await point.call(
+                call.StatusNotification(connector_id=1, error_code="NoError", status="Available")
+            )
+            authorized = await point.call(call.Authorize(id_tag="TAG-1"))
+            started = await point.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag="TAG-1", meter_start=1_000, timestamp=START
+                )
+            )
+            await point.call(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=started.transaction_id,
+                    meter_value=[{"timestamp": START, "sampledValue": [{"value": "12000"}]}],
+                )
+            )
+            beat = await point.call(call.Heartbeat())
+            stopped = await point.call(_stop(started.transaction_id))
+            return boot, authorized, started, beat, stopped
+
+    boot, authorized, started, beat, stopped = _run(scenario)
+    assert boot.status == "Accepted" and boot.interval == 300
+    assert authorized.id_tag_info["status"] == "Accepted"
+    assert isinstance(started.transaction_id, int) and beat.current_time
+    assert stopped.id_tag_info["status"] == "Accepted"
+    session = _session(local_system, charger, started.transaction_id)
+    assert session["energy_delivered_in_kWh"] == 22.5  # (23,500 - 1,000) Wh
+    assert session["duration_in_seconds"] == 45 * 60
+    assert session["session_cost_in_cents"] == 50 + 878  # fee + 22.5 kWh at 39 c, rounded
+    assert session["ended_at"] == "2026-11-29T10:45:00.000Z"
+    assert session["transaction"] == {
+        "started_at": "2026-11-29T10:00:00.000Z",
+        "stop_reason": "EVDisconnected",
+        "meter_start_wh": 1_000,
+        "meter_stop_wh": 23_500,
+    }
+
+
+def _charger_totals(system: LocalSystem, charger: str) -> dict[str, Any]:
+    assert system.api is not None
+    body = served(f"{system.api.url}/totals?charger={charger}&from=2026-11-01&to=2026-12-31")
+    return body["totals"] if body else {}
+
+
+def test_a_disconnect_midway_and_a_replayed_stop_count_once(local_system: LocalSystem) -> None:
+    charger = "CP-ocpp-2"
+
+    async def scenario() -> tuple[int, Any, Any]:
+        async with _charge_point(local_system, charger) as point:
+            started = await point.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag="T", meter_start=1_000, timestamp=START
+                )
+            )
+        # the line drops; the charger reconnects, replays its Start, and stops
+        async with _charge_point(local_system, charger) as point:
+            again = await point.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag="T", meter_start=1_000, timestamp=START
+                )
+            )
+            assert again.transaction_id == started.transaction_id
+            first = await point.call(_stop(started.transaction_id))
+        async with _charge_point(local_system, charger) as point:  # and resends the Stop
+            second = await point.call(_stop(started.transaction_id))
+        return started.transaction_id, first, second
+
+    transaction_id, first, second = _run(scenario)
+    assert first.id_tag_info == second.id_tag_info == {"status": "Accepted"}
+    assert _session(local_system, charger, transaction_id)["energy_delivered_in_kWh"] == 22.5
+    totals = eventually(lambda: _charger_totals(local_system, charger))
+    assert totals["sessions"] == 1
+    assert totals["cost_cents"] == 928
+
+
+def test_a_wrong_password_or_another_chargers_id_is_refused_at_connect(
+    local_system: LocalSystem,
+) -> None:
+    async def status(**options: Any) -> int:
+        try:
+            async with _socket(local_system, "CP-ocpp-3", **options):
+                return 101
+        except InvalidStatus as refusal:
+            return refusal.response.status_code
+
+    assert _run(lambda: status(password="not-the-password")) == 401
+    assert _run(lambda: status(as_charger="CP-ocpp-4")) == 403  # its own password, not its id
+    assert _run(lambda: status()) == 101
+
+
+def test_bad_frames_get_ocpps_answer_and_the_endpoint_keeps_serving(
+    local_system: LocalSystem,
+) -> None:
+    frames = {
+        "u1": [2, "u1", "MakeCoffee", {}],
+        "u2": [2, "u2", "Heartbeat", {"extra": 1}],
+        "u3": [2, "u3", "StartTransaction", {"connectorId": 1}],
+        "u4": [
+            2,
+            "u4",
+            "StopTransaction",
+            {"transactionId": 999999, "meterStop": 5, "timestamp": STOP},
+        ],
+        "u5": [
+            2,
+            "u5",
+            "StartTransaction",
+            {"connectorId": "one", "idTag": "T", "meterStart": 1, "timestamp": START},
+        ],
+        "u6": [2, "u6", "Heartbeat", {}],
+    }
+
+    async def scenario() -> dict[str, list[Any]]:
+        answers: dict[str, list[Any]] = {}
+        async with _socket(local_system, "CP-ocpp-3") as socket:
+            await socket.send("this is not JSON")
+            await socket.send('{"not": "an array"}')
+            for frame in frames.values():
+                await socket.send(json.dumps(frame))
+                answer = json.loads(await asyncio.wait_for(socket.recv(), 20))
+                answers[answer[1]] = answer
+        return answers
+
+    answers = _run(scenario)
+    assert answers["u1"][:3] == [4, "u1", "NotImplemented"]
+    assert answers["u2"][:3] == [4, "u2", "FormationViolation"]
+    assert answers["u3"][:3] == [4, "u3", "OccurenceConstraintViolation"]
+    assert answers["u4"] == [3, "u4", {}]  # a Stop is always taken; kept as unmatched
+    assert answers["u5"][:3] == [4, "u5", "TypeConstraintViolation"]
+    assert answers["u6"][0] == 3 and "currentTime" in answers["u6"][2]
+
+
+def test_security_profile_2_over_tls_with_the_local_ca(local_system: LocalSystem) -> None:
+    gateway = local_system.gateways[0]
+    assert gateway.tls_url is not None and gateway.tls_url.startswith("wss://localhost:")
+    context = ssl.create_default_context(
+        cafile=str(local_system.runner.local_data_dir / "tls" / "ca.crt")
+    )
+    charger = "CP-ocpp-4"
+
+    async def scenario() -> Any:
+        async with connect(
+            gateway.tls_url + charger,
+            ssl=context,
+            subprotocols=[websockets.Subprotocol("ocpp1.6")],
+            additional_headers={"Authorization": _basic(charger, _password(local_system, charger))},
+            open_timeout=20,
+        ) as socket:
+            point = ChargePoint(charger, socket, response_timeout=20)
+            task = asyncio.create_task(point.start())
+            try:
+                return await point.call(call.Heartbeat())
+            finally:
+                task.cancel()
+
+    assert _run(scenario).current_time
+
+
+def test_a_client_that_offers_no_ocpp16_subprotocol_is_refused(local_system: LocalSystem) -> None:
+    charger = "CP-ocpp-4"
+
+    async def scenario() -> int:
+        try:
+            async with connect(
+                local_system.gateways[0].url + charger,
+                additional_headers={
+                    "Authorization": _basic(charger, _password(local_system, charger))
+                },
+                open_timeout=20,
+            ):
+                return 101
+        except InvalidStatus as refusal:
+            return refusal.response.status_code
+
+    assert _run(scenario) == 400
