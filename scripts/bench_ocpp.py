@@ -20,7 +20,6 @@ import asyncio
 import base64
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from bench_api import machine  # a sibling script: the same machine line
+from bench_api import machine  # sibling scripts: the same machine line and cold imports
+from bench_ingest import cold_import_medians
 
 from evsessions.dynamodb_store import cached_store
 from evsessions.mqtt_identity import charger_password
@@ -192,24 +192,8 @@ def expected_totals(count: int, settings: Settings) -> tuple[Decimal, int]:
 
 def cold_imports() -> dict[str, float]:
     """Median import time (ms) of the central system's handler, beside the listener's."""
-    result = {}
-    for name in ("listener.handler", "centralsystem.handler", "centralsystem.authorizer"):
-        runs = []
-        for _ in range(5):
-            code = (
-                f"import sys,time; sys.path[:0]=[{str(ROOT / 'functions')!r}]; "
-                f"t=time.perf_counter(); import {name}; print(time.perf_counter()-t)"
-            )
-            out = subprocess.run(
-                [sys.executable, "-c", code],
-                capture_output=True,
-                text=True,
-                check=True,
-                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-            )
-            runs.append(float(out.stdout) * 1000)
-        result[name] = statistics.median(runs)
-    return result
+    names = ("listener.handler", "centralsystem.handler", "centralsystem.authorizer")
+    return cold_import_medians({name: name for name in names})
 
 
 def main(argv: list[str] | None = None) -> int:
