@@ -143,7 +143,10 @@ def test_a_recorded_run_replays_into_a_fresh_store_with_identical_rows_and_total
         rows, totals = _rows(source.api.url), _totals(source.api.url, today)
     assert len(rows) >= 20
     assert {row["connector_id"] for row in rows} == {"1", "2"}
-    assert len(read_recording(recording)) == len(rows)
+    # (a tick retried after a publish that went unacknowledged sends its sessions again: the
+    # recording holds every message, the store each session once)
+    recorded = read_recording(recording)
+    assert len({message.topic for message in recorded}) == len(rows)
 
     # WHEN the recording is replayed (through the CLI) into a fresh store that runs no ticks
     fresh = runner_settings(prepare_data_dir(tmp_path / "fresh"))
@@ -158,8 +161,8 @@ def test_a_recorded_run_replays_into_a_fresh_store_with_identical_rows_and_total
         ]
         # THEN both delivered every message (the second only found duplicates) ...
         assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
-        assert f": delivered {len(rows)}\n" in runs[0].stdout, runs[0].stdout
-        assert f": delivered {len(rows)}\n" in runs[1].stdout, runs[1].stdout
+        assert f": delivered {len(recorded)}\n" in runs[0].stdout, runs[0].stdout
+        assert f": delivered {len(recorded)}\n" in runs[1].stdout, runs[1].stdout
         # ... with the same rows and the same totals as the recorded run
         assert _rows(replica.api.url) == rows
         assert _totals(replica.api.url, today) == totals

@@ -37,7 +37,7 @@ from local_runner.observers.status import status_path
 from local_runner.services.outcomes import read_outcomes
 from local_runner.services.template import load_template
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 JARS = ROOT / ".local" / "dynamodb-local"
 TABLE = "SessionsTable"
 BY_CONNECTOR_TIME = "ByConnectorTime"
