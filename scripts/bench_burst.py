@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import math
 import os
-import platform
 import resource
 import secrets
 import shlex
@@ -35,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+from bench_api import machine  # a sibling script: the benchmarks' machine line
 from botocore.config import Config
 from dotenv import load_dotenv
 
@@ -221,10 +221,9 @@ def load_sessions(endpoint: str, region: str, table_name: str, sessions: int) ->
     load(SyntheticFleet(end=window_end(), seed=1), Aggregates(), writer, 0, sessions)
 
 
-def machine() -> str:
-    cores = os.cpu_count() or 0
-    load1 = os.getloadavg()[0]
-    return f"{platform.system()} {platform.machine()}, {cores} cores, load {load1:.1f} at start"
+def machine_now() -> str:
+    """The benchmarks' machine line, and the load this burst run starts under."""
+    return f"{machine()}, load {os.getloadavg()[0]:.1f} at start"
 
 
 def parse_bursts(text: str) -> list[int]:
@@ -261,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     (data_dir / "dynamodb-local").symlink_to(jars, target_is_directory=True)
     database = None
     started_at = datetime.now(UTC)
-    where = machine()
+    where = machine_now()
     try:
         settings = Settings.from_env()
         region = settings.aws_region
