@@ -335,7 +335,8 @@ def _migrate_keys(system: LocalSystem, settings: Settings, created: list[str]) -
             system.say(
                 f"{table.name}: moved data of the older key design to the sharded keys "
                 f"({migrated.chargers} chargers, {migrated.totals} fleet totals, "
-                f"{migrated.sessions} sessions' month index)"
+                f"{migrated.sessions} sessions' month index, {migrated.months} month counters "
+                "made month markers)"
             )
 
 

@@ -8,12 +8,12 @@ per-partition limits long before AWS's account limits. This model derives every 
 value the pipeline writes from the code itself, not from a hand copy: it plans one second of the
 fleet's peak with the store's own planner (`session_transactions.pack` and `plan`), reads each
 transaction item's table key and, for every index template.yaml declares, the item's index key,
-and adds up write units per partition-key value (2 a KB for a transactional write, on the table
-and on each index the item appears in). It prints, per kind of key, the hottest value's peak
-write units/s against the 1,000 a second one partition takes, the AWS service limits, and the
-first limit the fleet hits (a fleet-wide load at x% of its limit is hit at 100/x times the
-fleet; a key of one charger does not grow with the fleet, and transactions grow in size with
-it, so those are judged at the size asked for).
+and adds up write units per partition-key value (2 a KB for a transactional write on the table,
+1 a KB on each index the item appears in: see scripts/item_units.py). It prints, per kind of
+key, the hottest value's peak write units/s against the 1,000 a second one partition takes,
+the AWS service limits, and the first limit the fleet hits (a fleet-wide load at x% of its
+limit is hit at 100/x times the fleet; a key of one charger does not grow with the fleet, and
+transactions grow in size with it, so those are judged at the size asked for).
 
 Assumptions, named and overridable: sessions arrive evenly over the peak second; the listener
 takes them in batches of the template's BatchSize; a transaction takes `--transaction-ms` on
@@ -41,6 +41,7 @@ from item_units import indexes, item_size, write_units
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.dynamodb_items import plain
 from evsessions.session_transactions import pack, plan
+from evsessions.shards import SHARDS
 from local_runner.services.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +155,8 @@ def model(
     transactions = 0
     for start in range(0, len(sessions), trigger.batch_size):
         for group in pack(sessions[start : start + trigger.batch_size]):
-            planned = plan("Sessions", group, {}, {})
+            # the store draws each transaction's fleet shard at random: here, in turn
+            planned = plan("Sessions", group, {}, {}, transactions % SHARDS)
             transactions += 1
             for action in planned.items:
                 [(kind, body)] = action.items()
@@ -169,7 +171,7 @@ def model(
                     if projected is not None:
                         value = str(item[index.partition])
                         units[(index.name, label(value))][value] += write_units(
-                            item_size(projected)
+                            item_size(projected), transactional=False
                         )
     per_transaction = len(sessions) / transactions
     limits = []

@@ -1,5 +1,5 @@
-"""DynamoDB's write units for an item, by its rules: size in KB rounded up, twice in a transaction,
-once on the table and once more on every index the item appears in (its projected size).
+"""DynamoDB's write units for an item, by its rules: size in KB rounded up, on the table twice in a
+transaction, and once more on every index the item appears in (its projected size).
 
 Shared by the capacity model and the benchmark's meter (DynamoDB Local reports a whole
 TransactWriteItems as if it held one item, so transactions are sized here)."""
@@ -16,6 +16,10 @@ from typing import Any
 from local_runner.services.template import load_template
 
 TRANSACTION_FACTOR = 2
+"""A transactional write costs the table twice a standard one: DynamoDB writes each item of a
+transaction twice, to prepare and to commit it ("Capacity management for transactions", DynamoDB
+developer guide). Index entries are not written by the transaction: its changes propagate to
+the global secondary indexes after it completed, as standard writes (1 unit a KB)."""
 
 
 def item_size(item: Mapping[str, Any]) -> int:
@@ -84,5 +88,5 @@ def units_by_place(item: Mapping[str, Any], index_list: list[Index]) -> dict[str
     for index in index_list:
         projected = index.projected(item)
         if projected is not None:
-            units[index.name] = write_units(item_size(projected))
+            units[index.name] = write_units(item_size(projected), transactional=False)
     return units

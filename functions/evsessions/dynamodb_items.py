@@ -12,17 +12,24 @@ template.yaml declares the same keys and indexes; the README explains the access
   key it always had, so items stored before occurrences existed are occurrence 1 as they are.
 - Reused ids of the whole fleet: pk `COUNTERS`, sk `FLEET`, `reused_session_ids` (ADDed in the
   transaction that stores an occurrence above 1).
-- Totals: pk `TOTALS#FLEET#{shard}`, sk `HOUR#…`, `DAY#…` and `MONTH#…` (which also tells a
-  listing which months hold sessions). Counters only, added in the same transaction as the
-  session, so a duplicate (which cancels it) never counts twice. A charger's totals per hour or
+- Totals: pk `TOTALS#FLEET#{shard}`, sk `HOUR#…` and `DAY#…`. Counters only, added in the same
+  transaction as the session, so a duplicate (which cancels it) never counts twice. The shard is
+  the transaction's, not the charger's: the fleet's totals are the sum over all shards whatever
+  shard a session added to, so every session of a transaction shares its two items, and
+  transactions in flight together spread over the 16 shards. A charger's totals per hour or
   day are summed from its sessions in the window when asked: about 20 a day, read seldom, where
   a charger's day item cost every session 2 to 6 write units (it grew with its hours).
+- Months that hold sessions: pk `MONTHS`, sk `MONTH#YYYY-MM`, no attributes: a marker a fleet
+  listing reads to skip empty months, put (idempotent, outside any transaction) before the first
+  transaction of the month a store writes. A marker without sessions only costs a listing one
+  empty read, so it needs no transaction.
 - Chargers: pk `CHARGERS#{shard}`, sk `CHARGER#{charger}`: lifetime counters and the last end
   time (a max, raised in the same transaction), and the same for each connector under
   attribute names prefixed `connector#{connector}#`: one item a charger, so a batch writes one,
   not one a connector.
 Times are fixed-width UTC ISO 8601 text, so text order is time order. `{shard}` is the
-charger's (`shards.shard_of`): fleet-wide keys are spread over 16 values, never one hot one.
+charger's (`shards.shard_of`), or for fleet totals the transaction's: fleet-wide keys are spread
+over 16 values, never one hot one.
 """
 
 from __future__ import annotations
@@ -41,9 +48,11 @@ BY_CONNECTOR_TIME = "ByConnectorTime"
 BY_MONTH = "ByMonth"
 FLEET_TOTALS = "TOTALS#FLEET"
 CHARGERS = "CHARGERS"
+MONTHS = "MONTHS"
 REUSE_COUNTER = ("COUNTERS", "FLEET")
 REUSED_SESSION_IDS = "reused_session_ids"
-BUCKET_PREFIX = {"hour": "HOUR#", "day": "DAY#", "month": "MONTH#"}
+BUCKET_PREFIX = {"hour": "HOUR#", "day": "DAY#"}
+MONTH_PREFIX = "MONTH#"
 
 
 def typed(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,9 +125,9 @@ def chargers_pk(charger_id: str) -> str:
     return sharded(CHARGERS, shard_of(charger_id))
 
 
-def fleet_totals_pk(charger_id: str) -> str:
-    """The fleet totals shard this charger's sessions add to."""
-    return sharded(FLEET_TOTALS, shard_of(charger_id))
+def month_marker(month: str) -> dict[str, str]:
+    """The key of the marker that says `month` (`2026-11`) holds sessions."""
+    return {"pk": MONTHS, "sk": MONTH_PREFIX + month}
 
 
 def month_partition(month: str, charger_id: str) -> str:
@@ -222,14 +231,15 @@ def connector_prefix(connector_id: str) -> str:
     return f"connector#{connector_id}#"
 
 
-def counters(session: ChargingSession) -> list[Counter]:
-    """Every aggregate a session adds itself to: four items (the fleet's hour, day and month in
-    the charger's shard; the charger's lifetime item, which holds its connectors' counters too)."""
+def counters(session: ChargingSession, fleet_shard: int) -> list[Counter]:
+    """Every aggregate a session adds itself to: three items (the fleet's hour and day in the
+    transaction's `fleet_shard`; the charger's lifetime item, which holds its connectors'
+    counters too)."""
     charger, connector = session.key.charger_id, session.key.connector_id
     hour = format_time(session.ended_at)[:13]  # once: bucket_start would format it per bucket
-    starts = {"hour": hour, "day": hour[:10], "month": hour[:7]}
-    fleet_pk = fleet_totals_pk(charger)
-    fleet = [Counter(fleet_pk, BUCKET_PREFIX[b] + starts[b]) for b in ("hour", "day", "month")]
+    fleet_pk = sharded(FLEET_TOTALS, fleet_shard)
+    starts = {"hour": hour, "day": hour[:10]}
+    fleet = [Counter(fleet_pk, BUCKET_PREFIX[b] + starts[b]) for b in ("hour", "day")]
     lifetime = [
         Counter(chargers_pk(charger), charger_sk(charger)),
         Counter(chargers_pk(charger), charger_sk(charger), connector_prefix(connector)),

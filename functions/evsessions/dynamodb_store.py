@@ -9,6 +9,7 @@ GetItem or a Query, never a Scan.
 from __future__ import annotations
 
 import functools
+import random
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -29,12 +30,15 @@ from evsessions.dynamodb_items import (
     CHARGERS,
     FLEET_TOTALS,
     LAST_ENDED_AT,
+    MONTH_PREFIX,
+    MONTHS,
     REUSE_COUNTER,
     REUSED_SESSION_IDS,
     charger_sk,
     chargers_pk,
     connectors_of,
     fleet_time,
+    month_marker,
     occurrences_range,
     plain,
     session_from_item,
@@ -95,6 +99,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _any_shard() -> int:
+    return random.randrange(SHARDS)
+
+
 def _bound(moment: datetime) -> str:
     """A window bound on millisecond times: rounded up, so [start, end) stays exact."""
     return format_time(moment + timedelta(microseconds=-moment.microsecond % 1000))
@@ -129,11 +137,18 @@ class DynamoDbSessionStore:
         client: DynamoDBClient,
         clock: Callable[[], datetime] = _utc_now,
         backoff: ConflictBackoff | None = None,
+        fleet_shard: Callable[[], int] = _any_shard,
     ) -> None:
         self.table = table
         self.client = client
         self.clock = clock
         self.backoff = backoff or ConflictBackoff()
+        self.fleet_shard = fleet_shard
+        """Draws the fleet totals shard of each transaction planned: drawn again when a
+        transaction is planned again, so one that met another on a shard's items moves away."""
+        self._marked_months: set[str] = set()
+        """Months whose marker this store has put; a marker is idempotent, so this only saves
+        requests."""
         self.counts = TransactionCounts()
         self._known_last_ended: dict[ItemKey, dict[str, str]] = {}
         """End times this store wrote or read; they only grow (one item a charger: bounded)."""
@@ -168,10 +183,17 @@ class DynamoDbSessionStore:
         occurrences of the one before."""
         known: dict[SessionKey, list[tuple[object, ...]]] = {}
         decided: dict[tuple[SessionKey, tuple[object, ...]], SaveOutcome] = {}
+        self.mark_months({format_time(session.ended_at)[:7] for session in sessions})
         for round_ in rounds(sessions):
             for group in pack(round_):
                 decided.update(self._save_group(group, known))
         return _outcomes(sessions, decided)
+
+    def mark_months(self, months: set[str]) -> None:
+        """Put the marker of each month not marked yet, before any of its sessions is stored."""
+        for month in sorted(months - self._marked_months):
+            self._call("put_item", TableName=self.table, Item=typed(month_marker(month)))
+            self._marked_months.add(month)
 
     def _save_group(
         self, group: list[ChargingSession], known: dict[SessionKey, list[tuple[object, ...]]]
@@ -198,7 +220,7 @@ class DynamoDbSessionStore:
                     pending.append(replace(session, occurrence=len(contents) + 1))
             if not pending:
                 break
-            planned = plan(self.table, pending, stored, self._known_last_ended)
+            planned = plan(self.table, pending, stored, self._known_last_ended, self.fleet_shard())
             try:
                 self._call("transact_write_items", TransactItems=planned.items)
                 self._remember_last_ended(planned.raised)
@@ -422,18 +444,15 @@ class DynamoDbSessionStore:
 
     def _months(self, query: SessionQuery, below: str) -> list[str]:
         """Months with sessions inside the query's window and before `below`, newest first: the
-        union of the fleet totals shards' month items."""
-        low = "MONTH#" + (format_time(query.start)[:7] if query.start else "")
-        months: set[str] = set()
-        for shard in range(SHARDS):
-            items = self._query_all(
-                KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-                ExpressionAttributeValues=typed(
-                    {":pk": sharded(FLEET_TOTALS, shard), ":low": low, ":high": f"MONTH#{below}"}
-                ),
-                ProjectionExpression="sk",
-            )
-            months |= {item["sk"].removeprefix("MONTH#") for item in items}
+        month markers, one Query."""
+        low = month_marker(format_time(query.start)[:7] if query.start else "")["sk"]
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=typed(
+                {":pk": MONTHS, ":low": low, ":high": month_marker(below)["sk"]}
+            ),
+        )
+        months = {item["sk"].removeprefix(MONTH_PREFIX) for item in items}
         return sorted(months - {below}, reverse=True)
 
     def _query_index(

@@ -2,8 +2,8 @@
 
 Each transaction holds some sessions' conditional puts and, once per aggregate item, the sum of
 what those sessions add to it, so a batch from a fleet costs far fewer writes than one transaction
-per session: a charger's sessions share its hour, day and lifetime items, and every session shares
-the fleet's. Each session's put names the occurrence it claims (1 unless the store knows its
+per session: a charger's sessions share its lifetime item, and every session shares the fleet's
+hour and day items. Each session's put names the occurrence it claims (1 unless the store knows its
 identity already holds other content) and fails its condition when that occurrence is taken,
 cancelling the whole transaction; the store learns what holds it (a duplicate, or another session
 under a reused id) and plans again: nothing is ever counted twice, and nothing is dropped.
@@ -31,7 +31,6 @@ from evsessions.dynamodb_items import (
     session_item,
     typed,
 )
-from evsessions.shards import SHARDS, shard_of
 from evsessions.storage import Totals
 
 MAX_TRANSACTION_ITEMS = 100
@@ -67,41 +66,31 @@ class _Aggregate:
 
 
 def item_keys(session: ChargingSession) -> set[ItemKey]:
-    return {(counter.pk, counter.sk) for counter in counters(session)}
+    """The aggregate items a session adds to, for counting a transaction's items: the fleet's
+    are named in shard 0, as a transaction holds one fleet shard, whichever it is."""
+    return {(counter.pk, counter.sk) for counter in counters(session, 0)}
 
 
 def pack(sessions: Sequence[ChargingSession]) -> list[list[ChargingSession]]:
-    """Group sessions into transactions of at most 100 items and one shard, a charger's sessions
-    together so that they share their aggregate items, and a shard's chargers together so that
-    they share its fleet totals items. An identity should appear once (the store sends each
-    content of a reused id in a later round)."""
-    # Batches in flight together each start at a shard of their own (the first session's), so
-    # their first transactions do not all meet on the same fleet items.
-    first = shard_of(sessions[0].key.charger_id) if sessions else 0
-    ordered = sorted(
-        sessions,
-        key=lambda s: (
-            (shard_of(s.key.charger_id) - first) % SHARDS,
-            s.key.charger_id,
-            s.ended_at,
-            s.key,
-        ),
-    )
+    """Group sessions into transactions of at most 100 items, a charger's sessions together so
+    that they share its lifetime item; every session of a transaction shares the fleet's hour
+    and day items. An identity should appear once (the store sends each content of a reused id
+    in a later round)."""
+    ordered = sorted(sessions, key=lambda s: (s.key.charger_id, s.ended_at, s.key))
     groups: list[list[ChargingSession]] = []
     current: list[ChargingSession] = []
     aggregates: set[ItemKey] = set()
-    for charger, of_charger in itertools.groupby(ordered, key=lambda s: s.key.charger_id):
+    for _, of_charger in itertools.groupby(ordered, key=lambda s: s.key.charger_id):
         charger_sessions = list(of_charger)
         keys = set().union(*(item_keys(s) for s in charger_sessions))
-        size = len(current) + len(charger_sessions) + len(aggregates | keys)
-        new_shard = current and shard_of(current[-1].key.charger_id) != shard_of(charger)
-        # a charger's sessions stay together; a transaction holds one shard's fleet items, so
-        # transactions of different shards never conflict
-        if current and (size > _PACKED_ITEMS or new_shard):
+        if (
+            current
+            and len(current) + len(charger_sessions) + len(aggregates | keys) > _PACKED_ITEMS
+        ):
             groups.append(current)
             current, aggregates = [], set()
-        for session in charger_sessions:  # unless they alone exceed a transaction
-            keys = item_keys(session)
+        for session in charger_sessions:  # a charger's sessions stay together unless they alone
+            keys = item_keys(session)  # exceed a transaction
             if current and len(current) + 1 + len(aggregates | keys) > _PACKED_ITEMS:
                 groups.append(current)
                 current, aggregates = [], set()
@@ -117,8 +106,10 @@ def plan(
     sessions: Sequence[ChargingSession],
     stored: StoredTimes,
     known: KnownTimes | None = None,
+    fleet_shard: int = 0,
 ) -> PlannedTransaction:
-    """One transaction for `sessions`, each put at its `occurrence`; `stored` holds end times
+    """One transaction for `sessions`, each put at its `occurrence`, adding to the fleet's totals
+    in `fleet_shard` (the store draws one a transaction); `stored` holds end times
     read after a failed condition, `known` end times already as late or later, which need no
     update (and no condition that would cancel the transaction: batches in flight together touch
     the same chargers). A failed put returns the item that holds its key (ALL_OLD), so the store
@@ -128,7 +119,7 @@ def plan(
     if reused:
         aggregates[REUSE_COUNTER] = _Aggregate(counts={REUSED_SESSION_IDS: reused})
     for session in sessions:
-        for counter in counters(session):
+        for counter in counters(session, fleet_shard):
             adds = aggregates.setdefault((counter.pk, counter.sk), _Aggregate()).adds
             adds[counter.prefix] = adds.get(counter.prefix, Totals()).add(Totals.of(session))
         ended = format_time(session.ended_at)

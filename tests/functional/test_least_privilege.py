@@ -207,8 +207,10 @@ def test_the_listeners_scenarios_reach_both_reads_after_a_cancellation(
     # GIVEN / WHEN the listener's scenarios, a reused session id and a late session among them
     operations = {call.operation for call in calls_of("ListenerFunction")}
     # THEN both cancelled paths were reached: the occurrences of the reused id are queried, the
-    # end times whose condition failed are read back; the invalid record is dead-lettered
+    # end times whose condition failed are read back; the invalid record is dead-lettered; a
+    # month's marker is put before its first transaction
     assert operations == {
+        "dynamodb:PutItem",
         "dynamodb:TransactWriteItems",
         "dynamodb:Query",
         "dynamodb:GetItem",

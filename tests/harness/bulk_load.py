@@ -25,11 +25,13 @@ from evsessions.dynamodb_items import (
     COUNTER_FIELDS,
     counters,
     last_ended_fields,
+    month_marker,
     session_item,
     typed,
 )
 from evsessions.fleet import simulate_session
 from evsessions.settings import Settings
+from evsessions.shards import shard_of
 
 BATCH_SIZE = 25
 """BatchWriteItem's limit of items per request."""
@@ -106,9 +108,9 @@ class Aggregates:
     """The aggregate items of every session added so far, kept in memory until written.
 
     Each item holds what the listener's ADDs would have summed, under each of its counter
-    prefixes; CHARGERS items also the latest end times. `dirty_items` yields only the items
-    changed since its last call, with their full values, so a second load on top of a first
-    rewrites each changed item once.
+    prefixes; CHARGERS items also the latest end times; and the month markers. `dirty_items`
+    yields only the items changed since its last call, with their full values, so a second load
+    on top of a first rewrites each changed item once.
     """
 
     def __init__(self) -> None:
@@ -116,13 +118,20 @@ class Aggregates:
         self._counters: dict[tuple[str, str], dict[str, list[int]]] = {}
         self._last_ended: dict[tuple[str, str], dict[str, str]] = {}
         self._dirty: set[tuple[str, str]] = set()
+        self._months: set[str] = set()
+        self._new_months: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._counters)
 
     def add(self, session: ChargingSession) -> None:
         wh = int(session.energy_delivered_in_kWh * 1000)
-        for counter in counters(session):
+        month = format_time(session.ended_at)[:7]
+        if month not in self._months:
+            self._months.add(month)
+            self._new_months.add(month)
+        # the listener's transactions add to a shard drawn each time; any spread sums the same
+        for counter in counters(session, shard_of(session.key.charger_id)):
             pair = (counter.pk, counter.sk)
             item = self._counters.setdefault(pair, {})
             sums = item.setdefault(counter.prefix, [0, 0, 0, 0])
@@ -147,6 +156,9 @@ class Aggregates:
     def dirty_items(self) -> Iterator[dict[str, Any]]:
         """Plain items changed since the last call; each is yielded once."""
         dirty, self._dirty = self._dirty, set()
+        new_months, self._new_months = self._new_months, set()
+        for month in sorted(new_months):
+            yield month_marker(month)
         for pair in sorted(dirty):
             item: dict[str, Any] = {"pk": pair[0], "sk": pair[1]}
             for prefix, (sessions, wh, cents, seconds) in self._counters[pair].items():

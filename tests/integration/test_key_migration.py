@@ -1,4 +1,5 @@
-"""Data of the older, unsharded key design is moved to the sharded keys, exactly, once."""
+"""Data of the older key designs (unsharded; month counters) is moved to the current keys,
+exactly, once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from evsessions.contract import ChargingSession, SessionKey
 from evsessions.dynamodb_items import chargers_pk, plain, session_item, typed
 from evsessions.dynamodb_store import cached_store
 from evsessions.settings import Settings
-from evsessions.storage import Totals
+from evsessions.storage import SessionQuery, Totals
 from local_runner.infra.key_migration import migrate_to_shards, needs_migration
 from local_runner.system import LocalSystem
 
@@ -41,11 +42,15 @@ def test_old_partitions_are_moved_to_their_shards(local_system: LocalSystem) -> 
             {"pk": "TOTALS#FLEET", "sk": "DAY#2023-01-02", **counters, "duration_seconds": 600}
         ),
     )
+    for fleet_totals in ("TOTALS#FLEET", "TOTALS#FLEET#03"):  # unsharded, and sharded by charger
+        client.put_item(
+            TableName=table, Item=typed({"pk": fleet_totals, "sk": "MONTH#2023-01", **counters})
+        )
     assert needs_migration(client, table)
     # WHEN migrated
     migrated = migrate_to_shards(client, table)
     # THEN the old partitions are empty, and every item is where the new keys look for it
-    assert (migrated.chargers, migrated.totals) == (1, 1)
+    assert (migrated.chargers, migrated.totals, migrated.months) == (1, 1, 2)
     assert migrated.sessions >= 1
     assert not needs_migration(client, table)
     moved = client.get_item(
@@ -58,5 +63,14 @@ def test_old_partitions_are_moved_to_their_shards(local_system: LocalSystem) -> 
         TableName=table, Key=typed({"pk": "CHARGER#migrated-1", "sk": "SESSION#1#7"})
     )
     assert plain(stored["Item"])["month"] == session_item(SESSION)["month"]
+    # AND the month counters became the month's marker, so a fleet listing finds the session
+    window = SessionQuery(
+        5, start=datetime(2023, 1, 1, tzinfo=UTC), end=datetime(2023, 3, 1, tzinfo=UTC)
+    )
+    [listed] = store.list_sessions(window).sessions
+    assert listed.key == SESSION.key
+    for fleet_totals in ("TOTALS#FLEET", "TOTALS#FLEET#03"):
+        month = typed({"pk": fleet_totals, "sk": "MONTH#2023-01"})
+        assert "Item" not in client.get_item(TableName=table, Key=month)
     # AND a second run finds nothing to do
     assert not migrate_to_shards(client, table)

@@ -20,7 +20,13 @@ from botocore.stub import ANY, Stubber
 
 from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_items import plain, session_from_item, session_item, typed
+from evsessions.dynamodb_items import (
+    month_marker,
+    plain,
+    session_from_item,
+    session_item,
+    typed,
+)
 from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
 from evsessions.shards import SHARDS
@@ -48,7 +54,20 @@ def stubbed() -> Iterator[tuple[DynamoDbSessionStore, Stubber]]:
         aws_secret_access_key="testing",
     )
     with Stubber(client) as stubber:
-        yield DynamoDbSessionStore("Sessions", client), stubber
+        store = DynamoDbSessionStore("Sessions", client, fleet_shard=lambda: FLEET_SHARD)
+        marker_put(stubber, "2025-11")  # the tests' sessions end in November 2025
+        store.mark_months({"2025-11"})
+        yield store, stubber
+
+
+FLEET_SHARD = 11
+"""The fleet totals shard the store draws for every transaction here."""
+
+
+def marker_put(stubber: Stubber, month: str) -> None:
+    stubber.add_response(
+        "put_item", {}, {"TableName": "Sessions", "Item": typed(month_marker(month))}
+    )
 
 
 def cancelled(stubber: Stubber, *codes: str, holder: ChargingSession | None = None) -> None:
@@ -100,8 +119,8 @@ def test_item_round_trips_to_the_same_session() -> None:
     assert session_from_item(numeric) == SESSION
 
 
-ITEMS_PER_SESSION = 5
-"""One session: its put, the fleet's hour, day and month (in the charger's shard), and the
+ITEMS_PER_SESSION = 4
+"""One session: its put, the fleet's hour and day (in the transaction's shard), and the
 charger's lifetime item (connectors inside)."""
 
 
@@ -119,6 +138,22 @@ def test_save_is_one_transaction_and_nothing_else(
     outcome = store.save(SESSION)
     # THEN the put, every counter and the last end times were one call
     assert outcome is SaveOutcome.STORED
+    stubber.assert_no_pending_responses()
+
+
+def test_a_months_first_session_puts_its_marker_first_and_once(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a session of a month the store has not marked
+    store, stubber = stubbed
+    later = replace(SESSION, ended_at=datetime(2025, 12, 1, tzinfo=UTC))
+    marker_put(stubber, "2025-12")
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
+    stubber.add_response("transact_write_items", {}, transaction(ITEMS_PER_SESSION))
+    # WHEN it is saved, and then another session of the month
+    store.save(later)
+    store.save(replace(later, key=SessionKey("1", "2", "2")))
+    # THEN the marker was put before the first transaction, and only then
     stubber.assert_no_pending_responses()
 
 
@@ -464,8 +499,8 @@ def month_shard_query(month: str, shard: int, chunk: int) -> dict[str, Any]:
 def test_fleet_listing_merges_the_month_shards_and_walks_the_months_newest_first(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:
-    # GIVEN the fleet totals know two months, and the newer one holds the only session, in the
-    # ByMonth shard of its charger (7)
+    # GIVEN two months are marked, and the newer one holds the only session, in the ByMonth
+    # shard of its charger (7)
     store, stubber = stubbed
     store.clock = lambda: datetime(2025, 11, 20, tzinfo=UTC)
     item = typed(session_item(SESSION))
@@ -475,20 +510,18 @@ def test_fleet_listing_merges_the_month_shards_and_walks_the_months_newest_first
     for shard in range(SHARDS):
         found = [item] if shard == 7 else []
         stubber.add_response("query", {"Items": found}, month_shard_query("2025-11", shard, chunk))
-    for shard in range(SHARDS):
-        months = [{"sk": {"S": "MONTH#2025-11"}}, {"sk": {"S": "MONTH#2025-10"}}]
-        stubber.add_response(
-            "query",
-            {"Items": months if shard in (3, 7) else []},
-            {
-                "TableName": "Sessions",
-                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-                "ExpressionAttributeValues": typed(
-                    {":pk": f"TOTALS#FLEET#{shard:02d}", ":low": "MONTH#", ":high": "MONTH#2025-11"}
-                ),
-                "ProjectionExpression": "sk",
-            },
-        )
+    months = [{"pk": {"S": "MONTHS"}, "sk": {"S": f"MONTH#2025-{m}"}} for m in ("10", "11")]
+    stubber.add_response(
+        "query",
+        {"Items": months},
+        {
+            "TableName": "Sessions",
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": typed(
+                {":pk": "MONTHS", ":low": "MONTH#", ":high": "MONTH#2025-11"}
+            ),
+        },
+    )
     for shard in range(SHARDS):
         stubber.add_response("query", {"Items": []}, month_shard_query("2025-10", shard, 2))
     # WHEN the fleet's sessions are listed

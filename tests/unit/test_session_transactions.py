@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from evsessions.contract import ChargingSession, SessionKey
+from evsessions.dynamodb_items import typed
 from evsessions.session_transactions import MAX_TRANSACTION_ITEMS, item_keys, pack, plan
 from evsessions.shards import shard_of
 from evsessions.storage import rounds
@@ -41,8 +42,8 @@ def test_sessions_of_one_charger_share_its_aggregate_items() -> None:
     sessions = [session("1", "1", 1), session("1", "2", 2, minutes=1)]
     # WHEN planned
     planned = plan("Sessions", sessions, {})
-    # THEN two puts and four aggregate updates (fleet hour/day/month of its shard, its lifetime)
-    assert len(planned.items) == 2 + 4
+    # THEN two puts and three aggregate updates (the fleet's hour and day, its lifetime item)
+    assert len(planned.items) == 2 + 3
     update = charger_update(planned.items)
     names = update["ExpressionAttributeNames"]
     values = update["ExpressionAttributeValues"]
@@ -84,8 +85,8 @@ def test_a_batch_is_packed_into_transactions_of_at_most_100_items() -> None:
 
 def test_one_charger_with_many_sessions_is_split() -> None:
     many = [replace(session("1", "1", n), ended_at=ENDED) for n in range(250)]
-    # 95 puts and 4 aggregate items fill a transaction, with room left for the reuse counter
-    assert [len(g) for g in pack(many)] == [95, 95, 60]
+    # 96 puts and 3 aggregate items fill a transaction, with room left for the reuse counter
+    assert [len(g) for g in pack(many)] == [96, 96, 58]
 
 
 def test_a_full_group_whose_sessions_all_turn_out_reused_still_fits() -> None:
@@ -119,7 +120,7 @@ def test_a_later_occurrence_has_its_own_keys_and_counts_as_a_reuse() -> None:
     assert counter["ExpressionAttributeValues"] == {":v0": {"N": "1"}}
     assert "ConditionExpression" not in counter
     # AND the first occurrence of the other session adds to no such counter
-    assert len(planned.items) == 2 + 4 + 1
+    assert len(planned.items) == 2 + 3 + 1
     assert "COUNTERS" not in str(plan("Sessions", [session("1", "2", 8)], {}).items)
 
 
@@ -160,10 +161,21 @@ def test_end_times_known_to_be_later_are_left_out_with_their_condition() -> None
     }
 
 
-def test_a_transaction_holds_one_shards_fleet_items() -> None:
+def test_a_transaction_adds_to_the_fleet_shard_it_is_given_whatever_its_chargers() -> None:
     # GIVEN sessions of chargers of many shards
-    sessions = [session(str(c), "1", c) for c in range(60)]
-    # WHEN packed THEN each transaction's chargers are of one shard, so transactions of other
-    # shards never write the same fleet totals items
-    for group in pack(sessions):
-        assert len({shard_of(s.key.charger_id) for s in group}) == 1
+    sessions = [session(str(c), "1", c) for c in range(40)]
+    assert len({shard_of(s.key.charger_id) for s in sessions}) > 1
+    # WHEN packed THEN they share one transaction, and so the fleet's hour and day items
+    [group] = pack(sessions)
+    planned = plan("Sessions", group, {}, fleet_shard=5)
+    fleet = [
+        item["Update"]["Key"]
+        for item in planned.items
+        if "Update" in item and item["Update"]["Key"]["pk"]["S"].startswith("TOTALS#FLEET")
+    ]
+    # AND those are the given shard's, each adding every session once
+    assert fleet == [
+        typed({"pk": "TOTALS#FLEET#05", "sk": "HOUR#2025-11-27T18"}),
+        typed({"pk": "TOTALS#FLEET#05", "sk": "DAY#2025-11-27"}),
+    ]
+    assert len(planned.items) == 40 + 40 + 2
