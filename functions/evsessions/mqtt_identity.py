@@ -29,7 +29,7 @@ def charger_password(fleet_secret: str, charger_id: str) -> str:
 def known_charger(charger_id: str, fleet_chargers: int, listed: tuple[str, ...]) -> bool:
     """A charger with an identity: one of the simulated fleet's 1..fleet_chargers (as the fleet
     names them: "1", never "01") or one listed in MQTT_CHARGER_IDS. The local broker knows exactly
-    these; any other id gets no password, however it is derived."""
+    these, and the OCPP authorizer refuses any other id, whatever its password."""
     return charger_id in listed or (
         charger_id.isdecimal()
         and charger_id == str(int(charger_id))
