@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from evsessions.settings import choice, flag, from_environment, integer, path, setting, words
+from evsessions.settings import choice, flag, from_environment, integer, path, setting
 
 BrokerMode = Literal["auto", "mosquitto", "embedded", "external"]
 DatabaseMode = Literal["auto", "dynamodb-local", "moto", "external"]
@@ -31,7 +31,6 @@ class RunnerSettings:
     mqtt_tls_port: int = setting(8883, integer(0, 65535))
     mqtt_tls_bind: str = setting("127.0.0.1")
     mqtt_bridge_password: str | None = setting(None, secret=True)
-    mqtt_charger_ids: tuple[str, ...] = setting((), words)
     ocpp_port: int = setting(8180, integer(0, 65535))
     ocpp_tls_port: int = setting(8443, integer(0, 65535))
     ocpp_tls_bind: str = setting("127.0.0.1")

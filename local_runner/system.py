@@ -196,7 +196,7 @@ def _broker_access(system: LocalSystem, settings: Settings) -> BrokerAccess:
     return broker_access(
         system.runner.local_data_dir,
         fleet_chargers=settings.fleet_chargers,
-        extra_chargers=system.runner.mqtt_charger_ids,
+        extra_chargers=settings.mqtt_charger_ids,
         rule_filters={
             trigger.name: trigger.rule.topic_filter
             for spec in system.template.functions.values()

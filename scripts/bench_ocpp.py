@@ -224,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
             mqtt_tls_port=0,
             ocpp_port=0,
             ocpp_tls_port=0,
-            mqtt_charger_ids=tuple(_charger(i) for i in range(count)),
         )
         os.environ["MQTT_PORT"] = str(free_port())
+        os.environ["MQTT_CHARGER_IDS"] = ",".join(_charger(i) for i in range(count))
         cached_store.cache_clear()
         _say("starting the system as ./dev up does ...")
         system = start_system(runner, say=lambda _line: None)

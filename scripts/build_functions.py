@@ -18,6 +18,7 @@ from local_runner.infra.built_functions import (
     cold_import_ms,
     lambda_environment,
     package_size,
+    runs_here,
     sam_build,
     tool,
 )
@@ -35,10 +36,15 @@ def main() -> int:
         print(f"{'function':<20}{'files':>6}{'unzipped':>12}{'zipped':>10}   cold import")
         for function in functions.values():
             size = package_size(function.folder)
-            cpu, wall = cold_import_ms(function, python, lambda_environment(function, "eu-north-1"))
+            if runs_here(function):
+                environment = lambda_environment(function, "eu-north-1")
+                cpu, wall = cold_import_ms(function, python, environment)
+                cold = f"{cpu:.0f} ms CPU, {wall:.0f} ms wall"
+            else:
+                cold = f"not measured: compiled for {function.architecture}, not this machine"
             print(
                 f"{function.logical_id:<20}{size.files:>6}{size.unzipped_bytes / 1000:>9.0f} kB"
-                f"{size.zipped_bytes / 1000:>7.0f} kB   {cpu:.0f} ms CPU, {wall:.0f} ms wall"
+                f"{size.zipped_bytes / 1000:>7.0f} kB   {cold}"
             )
     except BuildError as error:
         print(error, file=sys.stderr)

@@ -3,7 +3,8 @@
     .venv/bin/python scripts/charger_credentials.py CHARGER_ID [--password-only]
 
 The password is derived from the fleet secret (MQTT_FLEET_SECRET, or the one the runner generated
-in LOCAL_DATA_DIR/secrets). The broker knows chargers 1..FLEET_CHARGERS and MQTT_CHARGER_IDS.
+in LOCAL_DATA_DIR/secrets). The broker and the OCPP endpoint know chargers 1..FLEET_CHARGERS and
+MQTT_CHARGER_IDS only: for any other id it warns that the password will be refused.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from evsessions.mqtt_identity import charger_identity
+from evsessions.mqtt_identity import charger_identity, known_charger
 from evsessions.settings import Settings
 from local_runner.runner_settings import RunnerSettings
 
@@ -27,11 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password-only", action="store_true", help='for -P "$(...)"')
     args = parser.parse_args(argv)
     load_dotenv(ROOT / ".env")
-    secret = Settings.from_env().mqtt_fleet_secret
+    settings = Settings.from_env()
+    secret = settings.mqtt_fleet_secret
     stored = RunnerSettings.from_env().local_data_dir / "secrets" / "mqtt-fleet-secret"
     if secret is None and not stored.exists():
         print("no fleet secret yet: start the system once (./dev up)", file=sys.stderr)
         return 1
+    if not known_charger(args.charger_id, settings.fleet_chargers, settings.mqtt_charger_ids):
+        print(
+            f"warning: charger {args.charger_id} is not known: add it to MQTT_CHARGER_IDS in .env "
+            "and restart ./dev up, or the broker and the OCPP endpoint refuse it",
+            file=sys.stderr,
+        )
     identity = charger_identity(secret or stored.read_text().strip(), args.charger_id)
     if args.password_only:
         print(identity.password)

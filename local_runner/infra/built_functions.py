@@ -9,9 +9,11 @@ with its package folder first on sys.path: whatever the package lacks fails here
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import io
 import json
 import os
+import platform
 import statistics
 import subprocess
 import zipfile
@@ -40,6 +42,8 @@ class BuiltFunction:
     environment: dict[str, str]
     """The variables the template gives it that have a local value (secrets are left out)."""
     timeout_seconds: int
+    architecture: str
+    """arm64 or x86_64, as the template gives it: what its compiled modules are built for."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,12 @@ def built_functions(build_dir: Path, root: Path = ROOT) -> dict[str, BuiltFuncti
     template = load_template(root / "template.yaml")
     return {
         name: BuiltFunction(
-            name, spec.handler, build_dir / name, spec.environment, spec.timeout_seconds
+            name,
+            spec.handler,
+            build_dir / name,
+            spec.environment,
+            spec.timeout_seconds,
+            spec.architecture,
         )
         for name, spec in template.functions.items()
     }
@@ -123,6 +132,15 @@ def cached_build(data_dir: Path, root: Path = ROOT) -> dict[str, BuiltFunction]:
         sam_build(build_dir, tool(data_dir, "sam"), root)
         stamp.touch()
     return built_functions(build_dir, root)
+
+
+def runs_here(function: BuiltFunction) -> bool:
+    """Whether this machine can import the package: it holds no compiled module, or its compiled
+    modules are built for this machine's architecture (Lambda calls aarch64 arm64)."""
+    machine = {"aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    compiled = any(path.name.endswith(suffixes) for path in function.folder.rglob("*"))
+    return function.architecture == machine or not compiled
 
 
 def package_size(folder: Path) -> PackageSize:

@@ -77,6 +77,10 @@ class FunctionSpec:
     timeout_seconds: int
     max_retry_attempts: int
     """Retries of a failed asynchronous invocation (EventInvokeConfig; Lambda's default is 2)."""
+    runtime: str
+    """Lambda's runtime identifier, e.g. python3.11: the Python its package is built for."""
+    architecture: str
+    """arm64 or x86_64 (Lambda's default): the machine its compiled modules must be built for."""
     schedules: list[ScheduleTrigger] = field(default_factory=list)
     rules: list[RuleTrigger] = field(default_factory=list)
     routes: list[ApiRoute] = field(default_factory=list)
@@ -275,6 +279,8 @@ def _function(
         max_retry_attempts=int(
             (properties.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)
         ),
+        runtime=str(merged.get("Runtime", "")),
+        architecture=str((merged.get("Architectures") or ["x86_64"])[0]),
     )
     for event_name, event in (properties.get("Events") or {}).items():
         event_where = f"{logical_id} event {event_name}"

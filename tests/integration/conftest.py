@@ -78,7 +78,6 @@ def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
         "mqtt_tls_port": 0,
         "ocpp_port": 0,
         "ocpp_tls_port": 0,
-        "mqtt_charger_ids": TEST_CHARGERS + DASHBOARD_CHARGERS + OCPP_CHARGERS,
     }
     return RunnerSettings(**{**defaults, **overrides})
 
@@ -91,6 +90,7 @@ def running_system(
     stopped and the environment restored."""
     saved = dict(os.environ)
     os.environ["MQTT_PORT"] = str(free_port())
+    os.environ["MQTT_CHARGER_IDS"] = ",".join(TEST_CHARGERS + DASHBOARD_CHARGERS + OCPP_CHARGERS)
     cached_store.cache_clear()
     try:
         system = start_system(runner, say=say, **options)

@@ -58,6 +58,8 @@ PACKED = {
 }
 """What each package holds: our modules and, for the API, Chalice's runtime module (and the
 central system's store, for /chargepoints); for the central system, the ocpp package's schemas."""
+ELF_MACHINES = {"arm64": 183, "x86_64": 62}
+"""The ELF header's e_machine for each Lambda architecture: EM_AARCH64, EM_X86_64."""
 
 
 def event(name: str) -> Any:
@@ -123,6 +125,31 @@ def test_each_package_holds_only_what_its_function_imports(built: dict[str, Buil
     api = built["ApiFunction"].folder
     assert sorted(path.name for path in (api / "chalice").iterdir()) == ["__init__.py", "app.py"]
     assert (api / "api" / "dashboard" / "vendor" / "chart.umd.min.js").is_file()
+
+
+def elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", path
+    return int.from_bytes(header[18:20], "little")
+
+
+def test_compiled_modules_are_built_for_their_functions_architecture(
+    built: dict[str, BuiltFunction],
+) -> None:
+    """The build machine is x86_64; the functions run on the template's Architectures."""
+    compiled = {
+        name: {
+            str(path.relative_to(function.folder)): elf_machine(path)
+            for path in function.folder.rglob("*.so")
+        }
+        for name, function in built.items()
+    }
+    for name, modules in compiled.items():
+        expected = ELF_MACHINES[built[name].architecture]
+        assert all(machine == expected for machine in modules.values()), (name, modules)
+    assert built["OcppFunction"].architecture == "arm64"
+    assert list(compiled["OcppFunction"]) == ["rpds/rpds.cpython-311-aarch64-linux-gnu.so"]
+    assert {name for name, modules in compiled.items() if modules} == {"OcppFunction"}
 
 
 def test_built_publisher_publishes_a_tick_through_iot_data(

@@ -165,19 +165,23 @@ def test_a_disconnect_midway_and_a_replayed_stop_count_once(local_system: LocalS
     assert totals["cost_cents"] == 928
 
 
-def test_a_wrong_password_or_another_chargers_id_is_refused_at_connect(
+def test_a_wrong_password_an_unknown_charger_or_another_chargers_id_is_refused_at_connect(
     local_system: LocalSystem,
 ) -> None:
-    async def status(**options: Any) -> int:
+    async def status(charger: str = "CP-ocpp-3", **options: Any) -> int:
         try:
-            async with _socket(local_system, "CP-ocpp-3", **options):
+            async with _socket(local_system, charger, **options):
                 return 101
         except InvalidStatus as refusal:
             return refusal.response.status_code
 
     assert _run(lambda: status(password="not-the-password")) == 401
+    # the password the fleet secret derives for it, but neither in the fleet nor listed
+    assert _run(lambda: status("CP-not-listed")) == 401
     assert _run(lambda: status(as_charger="CP-ocpp-4")) == 403  # its own password, not its id
-    assert _run(lambda: status()) == 101
+    assert _run(lambda: status(as_charger="CP-not-listed")) == 403
+    assert _run(lambda: status()) == 101  # listed in MQTT_CHARGER_IDS
+    assert _run(lambda: status("1")) == 101  # the simulated fleet's first charger
 
 
 def test_bad_frames_get_ocpps_answer_and_the_endpoint_keeps_serving(

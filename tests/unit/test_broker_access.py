@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from evsessions.mqtt_identity import charger_identity, charger_of_topic, charger_password
+from evsessions.mqtt_identity import (
+    charger_identity,
+    charger_of_topic,
+    charger_password,
+    known_charger,
+)
 from local_runner.infra.broker import mosquitto_config
 from local_runner.infra.broker_access import (
     BrokerAccess,
@@ -123,3 +128,17 @@ def test_mosquitto_config_is_closed_by_default(tmp_path: Path) -> None:
     for setting in ("max_qos 1", "use_username_as_clientid true"):
         assert config.count(setting) == 2
         assert config.index(setting) > plain_at
+
+
+def test_the_ocpp_endpoint_knows_exactly_the_chargers_the_broker_knows(tmp_path: Path) -> None:
+    made = broker_access(
+        tmp_path,
+        fleet_chargers=3,
+        extra_chargers=("x", "CP-7"),
+        rule_filters=RULE,
+        fleet_secret="fleet",
+        bridge_password="bridge",
+    )
+    candidates = {*made.charger_ids, "0", "4", "01", "y", "cp-7", "iot-rule-x"}
+    known = {c for c in candidates if known_charger(c, 3, ("x", "CP-7"))}
+    assert known == set(made.charger_ids) == {"1", "2", "3", "x", "CP-7"}

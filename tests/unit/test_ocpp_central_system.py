@@ -137,13 +137,31 @@ def _auth_event(user: str, password: str, in_url: str) -> dict[str, Any]:
     }
 
 
-def test_a_charger_with_its_own_password_is_allowed_as_itself(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.fixture(autouse=True)
+def known_chargers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fleet's chargers 1 and 2, and CP1 and CP2 listed."""
+    monkeypatch.setenv("FLEET_CHARGERS", "2")
+    monkeypatch.setenv("MQTT_CHARGER_IDS", "CP1, CP2")
+
+
+@pytest.mark.parametrize("charger", ["CP1", "CP2", "1", "2"])
+def test_a_known_charger_with_its_own_password_is_allowed_as_itself(
+    monkeypatch: pytest.MonkeyPatch, charger: str
 ) -> None:
     monkeypatch.setenv("MQTT_FLEET_SECRET", SECRET)
-    result = authorizer.handler(_auth_event("CP1", charger_password(SECRET, "CP1"), "CP1"), None)
+    event = _auth_event(charger, charger_password(SECRET, charger), charger)
+    result = authorizer.handler(event, None)
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
-    assert result["context"] == {"chargerId": "CP1"} and result["principalId"] == "CP1"
+    assert result["context"] == {"chargerId": charger} and result["principalId"] == charger
+
+
+@pytest.mark.parametrize("charger", ["CP3", "3", "01", "0", "cp1"])
+def test_an_unknown_charger_is_unauthorized_even_with_its_derived_password(
+    monkeypatch: pytest.MonkeyPatch, charger: str
+) -> None:
+    monkeypatch.setenv("MQTT_FLEET_SECRET", SECRET)
+    with pytest.raises(authorizer.Unauthorized, match=r"^Unauthorized$"):
+        authorizer.handler(_auth_event(charger, charger_password(SECRET, charger), charger), None)
 
 
 @pytest.mark.parametrize(

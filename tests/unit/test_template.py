@@ -61,6 +61,23 @@ def test_real_template_declares_the_functions(template: Template) -> None:
     assert {f.code_dir for f in template.functions.values()} == {ROOT / "functions"}
 
 
+def test_every_function_runs_python_3_11_on_the_globals_arm64(template: Template) -> None:
+    # Every package is built for this (functions/Makefile installs compiled wheels for it)
+    assert {(f.runtime, f.architecture) for f in template.functions.values()} == {
+        ("python3.11", "arm64")
+    }
+
+
+def test_a_function_without_architectures_runs_on_lambdas_default_x86_64(tmp_path: Path) -> None:
+    path = write_template(
+        tmp_path,
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      Handler: h.handler\n      CodeUri: .\n      Runtime: python3.12\n",
+    )
+    function = load_template(path).functions["Fn"]
+    assert (function.runtime, function.architecture) == ("python3.12", "x86_64")
+
+
 def test_publisher_ticks_once_a_minute(template: Template) -> None:
     # GIVEN the publisher's schedule
     publisher = template.functions["PublisherFunction"]
