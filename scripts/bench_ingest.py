@@ -9,8 +9,10 @@ baselines against a mosquitto and a DynamoDB Local of their own, the pipeline ag
 - the fleet tick: the publisher handler publishing one tick of `--fleet-connectors` connectors,
   every PUBACK awaited, to a subscriber that does nothing; two such ticks give the broker ceiling;
 - the storage ceiling: session items/s that BatchWriteItem puts into the real table (25 items a
-  request, 4 threads); and the transactional-write ceiling: the same items in transactions of
-  100, as the listener writes them, with no aggregates (DynamoDB Local takes those faster);
+  request, 4 threads); the transactional-write ceiling for the same items: the store's own
+  transactions (sessions and their aggregates, as the listener plans them), as many batches in
+  flight as the template's listener takes; and for reference the session items alone in
+  transactions of 100, no aggregates;
 - the naive baseline: a subscriber that does one PutItem per message (the original design);
 - our pipeline, as `up` runs it (rule -> queue batches -> listener -> DynamoDB Local): messages/s
   from the first publish until all N are stored, then the totals are checked to the cent, and
@@ -48,7 +50,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.contract import parse_session
 from evsessions.dynamodb_items import session_item, typed
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import PublishIncomplete
 from evsessions.fleet import simulate_tick
 from evsessions.mqtt_identity import MqttIdentity
@@ -89,7 +91,7 @@ TICK_ATTEMPTS = 3
 DAYS = {
     name: datetime(2026, 1, day, 1, tzinfo=UTC)
     for day, name in enumerate(
-        ("fleet", "storage", "naive", "pipeline", "latency", "transactions"), start=1
+        ("fleet", "storage", "naive", "pipeline", "latency", "transactions", "store"), start=1
     )
 }
 
@@ -305,10 +307,31 @@ def transaction_ceiling(endpoint: str, region: str, table: str, messages: int) -
 
     seconds = _in_threads(write, len(requests))
     return Stage(
-        "transactional-write ceiling (TransactWriteItems of session items)",
+        "for reference: TransactWriteItems of session items alone",
         len(sessions),
         seconds,
         f"{STORAGE_THREADS} threads, 100 items a request, no aggregates",
+    )
+
+
+def store_ceiling(endpoint: str, region: str, table: str, messages: int, in_flight: int) -> Stage:
+    """The transactional-write ceiling for the pipeline's items: the store's own transactions
+    (each session's put and the aggregates it adds to, as the listener plans them), as many
+    batches at once as the template lets the listener run, straight to DynamoDB Local: no
+    broker, queue or handler in between."""
+    sessions = _sessions(DAYS["store"], messages)
+    size = max(1, len(sessions) // (2 * in_flight))  # every slot busy, twice over
+    batches = [sessions[i : i + size] for i in range(0, len(sessions), size)]
+    # one store for all, as the listener's batches in flight share its cached store
+    store = DynamoDbSessionStore(table, dynamodb_client(endpoint, region))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(in_flight) as pool:
+        list(pool.map(store.save_many, batches))
+    return Stage(
+        "transactional-write ceiling for the same items (the store's transactions, direct)",
+        len(sessions),
+        time.perf_counter() - started,
+        f"{in_flight} batches in flight of {size:,} sessions, aggregates included",
     )
 
 
@@ -493,7 +516,7 @@ def report(
     half_rate: float,
     cold: dict[str, float],
 ) -> str:
-    _, storage, naive, ours, transactions = stages
+    _, storage, naive, ours, store, _ = stages
     command = " ".join(
         [".venv/bin/python scripts/bench_ingest.py", *map(shlex.quote, sys.argv[1:])]
     )
@@ -516,9 +539,9 @@ def report(
         f"{ours.rate / storage.rate:.0%} | {verdict(ours.rate >= STORAGE_GOAL * storage.rate)} |",
         f"| pipeline >= {NAIVE_GOAL:.0f}x the naive baseline | {ours.rate / naive.rate:.1f}x | "
         f"{verdict(ours.rate >= NAIVE_GOAL * naive.rate)} |",
-        f"| pipeline >= {TRANSACTION_GOAL}x the transactional-write ceiling | "
-        f"{ours.rate / transactions.rate:.2f}x | "
-        f"{verdict(ours.rate >= TRANSACTION_GOAL * transactions.rate)} |",
+        f"| pipeline >= {TRANSACTION_GOAL}x the transactional-write ceiling for the same items | "
+        f"{ours.rate / store.rate:.2f}x | "
+        f"{verdict(ours.rate >= TRANSACTION_GOAL * store.rate)} |",
         f"| zero loss, totals exact | {ours.messages:,} stored, {ours.note} | "
         f"{verdict(ours.note == 'totals exact')} |",
         *(
@@ -589,11 +612,24 @@ def main(argv: list[str] | None = None) -> int:
             _say(
                 f"  {broker.rate:,.0f} msg/s; ticks {', '.join(f'{t:.2f} s' for t in fleet_ticks)}"
             )
+
+            # Each storage stage writes into an empty table, as the pipeline's system starts
+            # with one: DynamoDB Local slows down as its table fills.
+            def empty() -> None:
+                dynamodb_client(endpoint, region).delete_table(TableName=table)
+                create_tables(endpoint, region, list(template.tables.values()))
+
             _say(f"storage ceiling: {args.storage_items:,} session items in batches ...")
             storage = storage_ceiling(endpoint, region, table, args.storage_items)
-            _say(f"  {storage.rate:,.0f} items/s; the same in transactions of 100 ...")
+            _say(f"  {storage.rate:,.0f} items/s; the store's own transactions ...")
+            empty()
+            [in_flight] = [q.max_concurrency for f in template.functions.values() for q in f.queues]
+            store = store_ceiling(endpoint, region, table, args.storage_items, in_flight)
+            _say(f"  {store.rate:,.0f} sessions/s; session items alone in transactions of 100 ...")
+            empty()
             transactions = transaction_ceiling(endpoint, region, table, args.storage_items)
             _say(f"  {transactions.rate:,.0f} items/s")
+            empty()
             _say(f"naive baseline: {args.naive_messages:,} messages, one PutItem each ...")
             naive = naive_baseline(port, endpoint, region, table, args.naive_messages, reader)
             _say(f"  {naive.rate:,.0f} msg/s")
@@ -633,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     cold = cold_starts()
     print(
         report(
-            [broker, storage, naive, ours, transactions],
+            [broker, storage, naive, ours, store, transactions],
             fleet_ticks,
             args.fleet_connectors,
             p50,
