@@ -306,6 +306,8 @@ def test_tls_with_the_local_ca_carries_a_session(secure_system: LocalSystem) -> 
     client.connect("localhost", broker.tls_port)
     client.loop_start()
     try:
+        # the loop thread finishes the TLS handshake; the broker's CONNACK comes after it
+        eventually(client.is_connected)
         sock = client.socket()
         assert isinstance(sock, ssl.SSLSocket)
         assert sock.version() in ("TLSv1.2", "TLSv1.3")
