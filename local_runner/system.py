@@ -127,6 +127,10 @@ class LocalSystem:
         except StorageUnavailable:
             return None
 
+    def _stop_functions(self) -> None:
+        for invoker in self.invokers.values():
+            invoker.stop()
+
     def stop(self) -> None:
         """Stop what was started, newest first; never raises, so everything gets its turn."""
         steps: list[tuple[str, Callable[[], None] | None]] = [
@@ -135,6 +139,7 @@ class LocalSystem:
             *((f"rule {b.rule_name}", b.shutdown) for b in self.bridges),
             *((f"WebSocket API {g.spec.logical_id}", g.shutdown) for g in self.gateways),
             ("API", self.api.shutdown if self.api else None),
+            ("functions", self._stop_functions),
             (
                 "dead-letter queue",
                 self.dead_letter_queue.shutdown if self.dead_letter_queue else None,

@@ -37,6 +37,10 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class FunctionStopped(RuntimeError):
+    """A call reached a function of a local system that has stopped."""
+
+
 class FunctionInvoker:
     """Imports the handler once and calls it; as many calls at a time as the function's SQS
     events let Lambda run containers (one, for every other trigger)."""
@@ -48,6 +52,13 @@ class FunctionInvoker:
         self._containers = threading.BoundedSemaphore(
             max([1, *(queue.max_concurrency for queue in spec.queues)])
         )
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Refuse every later call, as a deleted stack would. Handlers read their broker and
+        database from the process environment at each call: a thread of a stopped system that
+        called one late would reach whatever system the environment names by then."""
+        self._stopped.set()
 
     def load(self) -> Handler:
         with self._load_lock:
@@ -63,6 +74,8 @@ class FunctionInvoker:
         return self._handler
 
     def __call__(self, event: Any) -> Any:
+        if self._stopped.is_set():
+            raise FunctionStopped(f"{self.spec.logical_id}: its local system has stopped")
         handler = self.load()
         with self._containers:
             context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
