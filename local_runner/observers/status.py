@@ -111,6 +111,9 @@ class StatusWriter:
         self._thread = threading.Thread(target=self._run, name="status", daemon=True)
 
     def start(self) -> None:
+        """Write the first document before returning: once `up` says it is ready, `status`
+        finds the system running. Then again every `every` seconds."""
+        self._write()
         self._thread.start()
 
     def shutdown(self) -> None:
@@ -119,14 +122,16 @@ class StatusWriter:
         self.path.unlink(missing_ok=True)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                document = self.make()
-                write_atomically(self.path, document)
-                self.show(document)
-            except Exception as error:  # a status hiccup must never stop the system
-                self.show({"error": str(error)})
-            self._stop.wait(self.every)
+        while not self._stop.wait(self.every):
+            self._write()
+
+    def _write(self) -> None:
+        try:
+            document = self.make()
+            write_atomically(self.path, document)
+            self.show(document)
+        except Exception as error:  # a status hiccup must never stop the system
+            self.show({"error": str(error)})
 
 
 def probe(address: str, timeout: float = 1.0) -> bool:

@@ -104,8 +104,19 @@ def running_system(
         os.environ.update(saved)
 
 
+def without_ticks_of_its_own(system: LocalSystem) -> LocalSystem:
+    """Stop the clock-driven ticks of a system that outlives a test (tests fire its ticks
+    themselves, with `scheduler.fire`). Handlers read their broker and database from the process
+    environment at each call, and a test that runs a system of its own points that environment
+    at it: a minute tick of the long-lived system then published into the test's system (seen:
+    a fresh store in the time-machine test got a real-time tick's two sessions)."""
+    assert system.scheduler is not None
+    system.scheduler.shutdown()
+    return system
+
+
 @pytest.fixture(scope="session")
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     data_dir = prepare_data_dir(tmp_path_factory.mktemp("system") / "data")
     with running_system(runner_settings(data_dir)) as system:
-        yield system
+        yield without_ticks_of_its_own(system)

@@ -31,7 +31,12 @@ from evsessions.mqtt_identity import charger_password
 from local_runner.infra.certificates import make_ca, make_server_certificate
 from local_runner.services.events import scheduled_event
 from local_runner.system import LocalSystem
-from tests.integration.conftest import prepare_data_dir, runner_settings, running_system
+from tests.integration.conftest import (
+    prepare_data_dir,
+    runner_settings,
+    running_system,
+    without_ticks_of_its_own,
+)
 from tests.integration.helpers import charger_client, eventually, publish
 
 pytestmark = pytest.mark.integration
@@ -89,7 +94,7 @@ def secure_system(
 
     try:
         with running_system(runner_settings(data_dir), say=say) as system:
-            yield system
+            yield without_ticks_of_its_own(system)
     finally:
         monkeypatch.undo()
 

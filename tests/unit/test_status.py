@@ -15,6 +15,7 @@ from local_runner.observers.progress import Progress, render
 from local_runner.observers.status import (
     Component,
     StatusBoard,
+    StatusWriter,
     report,
     snapshot,
     status_path,
@@ -174,3 +175,17 @@ def test_status_says_who_can_reach_each_local_part(tmp_path: Path) -> None:
     assert lines["DynamoDB Local"].endswith("REACHABLE FROM THE NETWORK (every interface)")
     assert lines["mosquitto"].endswith("this machine only")
     assert lines["external DynamoDB"].endswith(":443")
+
+
+def test_the_status_file_is_there_when_the_writer_has_started(tmp_path: Path) -> None:
+    # GIVEN a writer that would write only every hour
+    path = tmp_path / "status.json"
+    writer = StatusWriter(path, lambda: {"counts": {"delivered": 3}}, every=3600)
+    # WHEN it has started (`up` says "ready" right after) THEN the first document is there
+    writer.start()
+    try:
+        assert json.loads(path.read_text()) == {"counts": {"delivered": 3}}
+    finally:
+        writer.shutdown()
+    # AND a stopped writer leaves no file, so `status` says "not running"
+    assert not path.exists()
