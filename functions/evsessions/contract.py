@@ -30,8 +30,10 @@ from evsessions.errors import InvalidSession
 from evsessions.integrity import (
     BILLED_FROM,
     MAX_RAW_BYTES,
+    Billed,
     Finding,
     FindingError,
+    Resolution,
     Verdict,
     finding,
     id_tag,
@@ -142,10 +144,28 @@ class ChargingSession:
     """Why the session is suspect; none when it is clean."""
     raw: str | None = None
     """A suspect session's message as it arrived (JSON text, without what the rule added)."""
+    resolution: Resolution | None = None
+    """An operator's decision on a suspect session (the store sets it, never a message)."""
 
     @property
     def verdict(self) -> Verdict:
         return "suspect" if self.findings else "clean"
+
+    @property
+    def counts_as(self) -> Literal["clean", "suspect", "void"]:
+        """Which totals the session adds to: revenue (clean, or a suspect one accepted or
+        corrected), the suspect totals (open), or none (voided)."""
+        if not self.findings:
+            return "clean"
+        if self.resolution is None:
+            return "suspect"
+        return "void" if self.resolution.action == "void" else "clean"
+
+    @property
+    def billed(self) -> Billed:
+        return Billed(
+            self.energy_delivered_in_kWh, self.duration_in_seconds, self.session_cost_in_cents
+        )
 
     @property
     def content(self) -> tuple[object, ...]:
