@@ -114,6 +114,7 @@ class LocalSystem:
             in_flight=sum(bridge.in_flight for bridge in self.bridges),
             dead_letters=self.dead_letters.count() if self.dead_letters else None,
             reused_session_ids=self._reused_session_ids(),
+            open_suspects=self._open_suspects(),
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
         )
@@ -124,6 +125,15 @@ class LocalSystem:
             return None
         try:
             return cached_store(Settings.from_env()).reused_session_ids()
+        except StorageUnavailable:
+            return None
+
+    def _open_suspects(self) -> int | None:
+        """Suspect sessions waiting for an operator (None: unreachable)."""
+        if self.database is None:
+            return None
+        try:
+            return cached_store(Settings.from_env()).open_suspects()
         except StorageUnavailable:
             return None
 

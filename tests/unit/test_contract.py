@@ -182,11 +182,10 @@ def flagged(event: Any) -> dict[str, str]:
     session = parse_session(event)
     assert session.verdict == "suspect", "expected findings"
     assert (
-        (session.raw is not None
+        session.raw is not None
         and json.loads(session.raw)
-        == {k: v for k, v in event.items() if k not in ("topic", "received_at")})
-        or any(isinstance(v, float) and not math.isfinite(v) for v in event.values())
-    )
+        == {k: v for k, v in event.items() if k not in ("topic", "received_at")}
+    ) or any(isinstance(v, float) and not math.isfinite(v) for v in event.values())
     return {f.code: f.detail for f in session.findings}
 
 
