@@ -317,6 +317,13 @@ def local_dead_letter_queue(data_dir: Path) -> LocalDeadLetterQueue:
     return queue
 
 
+def ensure_operator_key(data_dir: Path) -> None:
+    """Operators' writes need a key; locally a random one is kept with the other secrets."""
+    os.environ["OPERATOR_KEY"] = local_secret(
+        data_dir, "operator-key", os.environ.get("OPERATOR_KEY")
+    )
+
+
 def ensure_cursor_secret(data_dir: Path) -> None:
     """The API signs page cursors; locally a random secret is kept in the data folder."""
     if os.environ.get("CURSOR_SECRET"):
@@ -392,6 +399,11 @@ def start_system(
         )
         function_environment(template, system.database.endpoint_url, system.broker, system.access)
         ensure_cursor_secret(runner.local_data_dir)
+        ensure_operator_key(runner.local_data_dir)
+        say(
+            "operators resolve suspect sessions with x-operator-key: "
+            f"{runner.local_data_dir / 'secrets' / 'operator-key'}"
+        )
         system.dead_letters = dead_letter_store(runner.local_data_dir)
         system.dead_letter_queue = local_dead_letter_queue(runner.local_data_dir)
         if outcomes is not None:
