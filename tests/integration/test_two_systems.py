@@ -37,6 +37,10 @@ def _sessions(system: LocalSystem, key: str | None = None) -> list[dict[str, Any
     return list(body["sessions"])
 
 
+def _quiet(_line: str) -> None:
+    return None
+
+
 def _advance_together(clocks: list[ManualClock], minutes: int) -> None:
     """Both clocks at once, from two threads: the two systems' handlers run interleaved."""
     start = threading.Barrier(len(clocks))
@@ -62,29 +66,28 @@ def test_two_systems_in_one_process_each_publish_and_store_only_into_their_own(
     day_b = datetime(2026, 2, 3, 8, 0, 30, tzinfo=UTC)
     clock_a, clock_b = ManualClock(day_a), ManualClock(day_b)
     b_environ = {**os.environ, "FLEET_CONNECTORS_PER_CHARGER": "2", "API_KEY": KEY}
-    with (
-        running_system(
-            runner_settings(prepare_data_dir(tmp_path / "a")), say=lambda _: None, clock=clock_a
-        ) as a,
-        running_system(
-            runner_settings(prepare_data_dir(tmp_path / "b")),
-            say=lambda _: None,
-            clock=clock_b,
-            environ=b_environ,
-        ) as b,
-    ):
-        # WHEN both clocks advance ten minutes at the same time
-        _advance_together([clock_a, clock_b], minutes=10)
-        # THEN each publisher published its own fleet's ticks
-        assert (a.board.published, b.board.published) == (10, 20)
-        # AND each store holds exactly its own system's sessions, of its own day and connectors
-        stored_a = eventually(lambda: (s := _sessions(a)) and len(s) >= 10 and s, timeout=60)
-        stored_b = eventually(lambda: (s := _sessions(b, KEY)) and len(s) >= 20 and s, timeout=60)
-        assert len(stored_a) == 10 and len(stored_b) == 20
-        assert {s["ended_at"][:10] for s in stored_a} == {"2026-02-02"}
-        assert {s["ended_at"][:10] for s in stored_b} == {"2026-02-03"}
-        assert {s["connector_id"] for s in stored_a} == {"1"}
-        assert {s["connector_id"] for s in stored_b} == {"1", "2"}
-        # AND each API serves with its own function's environment: only B's asks for a key
-        assert _get(a, "/sessions?limit=1")[0] == 200
-        assert _get(b, "/sessions?limit=1")[0] == 401
+    runner_a = runner_settings(prepare_data_dir(tmp_path / "a"))
+    runner_b = runner_settings(prepare_data_dir(tmp_path / "b"))
+    with running_system(runner_b, say=_quiet, clock=clock_b, environ=b_environ) as b:
+        with running_system(runner_a, say=_quiet, clock=clock_a) as a:
+            # WHEN both clocks advance ten minutes at the same time
+            _advance_together([clock_a, clock_b], minutes=10)
+            # THEN each publisher published its own fleet's ticks
+            assert (a.board.published, b.board.published) == (10, 20)
+            # AND each store holds exactly its own system's sessions, of its day and connectors
+            stored_a = eventually(lambda: (s := _sessions(a)) and len(s) >= 10 and s, timeout=60)
+            stored_b = eventually(
+                lambda: (s := _sessions(b, KEY)) and len(s) >= 20 and s, timeout=60
+            )
+            assert len(stored_a) == 10 and len(stored_b) == 20
+            assert {s["ended_at"][:10] for s in stored_a} == {"2026-02-02"}
+            assert {s["ended_at"][:10] for s in stored_b} == {"2026-02-03"}
+            assert {s["connector_id"] for s in stored_a} == {"1"}
+            assert {s["connector_id"] for s in stored_b} == {"1", "2"}
+            # AND each API serves with its own function's environment: only B's asks for a key
+            assert _get(a, "/sessions?limit=1")[0] == 200
+            assert _get(b, "/sessions?limit=1")[0] == 401
+        # WHEN A stops THEN B ticks and stores on
+        clock_b.advance(minutes=1)
+        assert b.board.published == 22
+        eventually(lambda: len(_sessions(b, KEY)) == 22, timeout=60)
