@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from local_runner.infra.broker_access import local_secret
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, get_json, publish, served
 
@@ -76,7 +75,7 @@ def test_acknowledged_doubtful_sessions_are_stored_suspect_and_resolved_once(
     ]
     assert (charger["sessions"], charger["suspect"]["sessions"]) == (0, 5)
     # WHEN an operator accepts the depot session with the local operator key
-    key = local_secret(local_system.runner.local_data_dir, "operator-key", None)
+    key = local_system.invokers["ApiFunction"].environment["OPERATOR_KEY"]
     url = f"{api}/sessions/{CHARGER}/1/5/resolution"
     status, body = _post(url, {"action": "accept", "reason": "depot bus"}, key)
     # THEN it joins revenue, once
