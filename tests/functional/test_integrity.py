@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
 from api.app import app
+from evsessions.contract import SessionKey
+from evsessions.dynamodb_store import cached_store
+from evsessions.integrity import Resolution
+from evsessions.settings import Settings
+from evsessions.storage import ResolutionRefused
 from listener.handler import handle_batch
 from local_runner.services.events import sqs_event
 from tests.functional.conftest import API_DIR, call, rule_event
@@ -176,3 +182,29 @@ def test_a_redelivered_suspect_message_counts_once(stored: Client) -> None:
     assert handle_batch(batch(*CASES.values()), None) == {"batchItemFailures": []}
     assert call(stored, DAY).body["suspect"]["sessions"] == 5
     assert call(stored, "/health").body["suspect_sessions_open"] == 5
+
+
+def test_of_two_operators_deciding_at_once_one_wins(
+    stored: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a second operator who read the depot session before the first one decided
+    store = cached_store(Settings.from_env())
+    key = SessionKey("1", "1", "6")
+    stale = store.get(key)
+    assert resolve(stored, "6", {"action": "accept", "reason": "first"})[0] == 200
+    read, first_read = store.get, iter([stale])
+
+    def get(key: SessionKey, occurrence: int = 1, consistent: bool = False) -> Any:
+        """The stale read first, then what is stored."""
+        return next(first_read, None) or read(key, occurrence, consistent)
+
+    monkeypatch.setattr(store, "get", get)
+    # WHEN the second decides on what they read THEN the transaction's condition refuses it
+    with pytest.raises(ResolutionRefused) as refused:
+        store.resolve(key, 1, Resolution("void", datetime.now(UTC), "second", "operator"))
+    assert refused.value.session.resolution is not None
+    assert refused.value.session.resolution.action == "accept"
+    # AND the totals moved once
+    report = call(stored, DAY).body
+    assert (report["totals"]["sessions"], report["suspect"]["sessions"]) == (2, 4)
+    assert call(stored, "/health").body["suspect_sessions_open"] == 4
