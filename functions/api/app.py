@@ -311,8 +311,6 @@ def list_sessions() -> dict[str, Any]:
         raise BadRequestError("connector needs charger: connector ids are per charger")
     start, end = _window(params)
     verdict, open_review = _verdict(params.get("verdict")), _review(params.get("review"))
-    if open_review and (charger is not None or verdict is not None):
-        raise BadRequestError("review=open lists the fleet's open suspect sessions alone")
     filters = {"route": "sessions", "charger": charger, "connector": connector}
     filters |= {"from": params.get("from"), "to": params.get("to")}
     filters |= {"verdict": verdict, "review": params.get("review")}

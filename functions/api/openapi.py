@@ -458,8 +458,8 @@ def _parameters() -> JSON:
             "name": "review",
             "in": "query",
             "required": False,
-            "description": "open: the fleet's suspect sessions no operator resolved yet, newest"
-            " first (with no charger, connector or verdict: a 400).",
+            "description": "open: only suspect sessions no operator resolved yet, newest first"
+            " (from their own sparse index; charger and connector filter it).",
             "schema": {"type": "string", "enum": ["open"]},
             "example": "open",
         },
@@ -557,12 +557,7 @@ def _paths() -> JSON:
             "Sessions, newest first",
             "For the fleet, one charger or one connector, ending in [from, to). One Query per"
             " page (the fleet walks the months that hold sessions, newest first)."
-            + _rules(
-                "connector needs charger",
-                "review=open stands alone",
-                _WINDOW_RULE,
-                _CURSOR_RULE,
-            ),
+            + _rules("connector needs charger", _WINDOW_RULE, _CURSOR_RULE),
             [*query, *(_ref("parameters", n) for n in ("verdict", "review", "cursor"))],
             {
                 "200": _ok(_ref("schemas", "SessionPage"), "One page of sessions."),

@@ -536,6 +536,8 @@ class DynamoDbSessionStore:
             "ExpressionAttributeValues": typed(values),
             **_verdict_filter(query),
         }
+        if index == BY_REVIEW:
+            arguments.update(_review_filter(query, arguments["ExpressionAttributeValues"]))
         if after is not None:
             arguments["ExclusiveStartKey"] = typed(after)
         response = self._call("query", **arguments)
@@ -651,6 +653,23 @@ def _verdict_filter(query: SessionQuery) -> dict[str, str]:
     if query.verdict is None:
         return {}
     return {"FilterExpression": _VERDICT_FILTERS[query.verdict]}
+
+
+def _review_filter(query: SessionQuery, values: dict[str, Any]) -> dict[str, Any]:
+    """The open suspects of one charger or connector (and verdict): a filter on the sparse index,
+    which holds the open suspects alone, so it reads few items it drops."""
+    conditions = [_VERDICT_FILTERS[query.verdict]] if query.verdict else []
+    added = {}
+    for name, value in (("charger_id", query.charger_id), ("connector_id", query.connector_id)):
+        if value is not None:
+            conditions.append(f"{name} = :{name}")
+            added[f":{name}"] = value
+    if not conditions:
+        return {}
+    return {
+        "FilterExpression": " AND ".join(conditions),
+        "ExpressionAttributeValues": {**values, **typed(added)},
+    }
 
 
 def _outcomes(

@@ -95,6 +95,8 @@ def test_suspect_sessions_are_counted_apart_from_revenue(stored: Client) -> None
     assert call(stored, "/health").body["suspect_sessions_open"] == 5
     listed = call(stored, "/sessions?review=open").body["sessions"]
     assert sorted(s["session_id"] for s in listed) == ["2", "3", "4", "5", "6"]
+    assert len(call(stored, "/sessions?review=open&charger=1&connector=1").body["sessions"]) == 5
+    assert call(stored, "/sessions?review=open&charger=2").body["sessions"] == []
     assert len(call(stored, "/sessions?verdict=clean").body["sessions"]) == 1
     assert len(call(stored, "/sessions?charger=1&verdict=suspect").body["sessions"]) == 5
 
