@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -52,10 +52,12 @@ from evsessions.dynamodb_items import (
     typed,
 )
 from evsessions.errors import StorageUnavailable
+from evsessions.fan_out import WORKERS, FanOut, concurrently
 from evsessions.integrity import Billed, Resolution
+from evsessions.paged_merge import Fetch, merge_pages
 from evsessions.session_transactions import ItemKey, pack, plan, plan_resolution
 from evsessions.settings import Settings
-from evsessions.shards import SHARDS, merged, sharded
+from evsessions.shards import SHARDS, sharded
 from evsessions.storage import (
     Bucket,
     BucketTotals,
@@ -129,12 +131,15 @@ def create_client(settings: Settings) -> DynamoDBClient:
     """A client with short timeouts: a handler should fail fast and be retried, not hang.
 
     Parameter validation is off: our requests are built by this module and tested, and checking
-    a 100-item transaction against the model took a fifth of the listener's CPU time."""
+    a 100-item transaction against the model took a fifth of the listener's CPU time. The
+    connection pool holds the shared read pool's requests and their callers' (botocore's default
+    of 10 would open and drop connections under a fleet read's 16 Queries)."""
     config = Config(
         connect_timeout=2,
         read_timeout=10,
         retries={"max_attempts": 3, "mode": "standard"},
         parameter_validation=False,
+        max_pool_connections=2 * WORKERS,
     )
     client: DynamoDBClient = aws_client(
         "dynamodb", settings.aws_region, settings.dynamodb_endpoint_url, config
@@ -150,6 +155,7 @@ class DynamoDbSessionStore:
         clock: Callable[[], datetime] = _utc_now,
         backoff: ConflictBackoff | None = None,
         fleet_shard: Callable[[], int] = _any_shard,
+        fan_out: FanOut = concurrently,
     ) -> None:
         self.table = table
         self.client = client
@@ -161,6 +167,8 @@ class DynamoDbSessionStore:
         self._marked_months: set[str] = set()
         """Months whose marker this store has put; a marker is idempotent, so this only saves
         requests."""
+        self.fan_out = fan_out
+        """Runs a read's independent Queries (one a shard or connector) at once."""
         self.counts = TransactionCounts()
         self._known_last_ended: dict[ItemKey, dict[str, str]] = {}
         """End times this store wrote or read; they only grow (one item a charger: bounded)."""
@@ -467,7 +475,7 @@ class DynamoDbSessionStore:
             high = min(high, before)  # inclusive here: the cursor's own session is dropped below
         chunk = -(-limit // max(1, len(partitions))) + 1
         pages = [
-            self._pages(
+            self._page(
                 {
                     "IndexName": index,
                     "ScanIndexForward": False,
@@ -482,22 +490,27 @@ class DynamoDbSessionStore:
             )
             for partition in partitions
         ]
-        items = merged(
-            pages, key=lambda item: str(item[sort_key]), limit=limit + 1, descending=True
+        items = merge_pages(
+            pages,
+            key=lambda item: str(item[sort_key]),
+            limit=limit + 1,
+            descending=True,
+            fan_out=self.fan_out,
         )
         sessions = [session_from_item(i) for i in items if i[sort_key] != before]
         return sessions[:limit]
 
-    def _pages(self, arguments: dict[str, Any], chunk: int) -> Iterator[dict[str, Any]]:
-        """The items of a Query, fetched `chunk` at a time and only when asked for."""
-        arguments = {"TableName": self.table, "Limit": chunk, **arguments}
-        while True:
-            response = self._call("query", **arguments)
-            yield from (plain(item) for item in response.get("Items", []))
-            last = response.get("LastEvaluatedKey")
-            if last is None:
-                return
-            arguments["ExclusiveStartKey"] = last
+    def _page(self, arguments: dict[str, Any], chunk: int) -> Fetch[dict[str, Any]]:
+        """Reads a Query `chunk` items at a time, one page a call, from the cursor it is given
+        (the merge asks for a page only when it may need one)."""
+        base = {"TableName": self.table, "Limit": chunk, **arguments}
+
+        def fetch(cursor: Any) -> tuple[list[dict[str, Any]], Any]:
+            start = {} if cursor is None else {"ExclusiveStartKey": cursor}
+            response = self._call("query", **base, **start)
+            return [plain(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+        return fetch
 
     def _months(self, query: SessionQuery, below: str) -> list[str]:
         """Months with sessions inside the query's window and before `below`, newest first: the
@@ -552,17 +565,24 @@ class DynamoDbSessionStore:
             return self._charger_totals(charger_id, bucket, first, last)
         prefix = BUCKET_PREFIX[bucket]
         summed: dict[str, tuple[Totals, Totals]] = {}
-        for shard in range(SHARDS):  # the fleet's shards add up, bucket by bucket
-            for item in self._query_all(
-                KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-                ExpressionAttributeValues=typed(
-                    {
-                        ":pk": sharded(FLEET_TOTALS, shard),
-                        ":first": prefix + first,
-                        ":last": prefix + last,
-                    }
-                ),
-            ):
+        shards = self.fan_out(  # the fleet's shards, read at once, add up bucket by bucket
+            [
+                functools.partial(
+                    self._query_all,
+                    KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+                    ExpressionAttributeValues=typed(
+                        {
+                            ":pk": sharded(FLEET_TOTALS, shard),
+                            ":first": prefix + first,
+                            ":last": prefix + last,
+                        }
+                    ),
+                )
+                for shard in range(SHARDS)
+            ]
+        )
+        for items in shards:
+            for item in items:
                 start = item["sk"].removeprefix(prefix)
                 clean, suspect = summed.get(start, (Totals(), Totals()))
                 summed[start] = (
@@ -578,21 +598,29 @@ class DynamoDbSessionStore:
         connector's partition read once, only the fields a sum needs)."""
         width = len(first)  # a bucket start is the prefix of the times inside it
         summed: dict[str, dict[str, Totals]] = {}
-        for connector in self._connectors(charger_id):
-            for item in self._query_all(
-                IndexName=BY_CONNECTOR_TIME,
-                KeyConditionExpression="connector_pk = :p AND charger_time BETWEEN :low AND :high",
-                ExpressionAttributeValues=typed(
-                    {
-                        ":p": f"CONNECTOR#{charger_id}#{connector}",
-                        ":low": first,
-                        ":high": last + "~",
-                    }
-                ),
-                ProjectionExpression="ended_at, energy_delivered_in_kWh, "
-                "session_cost_in_cents, duration_in_seconds, review, resolution.#a",
-                ExpressionAttributeNames={"#a": "action"},
-            ):
+        connectors = self.fan_out(  # each connector's partition, read at once
+            [
+                functools.partial(
+                    self._query_all,
+                    IndexName=BY_CONNECTOR_TIME,
+                    KeyConditionExpression="connector_pk = :p AND charger_time "
+                    "BETWEEN :low AND :high",
+                    ExpressionAttributeValues=typed(
+                        {
+                            ":p": f"CONNECTOR#{charger_id}#{connector}",
+                            ":low": first,
+                            ":high": last + "~",
+                        }
+                    ),
+                    ProjectionExpression="ended_at, energy_delivered_in_kWh, "
+                    "session_cost_in_cents, duration_in_seconds, review, resolution.#a",
+                    ExpressionAttributeNames={"#a": "action"},
+                )
+                for connector in self._connectors(charger_id)
+            ]
+        )
+        for items in connectors:
+            for item in items:
                 start = str(item["ended_at"])[:width]
                 add = Totals(
                     1,
@@ -626,7 +654,7 @@ class DynamoDbSessionStore:
         start = charger_sk(after) if after is not None else "CHARGER#"
         chunk = -(-(limit + 1) // SHARDS) + 1
         shards = [
-            self._pages(
+            self._page(
                 {
                     "KeyConditionExpression": "pk = :pk AND sk > :start",
                     "ExpressionAttributeValues": typed(
@@ -637,7 +665,9 @@ class DynamoDbSessionStore:
             )
             for shard in range(SHARDS)
         ]
-        items = merged(shards, key=lambda item: str(item["sk"]), limit=limit + 1)
+        items = merge_pages(
+            shards, key=lambda item: str(item["sk"]), limit=limit + 1, fan_out=self.fan_out
+        )
         summaries = [_charger_summary(item) for item in items]
         if len(summaries) > limit:
             return summaries[:limit], summaries[limit - 1].charger_id

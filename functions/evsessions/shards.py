@@ -7,19 +7,15 @@ second) each of them needs over 4,000 write units a second, and one partition-ke
 million chargers (`scripts/capacity.py` shows the numbers). The shard is a function of the
 charger id alone (CRC-32, stable across processes, unlike `hash()`), so a retried or duplicate
 session always meets the same shard, and exactness never depends on which shard it was.
-Readers of fleet-wide data read every shard: sums add up, lists are merged in order.
+Readers of fleet-wide data read every shard: sums add up, lists are merged in order
+(`paged_merge`), every shard's Query at once (`fan_out`).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
 
 SHARDS = 16
-T = TypeVar("T")
 
 
 def shard_of(charger_id: str) -> int:
@@ -29,11 +25,3 @@ def shard_of(charger_id: str) -> int:
 def sharded(value: str, shard: int) -> str:
     """A partition-key value of one shard: `TOTALS#FLEET` -> `TOTALS#FLEET#07`."""
     return f"{value}#{shard:02d}"
-
-
-def merged(
-    shards: Iterable[Iterator[T]], key: Callable[[T], str], limit: int, descending: bool = False
-) -> list[T]:
-    """The first `limit` items of shards already sorted by `key` (descending if said), merged
-    lazily: a shard is read only as far as the merge needs it."""
-    return list(itertools.islice(heapq.merge(*shards, key=key, reverse=descending), limit))

@@ -29,6 +29,7 @@ from evsessions.dynamodb_items import (
 )
 from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
+from evsessions.fan_out import in_order
 from evsessions.shards import SHARDS
 from evsessions.storage import SaveOutcome, SessionPage, SessionQuery
 
@@ -54,7 +55,9 @@ def stubbed() -> Iterator[tuple[DynamoDbSessionStore, Stubber]]:
         aws_secret_access_key="testing",
     )
     with Stubber(client) as stubber:
-        store = DynamoDbSessionStore("Sessions", client, fleet_shard=lambda: FLEET_SHARD)
+        store = DynamoDbSessionStore(
+            "Sessions", client, fleet_shard=lambda: FLEET_SHARD, fan_out=in_order
+        )
         marker_put(stubber, "2025-11")  # the tests' sessions end in November 2025
         store.mark_months({"2025-11"})
         yield store, stubber
