@@ -4,12 +4,14 @@ A fleet-wide read is a Query per shard; one after another they cost sixteen roun
 pool is created on first use, never at import (a cold start that never reads pays nothing; the
 module itself adds no import time: botocore already imports `concurrent.futures`), and it lives
 as long as the process, so a warm Lambda container reuses its threads across invocations.
-botocore clients are thread-safe. A call submitted here must not itself fan out: a worker that
-waits on the pool could wait on itself.
+botocore clients are thread-safe. Each call runs in a copy of the caller's context, so it sees the
+invocation's own environment (`evsessions.invocation`). A call submitted here must not itself fan
+out: a worker that waits on the pool could wait on itself.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,7 +46,9 @@ def concurrently(calls: Sequence[Callable[[], T]]) -> list[T]:
     if len(calls) <= 1:
         return [call() for call in calls]
     pool = _shared_pool()
-    futures: list[Future[T]] = [pool.submit(call) for call in calls[1:]]
+    futures: list[Future[T]] = [
+        pool.submit(contextvars.copy_context().run, call) for call in calls[1:]
+    ]
     first: list[T] = []
     error: BaseException | None = None
     try:

@@ -103,7 +103,8 @@ def _safe(
     floors = [source.floor for source in open_sources if source.floor is not None]
     bound = None
     if floors:
-        bound = min(floors) if descending else max(floors)  # the floor handed out last
+        # an item is safe when no open source's unread items can precede it: ahead of every floor
+        bound = max(floors) if descending else min(floors)
     ready = _ordered(_drain(sources, bound, ahead), key, descending)
     return ready[:need]  # what does not fit fills no page: the merge then ends
 

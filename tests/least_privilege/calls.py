@@ -19,14 +19,15 @@ import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import botocore.handlers
 
-from evsessions import invocation
+from evsessions import fan_out, invocation
 from tests.least_privilege.deployment import (
     ACCOUNT,
     FUNCTIONS_DIR,
@@ -165,6 +166,8 @@ class CallRecorder:
         self._sinks: list[list[AwsCall]] = []
         self._mapper: CallMapper | None = None
         self._packages: dict[str, str] = {}
+        self._handed_over = threading.local()
+        """On a read pool thread: the caller of the function that submitted the running call."""
 
     @property
     def mapper(self) -> CallMapper:
@@ -178,10 +181,12 @@ class CallRecorder:
         return self._mapper
 
     def install(self) -> None:
-        """From now on every new botocore session's clients report their calls here."""
+        """From now on every new botocore session's clients report their calls here, and a call
+        made on the shared read pool is the call of the function that handed it over."""
         handler = ("creating-client-class", self._add_hook)
         if handler not in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.append(handler)
+        fan_out.ThreadPoolExecutor = _pool_class(self)  # type: ignore[misc]
 
     @contextmanager
     def recording(self) -> Iterator[list[AwsCall]]:
@@ -210,6 +215,8 @@ class CallRecorder:
             elif not found:
                 outside = outside or (filename.startswith(_NOT_DEPLOYED) and filename != __file__)
             frame = frame.f_back  # type: ignore[assignment]
+        if not found and getattr(self._handed_over, "caller", None) is not None:
+            return cast(tuple[str | None, bool], self._handed_over.caller)
         return caller if found else (None, outside)
 
     def function_on_stack(self) -> str | None:
@@ -242,6 +249,25 @@ class CallRecorder:
         with self._lock:
             for sink in self._sinks:
                 sink.append(call)
+
+
+def _pool_class(recorder: CallRecorder) -> type[ThreadPoolExecutor]:
+    class HandingOverPool(ThreadPoolExecutor):
+        """Remembers who submitted each call (the stack of a pool thread holds no handler)."""
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitter = recorder.caller()
+
+            def run() -> Any:
+                recorder._handed_over.caller = submitter
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    recorder._handed_over.caller = None
+
+            return super().submit(run)
+
+    return HandingOverPool
 
 
 def _make_recorded_client(recorder: CallRecorder) -> type:
