@@ -626,3 +626,30 @@ def test_two_contents_of_one_identity_in_a_batch_are_two_occurrences(
     outcomes = store.save_many([SESSION, REUSED, SESSION])
     assert outcomes == [SaveOutcome.STORED, SaveOutcome.REUSED, SaveOutcome.DUPLICATE]
     stubber.assert_no_pending_responses()
+
+
+def test_fleet_reads_hand_every_shards_query_to_the_read_pool_at_once(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a store whose read pool records each batch of calls it is handed
+    store, stubber = stubbed
+    store.clock = lambda: datetime(2025, 11, 20, tzinfo=UTC)
+    batches: list[int] = []
+
+    def recording(calls: Any) -> Any:
+        batches.append(len(calls))
+        return in_order(calls)
+
+    store.fan_out = recording
+    for shard in range(SHARDS):
+        item = [typed(session_item(SESSION))] if shard == 7 else []
+        more = {"LastEvaluatedKey": {"pk": {"S": "x"}}} if shard == 7 else {}
+        stubber.add_response(
+            "query", {"Items": item, **more}, month_shard_query("2025-11", shard, 2)
+        )
+    stubber.add_response("query", {"Items": []})
+    # WHEN a fleet page of one is listed
+    page = store.list_sessions(SessionQuery(limit=1))
+    # THEN the first round handed all 16 shards' Queries over at once; a second, shard 7's alone
+    assert page.sessions == [SESSION]
+    assert batches == [SHARDS, 1]

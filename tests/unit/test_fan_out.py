@@ -67,3 +67,15 @@ def test_importing_the_api_and_store_creates_no_pool_or_thread() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_each_call_sees_the_callers_invocation_environment() -> None:
+    # GIVEN an invocation with its own environment WHEN its reads fan out
+    from evsessions import invocation
+
+    with invocation.invoked_with({"SESSIONS_TABLE": "mine"}):
+        seen = fan_out.concurrently(
+            [lambda: invocation.environment().get("SESSIONS_TABLE") for _ in range(4)]
+        )
+    # THEN every call, on whichever thread, saw that environment
+    assert seen == ["mine"] * 4
