@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -103,6 +104,10 @@ _INDEX_KEYS = {
     BY_MONTH: ("month", "fleet_time"),
     BY_REVIEW: ("review", "fleet_time"),
 }
+MONTHS_FOR = 5.0
+"""Seconds a store reuses the list of months it read. A month appears in it with its first
+session; the fleet listing reads the newest possible month without it, so only a first session
+stored in an older month (a late or back-dated one) can stay out of a listing, for this long."""
 _VERDICT_FILTERS = {
     "clean": "attribute_not_exists(findings)",
     "suspect": "attribute_exists(findings)",
@@ -156,6 +161,7 @@ class DynamoDbSessionStore:
         backoff: ConflictBackoff | None = None,
         fleet_shard: Callable[[], int] = _any_shard,
         fan_out: FanOut = concurrently,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.table = table
         self.client = client
@@ -168,6 +174,9 @@ class DynamoDbSessionStore:
         """Months whose marker this store has put; a marker is idempotent, so this only saves
         requests."""
         self.fan_out = fan_out
+        self.monotonic = monotonic
+        self._months_read: tuple[float, list[str]] | None = None
+        """When the month markers were last read, and the months they named, newest first."""
         """Runs a read's independent Queries (one a shard or connector) at once."""
         self.counts = TransactionCounts()
         self._known_last_ended: dict[ItemKey, dict[str, str]] = {}
@@ -514,16 +523,16 @@ class DynamoDbSessionStore:
 
     def _months(self, query: SessionQuery, below: str) -> list[str]:
         """Months with sessions inside the query's window and before `below`, newest first: the
-        month markers, one Query."""
-        low = month_marker(format_time(query.start)[:7] if query.start else "")["sk"]
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues=typed(
-                {":pk": MONTHS, ":low": low, ":high": month_marker(below)["sk"]}
-            ),
-        )
-        months = {item["sk"].removeprefix(MONTH_PREFIX) for item in items}
-        return sorted(months - {below}, reverse=True)
+        month markers (one Query of a few items, reused for `MONTHS_FOR` seconds)."""
+        now = self.monotonic()
+        if self._months_read is None or now - self._months_read[0] >= MONTHS_FOR:
+            items = self._query_all(
+                KeyConditionExpression="pk = :pk", ExpressionAttributeValues=typed({":pk": MONTHS})
+            )
+            months = {item["sk"].removeprefix(MONTH_PREFIX) for item in items}
+            self._months_read = (now, sorted(months, reverse=True))
+        low = format_time(query.start)[:7] if query.start else ""
+        return [month for month in self._months_read[1] if low <= month < below]
 
     def _query_index(
         self, index: str, partition: str, query: SessionQuery, limit: int, after: Position | None

@@ -27,7 +27,7 @@ from evsessions.dynamodb_items import (
     session_item,
     typed,
 )
-from evsessions.dynamodb_store import DynamoDbSessionStore
+from evsessions.dynamodb_store import MONTHS_FOR, DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
 from evsessions.fan_out import in_order
 from evsessions.shards import SHARDS
@@ -519,10 +519,8 @@ def test_fleet_listing_merges_the_month_shards_and_walks_the_months_newest_first
         {"Items": months},
         {
             "TableName": "Sessions",
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": typed(
-                {":pk": "MONTHS", ":low": "MONTH#", ":high": "MONTH#2025-11"}
-            ),
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": typed({":pk": "MONTHS"}),
         },
     )
     for shard in range(SHARDS):
@@ -653,3 +651,33 @@ def test_fleet_reads_hand_every_shards_query_to_the_read_pool_at_once(
     # THEN the first round handed all 16 shards' Queries over at once; a second, shard 7's alone
     assert page.sessions == [SESSION]
     assert batches == [SHARDS, 1]
+
+
+def test_the_months_are_read_once_for_a_few_seconds(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a store whose clock for the months' reuse stands still, then moves past the bound
+    store, stubber = stubbed
+    store.clock = lambda: datetime(2025, 11, 20, tzinfo=UTC)
+    now = [100.0]
+    store.monotonic = lambda: now[0]
+    months = {"Items": [{"pk": {"S": "MONTHS"}, "sk": {"S": "MONTH#2025-11"}}]}
+
+    def empty_month() -> None:
+        for shard in range(SHARDS):
+            stubber.add_response("query", {"Items": []}, month_shard_query("2025-11", shard, 2))
+
+    empty_month()
+    stubber.add_response("query", months)
+    # WHEN the fleet is listed twice within the bound, then once after it
+    store.list_sessions(SessionQuery(limit=2))
+    now[0] += MONTHS_FOR - 0.1
+    empty_month()
+    store.list_sessions(SessionQuery(limit=2))
+    stubber.assert_no_pending_responses()
+    now[0] += 0.2
+    empty_month()
+    stubber.add_response("query", months)
+    store.list_sessions(SessionQuery(limit=2))
+    # THEN the markers were read by the first and the third listing only
+    stubber.assert_no_pending_responses()
