@@ -1,7 +1,7 @@
 """Bursts against the local API: answered, refused (503) and timed out, beside the old server.
 
     .venv/bin/python scripts/bench_burst.py [--bursts 100,300,1000] [--timeout 10]
-        [--sessions 500] [--path '/sessions?limit=5']
+        [--sessions 500] [--path '/sessions?limit=5'] [--before-reads f5e9a7d]
 
 Why: issue 16 found that 300 concurrent requests to the local API left 81 timed out: Python's HTTP
 server listens with a backlog of 5 and the rest of a burst waits on SYN retransmissions. This
@@ -10,8 +10,11 @@ Chalice app with local_runner.services.api_server in a subprocess, twice: with t
 (backlog 5, a thread per connection, no limit) as the baseline and with today's `Capacity`. Each
 burst opens every connection at once (one request each, `Connection: close`) from one asyncio
 client and waits at most --timeout seconds per request. Goals: no timeouts at 300; at 1,000 every
-request answered or refused fast. Progress goes to standard error, the report to standard output;
-the script never fails on a goal.
+request answered or refused fast. Issue 22 adds a third server: today's `Capacity` serving the
+functions as they were before the shards' Queries ran at once (`--before-reads`, a commit whose
+`functions/` folder is extracted with `git archive`), so old and new read code meet the same
+bursts in one run; its goal: at least 3x the fleet listings answered a second. Progress goes to
+standard error, the report to standard output; the script never fails on a goal.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,10 +56,19 @@ from local_runner.services.template import load_template
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 BURSTS = (100, 300, 1000)
+NOW_CODE = "now"
+BEFORE_READS = "f5e9a7d"
+"""The last commit whose fleet reads ran their shards' Queries one after another (issue 22)."""
+READS_BEFORE = "reads before: `Capacity()`, shard Queries one after another"
+READS_NOW = "now: `Capacity()`, shard Queries at once"
 CONFIGURATIONS = {
     "old: backlog 5, a thread per connection": Capacity(backlog=5, workers=None),
-    "now: local_runner.services.api_server.Capacity()": Capacity(),
+    READS_BEFORE: Capacity(),
+    READS_NOW: Capacity(),
 }
+"""The servers measured, in order; the second serves the functions of `--before-reads`."""
+LISTINGS_GOAL = 3.0
+"""Issue 22: fleet listings answered a second, now over before, under the same burst."""
 FAST_SECONDS = 5.0
 """A refusal slower than this is not 'fast' (the goal at 1,000)."""
 
@@ -81,12 +94,24 @@ def serve(port: int, configuration: str) -> int:
     return 0
 
 
-def start_api(work_dir: Path, configuration: str) -> tuple[ManagedProcess, int]:
+def start_api(
+    work_dir: Path, configuration: str, functions: Path = ROOT / "functions"
+) -> tuple[ManagedProcess, int]:
+    """The server subprocess, importing the deployed code from `functions`."""
     port = free_port()
+    path = os.pathsep.join([str(functions), str(ROOT)])
     process = ManagedProcess(
         "API server",
-        [sys.executable, str(Path(__file__).resolve()), "--serve", str(port), configuration],
-        work_dir / "logs" / "api.log",
+        [
+            "env",
+            f"PYTHONPATH={path}",
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve",
+            str(port),
+            configuration,
+        ],
+        work_dir / "logs" / f"api-{port}.log",
     )
     try:
         process.wait_until(lambda: port_open(HOST, port), timeout=60)
@@ -169,8 +194,8 @@ def _ms(value: float | None) -> str:
 def table(rows: list[Row]) -> str:
     lines = [
         "| server | burst | answered | 503 | timed out | other errors "
-        "| answered p50 / p99 ms | 503 p99 ms | burst done in s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| answered p50 / p99 ms | 503 p99 ms | burst done in s | answered a second |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         answered = row.latencies("answered")
@@ -178,14 +203,29 @@ def table(rows: list[Row]) -> str:
             f"| {row.configuration} | {row.size:,} | {row.count('answered'):,} | "
             f"{row.count('503'):,} | {row.count('timed out'):,} | {row.other:,} | "
             f"{_ms(percentile(answered, 0.5))} / {_ms(percentile(answered, 0.99))} | "
-            f"{_ms(percentile(row.latencies('503'), 0.99))} | {row.seconds:,.1f} |"
+            f"{_ms(percentile(row.latencies('503'), 0.99))} | {row.seconds:,.1f} | "
+            f"{listings_per_second(row):,.1f} |"
         )
     return "\n".join(lines)
+
+
+def listings_per_second(row: Row) -> float:
+    return row.count("answered") / row.seconds if row.seconds > 0 else 0.0
 
 
 def goals(rows: list[Row]) -> list[str]:
     now = [row for row in rows if row.configuration.startswith("now")]
     said = []
+    before = {row.size: row for row in rows if row.configuration == READS_BEFORE}
+    for row in now:
+        if row.size in before:
+            old, new = listings_per_second(before[row.size]), listings_per_second(row)
+            ratio = new / old if old > 0 else math.inf
+            said.append(
+                f"- {'PASS' if ratio >= LISTINGS_GOAL else 'MISS'}: listings answered a second "
+                f"in a burst of {row.size:,}: {new:,.1f} now vs {old:,.1f} with the reads before"
+                f" = {ratio:.1f}x (goal >= {LISTINGS_GOAL:g}x)"
+            )
     for row in now:
         if row.size == 300:
             ok = row.count("timed out") == 0 and row.other == 0
@@ -221,6 +261,16 @@ def load_sessions(endpoint: str, region: str, table_name: str, sessions: int) ->
     load(SyntheticFleet(end=window_end(), seed=1), Aggregates(), writer, 0, sessions)
 
 
+def extract_functions(ref: str, into: Path) -> Path:
+    """The `functions/` folder of commit `ref`, written under `into`."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "functions"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "functions"
+
+
 def machine_now() -> str:
     """The benchmarks' machine line, and the load this burst run starts under."""
     return f"{machine()}, load {os.getloadavg()[0]:.1f} at start"
@@ -240,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=500, help="sessions loaded first")
     parser.add_argument("--path", default="/sessions?limit=5", help="what every request asks")
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between bursts")
+    parser.add_argument(
+        "--before-reads",
+        default=BEFORE_READS,
+        help="commit whose functions/ serve the reads before",
+    )
     parser.add_argument(
         "--serve", nargs=2, metavar=("PORT", "CONFIGURATION"), help=argparse.SUPPRESS
     )
@@ -280,9 +335,11 @@ def main(argv: list[str] | None = None) -> int:
             **LOCAL_CREDENTIALS,
         }
         headers = {"x-api-key": settings.api_key} if settings.api_key else {}
+        before = extract_functions(args.before_reads, work_dir / "before")
         rows: list[Row] = []
         for configuration in CONFIGURATIONS:
-            api, port = start_api(work_dir, configuration)
+            code = before if configuration == READS_BEFORE else ROOT / "functions"
+            api, port = start_api(work_dir, configuration, code)
             try:
                 for size in args.bursts:
                     time.sleep(args.pause)  # the previous burst's stragglers are gone
@@ -299,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\nEach request: `GET {args.path}` on its own connection, all of a burst at once, "
             f"timed out after {args.timeout:g} s; {args.sessions:,} sessions in DynamoDB Local. "
-            f"Today's capacity: {Capacity()}.\n"
+            f"Today's capacity: {Capacity()}. The reads before: the functions of commit "
+            f"`{args.before_reads}`. Answered a second: answered / burst done in s.\n"
         )
         print(f"Machine: {where}\n")
         print(f"Command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`")

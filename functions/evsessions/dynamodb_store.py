@@ -59,6 +59,7 @@ from evsessions.paged_merge import Fetch, merge_pages
 from evsessions.session_transactions import ItemKey, pack, plan, plan_resolution
 from evsessions.settings import Settings
 from evsessions.shards import SHARDS, sharded
+from evsessions.single_flight import SingleFlight
 from evsessions.storage import (
     Bucket,
     BucketTotals,
@@ -175,6 +176,8 @@ class DynamoDbSessionStore:
         requests."""
         self.fan_out = fan_out
         self.monotonic = monotonic
+        self.flights = SingleFlight()
+        """Fleet-wide reads that overlap an identical one share it (see `single_flight`)."""
         self._months_read: tuple[float, list[str]] | None = None
         """When the month markers were last read, and the months they named, newest first."""
         """Runs a read's independent Queries (one a shard or connector) at once."""
@@ -404,7 +407,7 @@ class DynamoDbSessionStore:
             )
             return SessionPage(sessions, position)
         if query.charger_id is None:
-            return self._list_fleet(query)
+            return self.flights.run(("sessions", repr(query)), lambda: self._list_fleet(query))
         if query.connector_id is None:
             return self._list_charger(query, query.charger_id)
         partition = f"CONNECTOR#{query.charger_id}#{query.connector_id}"
@@ -572,6 +575,11 @@ class DynamoDbSessionStore:
     ) -> list[BucketTotals]:
         if charger_id is not None:
             return self._charger_totals(charger_id, bucket, first, last)
+        return self.flights.run(
+            ("totals", bucket, first, last), lambda: self._fleet_totals(bucket, first, last)
+        )
+
+    def _fleet_totals(self, bucket: Bucket, first: str, last: str) -> list[BucketTotals]:
         prefix = BUCKET_PREFIX[bucket]
         summed: dict[str, tuple[Totals, Totals]] = {}
         shards = self.fan_out(  # the fleet's shards, read at once, add up bucket by bucket
@@ -657,6 +665,9 @@ class DynamoDbSessionStore:
             arguments["ExclusiveStartKey"] = last
 
     def chargers(self, limit: int, after: str | None) -> tuple[list[ChargerSummary], str | None]:
+        return self.flights.run(("chargers", limit, after), lambda: self._chargers(limit, after))
+
+    def _chargers(self, limit: int, after: str | None) -> tuple[list[ChargerSummary], str | None]:
         """One item a charger, its connectors inside, in id order: a k-way merge of the CHARGERS
         shards, each read a share of the page at a time; one more than the page says if there
         is more."""

@@ -31,6 +31,7 @@ from evsessions.dynamodb_store import MONTHS_FOR, DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
 from evsessions.fan_out import in_order
 from evsessions.shards import SHARDS
+from evsessions.single_flight import SingleFlight
 from evsessions.storage import SaveOutcome, SessionPage, SessionQuery
 
 ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)
@@ -680,4 +681,30 @@ def test_the_months_are_read_once_for_a_few_seconds(
     stubber.add_response("query", months)
     store.list_sessions(SessionQuery(limit=2))
     # THEN the markers were read by the first and the third listing only
+    stubber.assert_no_pending_responses()
+
+
+def test_fleet_reads_go_through_the_shared_flights(
+    stubbed: tuple[DynamoDbSessionStore, Stubber],
+) -> None:
+    # GIVEN a store that records which reads it shares with overlapping identical ones
+    store, stubber = stubbed
+    store.clock = lambda: datetime(2025, 11, 20, tzinfo=UTC)
+    shared: list[str] = []
+
+    class Recording(SingleFlight):
+        def run(self, key: Any, read: Any) -> Any:
+            shared.append(key[0])
+            return super().run(key, read)
+
+    store.flights = Recording()
+    # the month's shards and the months; the totals' shards; the chargers' shards
+    for _ in range(SHARDS + 1 + SHARDS + SHARDS):
+        stubber.add_response("query", {"Items": []})
+    # WHEN the fleet's sessions, totals and chargers are read
+    store.list_sessions(SessionQuery(limit=2))
+    store.totals(None, "day", "2025-11-01", "2025-11-20")
+    store.chargers(10, None)
+    # THEN each went through the shared flights
+    assert shared == ["sessions", "totals", "chargers"]
     stubber.assert_no_pending_responses()
