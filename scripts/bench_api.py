@@ -41,7 +41,14 @@ from botocore.config import Config
 from dotenv import load_dotenv
 
 from evsessions.contract import SessionKey, format_time
-from evsessions.dynamodb_items import BY_MONTH, FLEET_TOTALS, session_key, typed
+from evsessions.dynamodb_items import (
+    BY_CONNECTOR_TIME,
+    BY_MONTH,
+    CHARGERS,
+    FLEET_TOTALS,
+    session_key,
+    typed,
+)
 from evsessions.dynamodb_store import create_client
 from evsessions.settings import Settings
 from evsessions.shards import SHARDS, sharded
@@ -77,7 +84,21 @@ LOAD_THREADS = 4
 """BatchWriteItem threads: DynamoDB Local gains little beyond 4 on 2 cores (GUIDE section 3)."""
 P99_GROWTH_GOAL = 1.3
 FLOOR_RATIO_GOAL = 1.5
-ROUTES = ("list-recent", "get-one", "30-day total")
+ROUTES = (
+    "list-recent",
+    "dashboard list",
+    "charger list",
+    "get-one",
+    "30-day total",
+    "24-hour totals",
+    "chargers",
+    "chargepoints",
+    "health",
+)
+"""Issue 22: the issue's routes and every request the dashboard makes, each with its floor."""
+CHARGE_POINTS = "OCPP#CHARGEPOINTS"
+"""The central system's partition of charge points (`centralsystem.store`; the bench's fleet has
+none: its floor and the route read an empty partition)."""
 
 
 def _say(line: str) -> None:
@@ -287,21 +308,61 @@ def make_routes(
             quote(part, safe="") for part in (key.charger_id, key.connector_id, key.session_id)
         )
 
-    routes = [
-        Route(
-            "list-recent",
-            lambda _rng: "/sessions?limit=50",
-            lambda _rng: raw_client.query(
-                TableName=table,
-                IndexName=BY_MONTH,
-                KeyConditionExpression="#m = :m",
-                ExpressionAttributeNames={"#m": "month"},
-                # one shard of the month: the API merges all 16 (the floor is one of them)
-                ExpressionAttributeValues=typed({":m": sharded(newest_month, 0)}),
-                ScanIndexForward=False,
-                Limit=50,
+    hour_start = now - timedelta(hours=24)
+    first_hour = bucket_start(hour_start, "hour")
+    last_hour = bucket_start(now - timedelta(microseconds=1), "hour")
+    hours = urlencode({"bucket": "hour", "from": hour_start.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    def one_shard_query(pk: str, first: str, last: str) -> Callable[[random.Random], Any]:
+        """One of the 16 totals shards the API sums (the floor is one of them)."""
+        return lambda _rng: raw_client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues=typed({":pk": pk, ":first": first, ":last": last}),
+        )
+
+    def month_page(limit: int) -> Callable[[random.Random], Any]:
+        """One shard of the newest month, a page of `limit` (the API merges all 16)."""
+        return lambda _rng: raw_client.query(
+            TableName=table,
+            IndexName=BY_MONTH,
+            KeyConditionExpression="#m = :m",
+            ExpressionAttributeNames={"#m": "month"},
+            ExpressionAttributeValues=typed({":m": sharded(newest_month, 0)}),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+
+    def charger_path(rng: random.Random) -> str:
+        return f"/sessions?charger={random_key(rng).charger_id}&limit=50"
+
+    def connector_page(rng: random.Random) -> Any:
+        """One connector's partition, a page of 50 (the API reads its lifetime item, then
+        merges its connectors')."""
+        key = random_key(rng)
+        return raw_client.query(
+            TableName=table,
+            IndexName=BY_CONNECTOR_TIME,
+            KeyConditionExpression="connector_pk = :p",
+            ExpressionAttributeValues=typed(
+                {":p": f"CONNECTOR#{key.charger_id}#{key.connector_id}"}
             ),
-        ),
+            ScanIndexForward=False,
+            Limit=50,
+        )
+
+    def partition_page(pk: str, limit: int) -> Callable[[random.Random], Any]:
+        return lambda _rng: raw_client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=typed({":pk": pk}),
+            Limit=limit,
+        )
+
+    routes = [
+        Route("list-recent", lambda _rng: "/sessions?limit=50", month_page(50)),
+        Route("dashboard list", lambda _rng: "/sessions?limit=25", month_page(25)),
+        Route("charger list", charger_path, connector_page),
         Route(
             "get-one",
             one_path,
@@ -312,17 +373,27 @@ def make_routes(
         Route(
             "30-day total",
             lambda _rng: "/totals?" + urlencode({"from": window["from"], "to": window["to"]}),
-            lambda _rng: raw_client.query(
-                TableName=table,
-                KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-                ExpressionAttributeValues=typed(
-                    {
-                        ":pk": sharded(FLEET_TOTALS, 0),  # one of the 16 shards the API sums
-                        ":first": f"DAY#{first_day}",
-                        ":last": f"DAY#{last_day}",
-                    }
-                ),
-            ),
+            one_shard_query(sharded(FLEET_TOTALS, 0), f"DAY#{first_day}", f"DAY#{last_day}"),
+        ),
+        Route(
+            "24-hour totals",
+            lambda _rng: "/totals?" + hours,
+            one_shard_query(sharded(FLEET_TOTALS, 0), f"HOUR#{first_hour}", f"HOUR#{last_hour}"),
+        ),
+        Route(
+            "chargers",
+            lambda _rng: "/chargers?limit=100",
+            partition_page(sharded(CHARGERS, 0), 100),  # one of the 16 shards the API merges
+        ),
+        Route(
+            "chargepoints",
+            lambda _rng: "/chargepoints?limit=100",
+            partition_page(CHARGE_POINTS, 100),
+        ),
+        Route(
+            "health",
+            lambda _rng: "/health",
+            lambda _rng: raw_client.describe_table(TableName=table),
         ),
     ]
     return routes, window
@@ -334,14 +405,18 @@ def check_answers(
     """What the API answered is what was loaded: a full page, a found session, the right count."""
     rng = random.Random(7)
     notes = []
-    status, body = client.get(routes[0].path(rng))
+    named = {route.name: route for route in routes}
+    status, body = client.get(named["list-recent"].path(rng))
     listed = json.loads(body)["sessions"] if status == 200 else []
     ends = [s["ended_at"] for s in listed]
     ordered = ends == sorted(ends, reverse=True)
     notes.append(f"list-recent: HTTP {status}, {len(listed)} sessions, newest first: {ordered}")
-    status, _ = client.get(routes[1].path(rng))
+    status, _ = client.get(named["get-one"].path(rng))
     notes.append(f"get-one: HTTP {status}")
-    status, body = client.get(routes[2].path(rng))
+    for name in ("dashboard list", "charger list", "24-hour totals", "chargers", "chargepoints"):
+        status, _ = client.get(named[name].path(rng))
+        notes.append(f"{name}: HTTP {status}")
+    status, body = client.get(named["30-day total"].path(rng))
     got = json.loads(body)["totals"]["sessions"] if status == 200 else None
     expected = sum(
         aggregates.sessions(
@@ -612,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"## Query API benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n")
         print(table(rows))
-        print("\nGoals (issue 4):\n")
+        print("\nGoals (issues 4 and 22):\n")
         print("\n".join(goals(rows, args.sizes)))
         print("\nNotes:\n")
         print("\n".join(f"- {note}" for note in notes))
