@@ -27,7 +27,7 @@ from evsessions.dynamodb_items import (
     session_item,
     typed,
 )
-from evsessions.dynamodb_store import MONTHS_FOR, DynamoDbSessionStore
+from evsessions.dynamodb_store import MONTHS_FOR, SPARE_ITEMS, DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
 from evsessions.fan_out import in_order
 from evsessions.shards import SHARDS
@@ -436,7 +436,9 @@ def test_sessions_of_a_charger_merge_its_connectors_partitions_newest_first(
         {"TableName": "Sessions", "Key": typed({"pk": "CHARGERS#07", "sk": "CHARGER#1"})},
     )
     for connector, found in (("1", later), ("2", SESSION)):
-        expected = query_of("ByConnectorTime", "connector_pk", f"CONNECTOR#1#{connector}", 2)
+        expected = query_of(
+            "ByConnectorTime", "connector_pk", f"CONNECTOR#1#{connector}", 1 + SPARE_ITEMS
+        )
         expected["KeyConditionExpression"] = "#p = :p AND #s BETWEEN :low AND :high"
         expected["ExpressionAttributeNames"]["#s"] = "charger_time"
         expected["ExpressionAttributeValues"] |= {":low": {"S": "0"}, ":high": {"S": "~"}}
@@ -508,7 +510,7 @@ def test_fleet_listing_merges_the_month_shards_and_walks_the_months_newest_first
     store, stubber = stubbed
     store.clock = lambda: datetime(2025, 11, 20, tzinfo=UTC)
     item = typed(session_item(SESSION))
-    chunk = 2  # a share of the page of 2 a shard (rounded up), and one more
+    chunk = 1 + SPARE_ITEMS  # a share of the page of 2 a shard (rounded up), and the spares
     # (the newest possible month is read first, every shard a chunk; the months list only
     # because it did not fill the page)
     for shard in range(SHARDS):
@@ -525,7 +527,7 @@ def test_fleet_listing_merges_the_month_shards_and_walks_the_months_newest_first
         },
     )
     for shard in range(SHARDS):
-        stubber.add_response("query", {"Items": []}, month_shard_query("2025-10", shard, 2))
+        stubber.add_response("query", {"Items": []}, month_shard_query("2025-10", shard, chunk))
     # WHEN the fleet's sessions are listed
     page = store.list_sessions(SessionQuery(limit=2))
     # THEN the page holds the one session, and there is no next page
@@ -644,7 +646,7 @@ def test_fleet_reads_hand_every_shards_query_to_the_read_pool_at_once(
         item = [typed(session_item(SESSION))] if shard == 7 else []
         more = {"LastEvaluatedKey": {"pk": {"S": "x"}}} if shard == 7 else {}
         stubber.add_response(
-            "query", {"Items": item, **more}, month_shard_query("2025-11", shard, 2)
+            "query", {"Items": item, **more}, month_shard_query("2025-11", shard, 1 + SPARE_ITEMS)
         )
     stubber.add_response("query", {"Items": []})
     # WHEN a fleet page of one is listed
@@ -666,7 +668,9 @@ def test_the_months_are_read_once_for_a_few_seconds(
 
     def empty_month() -> None:
         for shard in range(SHARDS):
-            stubber.add_response("query", {"Items": []}, month_shard_query("2025-11", shard, 2))
+            stubber.add_response(
+                "query", {"Items": []}, month_shard_query("2025-11", shard, 1 + SPARE_ITEMS)
+            )
 
     empty_month()
     stubber.add_response("query", months)
