@@ -174,4 +174,5 @@ def test_listeners_in_flight_together_store_each_content_once(local_system: Loca
         ]
     [charger], _ = stores[0].chargers(1, "racd")
     assert charger.charger_id == "race"
-    assert charger.totals.sessions == 30
+    # (5-7 kWh in 45 s is above any charger's power: counted apart, as suspect, but counted)
+    assert charger.totals.sessions + charger.suspect.sessions == 30

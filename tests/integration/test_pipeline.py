@@ -140,9 +140,11 @@ def test_health_reports_the_database_and_the_dead_letters(local_system: LocalSys
         "database": "reachable",
         "dead_letters": len(local_system.dead_letters.all()),
         "reused_session_ids": body["reused_session_ids"],
+        "suspect_sessions_open": body["suspect_sessions_open"],
     }
-    # (other tests of the shared system reuse ids: test_original_solution.py counts them exactly)
+    # (other tests of the shared system reuse ids and store suspect sessions: they count them)
     assert isinstance(body["reused_session_ids"], int)
+    assert isinstance(body["suspect_sessions_open"], int)
 
 
 def test_qos_2_is_refused_as_aws_iot_refuses_it(local_system: LocalSystem) -> None:
