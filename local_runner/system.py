@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.invocation import invoked_with
 from evsessions.mqtt_connections import close_shared_pools
@@ -120,8 +120,8 @@ class LocalSystem:
             [Component(name, address) for name, address in filter(None, parts)],
             in_flight=sum(bridge.in_flight for bridge in self.bridges),
             dead_letters=self.dead_letters.count() if self.dead_letters else None,
-            reused_session_ids=self._reused_session_ids(),
-            open_suspects=self._open_suspects(),
+            reused_session_ids=self._count(lambda store: store.reused_session_ids()),
+            open_suspects=self._count(lambda store: store.open_suspects()),
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
         )
@@ -133,26 +133,15 @@ class LocalSystem:
         with invoked_with(self.invokers[function].environment):
             yield Settings.from_env()
 
-    def _reused_session_ids(self) -> int | None:
-        """The store's count of sessions stored under a reused session id, as the API reads
+    def _count(self, read: Callable[[DynamoDbSessionStore], int]) -> int | None:
+        """A count the store keeps (reused session ids, open suspects), read as the API reads
         it (None: unreachable)."""
         readers = [name for name, spec in self.template.functions.items() if spec.routes]
         if self.database is None or not readers or readers[0] not in self.invokers:
             return None
         try:
             with self.invoked_as(readers[0]) as settings:
-                return cached_store(settings).reused_session_ids()
-        except StorageUnavailable:
-            return None
-
-    def _open_suspects(self) -> int | None:
-        """Suspect sessions waiting for an operator, as the API reads it (None: unreachable)."""
-        readers = [name for name, spec in self.template.functions.items() if spec.routes]
-        if self.database is None or not readers or readers[0] not in self.invokers:
-            return None
-        try:
-            with self.invoked_as(readers[0]) as settings:
-                return cached_store(settings).open_suspects()
+                return read(cached_store(settings))
         except StorageUnavailable:
             return None
 
