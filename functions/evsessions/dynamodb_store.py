@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from evsessions.aws_clients import aws_client
 from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
+from evsessions.dynamodb_errors import raise_translated
 from evsessions.dynamodb_items import (
     BUCKET_PREFIX,
     BY_CONNECTOR_TIME,
@@ -77,19 +78,6 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-        "TransactionInProgressException",
-        "ResourceNotFoundException",
-        "UnrecognizedClientException",
-    }
-)
 _TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 _CONFLICT = "TransactionConflict"
 _MAX_PLANS = 20
@@ -175,10 +163,7 @@ class DynamoDbSessionStore:
         try:
             return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in _TRANSIENT_CODES:
-                raise StorageUnavailable(f"DynamoDB {operation} failed: {code}") from error
-            raise
+            raise_translated(operation, error)
         except BotoCoreError as error:
             raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
 
