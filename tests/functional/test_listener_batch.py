@@ -89,13 +89,13 @@ def test_every_invalid_record_that_could_not_be_dead_lettered_is_reported_once(
     sessions_table: str,
 ) -> None:
     # GIVEN a batch with three invalid records among valid ones, and no dead-letter queue
-    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
     event = batch(
         ("a", event_of(1, 1, 1, 0)),
         ("b", invalid),
         ("c", event_of(2, 1, 2, 0)),
-        ("d", {**invalid, "energy_delivered_in_kWh": "lots"}),
-        ("e", {**invalid, "session_cost_in_cents": -1}),
+        ("d", {**invalid, "topic": "charger/1/connector/1"}),
+        ("e", {**invalid, "session_id": None}),
     )
     # WHEN the listener handles it
     result = handle_batch(event, None)
@@ -119,7 +119,7 @@ def test_of_several_invalid_records_only_those_not_dead_lettered_are_reported(
         send(queue, body, reason, message_id)
 
     monkeypatch.setattr(SqsDeadLetters, "send", send_unless_refused)
-    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
     event = batch(("b", invalid), ("c", event_of(2, 1, 2, 0)), ("d", invalid), ("e", invalid))
     # WHEN the listener handles the batch
     result = handle_batch(event, None)
