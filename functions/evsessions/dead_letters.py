@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from evsessions import metrics
 from evsessions.errors import InvalidSession, StorageUnavailable
+from evsessions.metrics import Metric
 
 SOURCE_MESSAGE_ID = "source_message_id"
 """The attribute naming the queue record that was dead-lettered (SQS's messageId)."""
@@ -76,6 +78,7 @@ class SqsDeadLetters:
             )
         except (BotoCoreError, ClientError) as error:
             raise StorageUnavailable(f"dead-letter queue unreachable: {error}") from error
+        metrics.record(Metric.DEAD_LETTERS)
 
     def count(self) -> int:
         from botocore.exceptions import BotoCoreError, ClientError

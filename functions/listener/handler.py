@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from evsessions import metrics
 from evsessions.contract import ChargingSession, SessionKey, parse_session
 from evsessions.dead_letters import Reason, dead_letter_queue
 from evsessions.dynamodb_store import cached_store
@@ -22,15 +23,18 @@ from evsessions.storage import SaveOutcome
 log = logging.getLogger(__name__)
 
 
+@metrics.recorded()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Raises InvalidSession (permanent: dead-letter) or StorageUnavailable (transient: retry)."""
     session = parse_session(event)
     outcome = cached_store(Settings.from_env()).save(session)
+    metrics.saved([outcome])
     if outcome is SaveOutcome.REUSED:
         _log_reuse(session.key)
     return {"status": outcome.value, "topic": session.key.topic}
 
 
+@metrics.recorded(duration=metrics.Metric.BATCH_DURATION)
 def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An SQS batch, answered with SQS's partial batch response and nothing else.
 
@@ -47,6 +51,7 @@ def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except InvalidSession as error:
             invalid.append((record, error))
     outcomes = cached_store(settings).save_many(sessions) if sessions else []
+    metrics.saved(outcomes)
     for session, outcome in zip(sessions, outcomes, strict=True):
         if outcome is SaveOutcome.REUSED:
             _log_reuse(session.key)
