@@ -76,7 +76,9 @@ def _up(runner: RunnerSettings, speed: float, record: str | None, outcomes: str 
             console.status(f"status unavailable: {document['error']}")
             return
         clock = document["clock"][11:16] + (f" x{speed:g}" if speed != 1 else "")
-        console.status(f"[{clock}] {counts_line(document, time.time())}")
+        firing = [a for a in document.get("alarms") or [] if a.get("state") == "ALARM"]
+        alarms = "".join(f"; ALARM {a['label']}: {a['value']:g}" for a in firing)
+        console.status(f"[{clock}] {counts_line(document, time.time())}{alarms}")
 
     writer = StatusWriter(status_path(runner.local_data_dir), system.status_snapshot, show)
     writer.start()

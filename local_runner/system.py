@@ -36,9 +36,11 @@ from local_runner.infra.database import (
 from local_runner.infra.database import client as dynamodb_client
 from local_runner.infra.key_migration import migrate_to_shards
 from local_runner.infra.listening import THIS_MACHINE_ONLY, listeners, reach
+from local_runner.observers.alarm_board import MetricsBoard, as_documents, evaluate
 from local_runner.observers.recorder import Recorder
 from local_runner.observers.status import Component, StatusBoard, snapshot
 from local_runner.runner_settings import RunnerSettings
+from local_runner.services.alarms import AlarmSpec, dead_letter_queues, load_alarms
 from local_runner.services.api_server import ApiServer
 from local_runner.services.bridge import RuleBridge
 from local_runner.services.clock import Clock, real_clock
@@ -73,6 +75,10 @@ class LocalSystem:
     recorder: Recorder | None = None
     access: BrokerAccess | None = None
     gateways: list[WebSocketGateway] = field(default_factory=list)
+    metrics: MetricsBoard | None = None
+    """The functions' metrics, as data, for the template's alarms."""
+    alarms: list[AlarmSpec] = field(default_factory=list)
+    dead_letter_queue_ids: set[str] = field(default_factory=set)
 
     def local_ports(self) -> dict[str, int | None]:
         """The ports this system listens on itself (external parts excluded), by part."""
@@ -116,6 +122,19 @@ class LocalSystem:
             reused_session_ids=self._reused_session_ids(),
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
+            alarms=as_documents(self.alarm_states()),
+        )
+
+    def alarm_states(self) -> list[Any]:
+        """The template's alarms the emulator measures, evaluated now."""
+        if self.metrics is None:
+            return []
+        dead_letters = self.dead_letters
+        return evaluate(
+            self.alarms,
+            self.metrics,
+            (lambda: dead_letters.count()) if dead_letters is not None else (lambda: None),
+            self.dead_letter_queue_ids,
         )
 
     def _reused_session_ids(self) -> int | None:
@@ -387,6 +406,7 @@ def start_system(
         if outcomes is not None:
             system.outcome_file = OutcomeFile(outcomes)
         system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
+        _observe_metrics(system)
         _start_api(system, runner)
         _start_websocket_apis(system)
         _say_network_reach(system)
@@ -398,6 +418,19 @@ def start_system(
         system.stop()
         raise
     return system
+
+
+def _observe_metrics(system: LocalSystem) -> None:
+    """The functions' metrics reach the system's board as data, for the template's alarms."""
+    system.alarms = load_alarms(system.runner.template_path)
+    system.dead_letter_queue_ids = dead_letter_queues(system.runner.template_path)
+    system.metrics = MetricsBoard(
+        clock=lambda: system.clock.now().timestamp(),
+        keep_seconds=max([3600, *(alarm.window_seconds for alarm in system.alarms)]),
+    )
+    for invoker in system.invokers.values():
+        invoker.metrics = system.metrics.emission
+        invoker.on_error = system.metrics.error
 
 
 def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:

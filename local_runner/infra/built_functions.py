@@ -3,7 +3,8 @@
 `sam build` packs each function through functions/Makefile (only the modules it imports). A built
 handler runs in a fresh interpreter of the Lambda runtime's stand-in, `.local/lambda-runtime`
 (the runtime's Python when setup finds one, with the runtime's boto3 and botocore and nothing
-else; scripts/setup.sh makes it), with its package folder first on sys.path: whatever the package lacks fails here as on Lambda.
+else; scripts/setup.sh makes it), with its package folder first on sys.path: whatever the
+package lacks fails here as on Lambda.
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from evsessions.metrics import Sink, publishing_to
 from local_runner.services.template import FunctionSpec
 
 Handler = Callable[[Any, Any], Any]
@@ -53,6 +55,10 @@ class FunctionInvoker:
             max([1, *(queue.max_concurrency for queue in spec.queues)])
         )
         self._stopped = threading.Event()
+        self.metrics: Sink | None = None
+        """Where its metrics go instead of stdout (the system's board), as data."""
+        self.on_error: Callable[[str], None] | None = None
+        """Told the function's name when a call raised (Lambda's Errors metric)."""
 
     def stop(self) -> None:
         """Refuse every later call, as a deleted stack would. Handlers read their broker and
@@ -79,4 +85,17 @@ class FunctionInvoker:
         handler = self.load()
         with self._containers:
             context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
-            return handler(event, context)
+            return self.run(handler, event, context)
+
+    def run(self, handler: Handler, event: Any, context: Any) -> Any:
+        """One call with this function's observers: its metrics to `metrics`, a raise counted."""
+        publishing: AbstractContextManager[None] = (
+            publishing_to(self.metrics) if self.metrics is not None else nullcontext()
+        )
+        with publishing:
+            try:
+                return handler(event, context)
+            except Exception:
+                if self.on_error is not None:
+                    self.on_error(self.spec.logical_id)
+                raise

@@ -235,7 +235,7 @@ class WebSocketGateway:
         invoker = self.invokers[function]
         handler = invoker.load()
         context = LambdaContext(function, 256, invoker.spec.timeout_seconds)
-        return handler(event, context)
+        return invoker.run(handler, event, context)
 
     async def _call(self, function: str, event: dict[str, Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(

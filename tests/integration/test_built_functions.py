@@ -160,10 +160,10 @@ def test_the_runtime_stand_in_runs_the_templates_python(
 ) -> None:
     """The built-package tests run each handler on the Python version Lambda runs it on
     (scripts/setup.sh finds a python3.13; without one it warns and this fails)."""
+    version = "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"
     completed = subprocess.run(
-        [str(runtime_python), "-c", "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [str(runtime_python), "-c", version], capture_output=True, text=True, check=True
+    )
     assert {function.runtime for function in built.values()} == {completed.stdout.strip()}
 
 
