@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 from dotenv import load_dotenv
 
 from evsessions.settings import SettingsError
+from local_runner.observers import json_logs
 from local_runner.observers.recorder import RecordingError
 from local_runner.runner_settings import RunnerSettings
 from local_runner.services.dead_letter_queue import LocalDeadLetterQueue
@@ -270,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="record every message the rules select to FILE (JSON lines), for `replay`",
     )
     up.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="print the functions' log records as Lambda's JSON log format does (one JSON "
+        "object each, with their charger, connector, session and message ids)",
+    )
+    up.add_argument(
         "--outcomes",
         metavar="FILE",
         help="append what became of each message to FILE (JSON lines), for harnesses",
@@ -309,9 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     load_dotenv(".env")
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    json_logs.configure(args.command == "up" and args.json_logs)
     try:
         runner = RunnerSettings.from_env()
         if args.command == "up":

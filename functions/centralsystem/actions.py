@@ -177,6 +177,14 @@ class CentralSystem:
             raise SessionNotAccepted("; ".join(report.errors) or "not acknowledged")
         metrics.record(metrics.Metric.DUPLICATES if resent else metrics.Metric.SESSIONS_STORED)
         log.info(
-            "charger %s transaction %s published as %s", charger_id, transaction_id, message.topic
+            "charger %s transaction %s published as %s",
+            charger_id,
+            transaction_id,
+            message.topic,
+            extra={
+                "charger_id": charger_id,
+                "session_id": str(transaction_id),
+                "topic": message.topic,
+            },
         )
         return {"idTagInfo": ACCEPTED}

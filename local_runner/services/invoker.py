@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,9 @@ from evsessions.metrics import Sink, publishing_to
 from local_runner.services.template import FunctionSpec
 
 Handler = Callable[[Any, Any], Any]
+
+current_request_id: ContextVar[str | None] = ContextVar("local_request_id", default=None)
+"""The request id of the call running in this context, for log records (Lambda's requestId)."""
 
 
 @dataclass
@@ -92,10 +96,13 @@ class FunctionInvoker:
         publishing: AbstractContextManager[None] = (
             publishing_to(self.metrics) if self.metrics is not None else nullcontext()
         )
-        with publishing:
-            try:
+        token = current_request_id.set(getattr(context, "aws_request_id", None))
+        try:
+            with publishing:
                 return handler(event, context)
-            except Exception:
-                if self.on_error is not None:
-                    self.on_error(self.spec.logical_id)
-                raise
+        except Exception:
+            if self.on_error is not None:
+                self.on_error(self.spec.logical_id)
+            raise
+        finally:
+            current_request_id.reset(token)
