@@ -3,6 +3,7 @@ stack, the alarms with their metrics and thresholds, the dashboard, JSON logs, t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,21 @@ def test_every_function_logs_json_to_its_own_group_kept_30_days_by_default(
             "Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{name}"
         }
     assert len(groups) == len(functions)
+
+
+def slug(heading: str) -> str:
+    """The anchor MkDocs' toc gives a heading."""
+    words = re.sub(r"[^\w\s-]", "", heading.strip().lower())
+    return re.sub(r"[\s]+", "-", words)
+
+
+def test_each_alarm_names_a_runbook_entry_that_exists() -> None:
+    page = (ROOT / "docs" / "pages" / "operations.md").read_text(encoding="utf-8")
+    anchors = {slug(line.lstrip("#")) for line in page.splitlines() if line.startswith("### ")}
+    for alarm in load_alarms(ROOT / "template.yaml"):
+        _, _, anchor = alarm.description.partition("docs/pages/operations.md#")
+        assert anchor in anchors, (alarm.logical_id, anchor)
+    runbook = page.split("\n## Runbook\n", 1)[1].split("\n## ", 1)[0]
+    for entry in runbook.split("\n### ")[1:]:
+        for part in ("**Means**", "**Look**", "**Fix**", "**Replay**"):
+            assert part in entry, (entry.splitlines()[0], part)
