@@ -11,13 +11,15 @@ import os
 import resource
 import secrets
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from evsessions import alarm_states, metrics
 from evsessions.dynamodb_store import cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.mqtt_connections import close_shared_pools
@@ -433,12 +435,31 @@ def _observe_metrics(system: LocalSystem) -> None:
         invoker.on_error = system.metrics.error
 
 
+def _api_observers(system: LocalSystem, function: str) -> Callable[[], Any]:
+    """Around each API request: its metrics to the board, as one invocation of `function` (the
+    Chalice app has no decorator to open one), and the alarms' states for the health route."""
+
+    @contextmanager
+    def around() -> Iterator[None]:
+        assert system.metrics is not None
+        with (
+            metrics.publishing_to(system.metrics.emission),
+            metrics.invocation(function),
+            alarm_states.providing(lambda: as_documents(system.alarm_states())),
+        ):
+            yield
+
+    return around
+
+
 def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
     for name, spec in system.template.functions.items():
         if spec.routes:
             app = system.invokers[name].load()
             _check_routes(system.template, name, app)
-            system.api = ApiServer(app, runner.api_host, runner.api_port, name)
+            system.api = ApiServer(
+                app, runner.api_host, runner.api_port, name, around=_api_observers(system, name)
+            )
             system.api.start()
             system.say(f"API ({name}) ready at {system.api.url}  dashboard: {system.api.url}/")
             return

@@ -29,6 +29,7 @@ from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
 from centralsystem.store import CentralSystemStore
+from evsessions import alarm_states
 from evsessions.contract import (
     ChargingSession,
     SessionKey,
@@ -252,6 +253,7 @@ def health() -> Response:
             "database": "reachable",
             "dead_letters": dead_letters,
             "reused_session_ids": reused,
+            "alarms": alarm_states.current(),
         }
     )
 

@@ -25,8 +25,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any, cast
@@ -38,6 +38,9 @@ from chalice.local import ChaliceRequestHandler, MatchResult, RouteMatcher
 from evsessions.settings import Settings
 
 log = logging.getLogger("local_runner.api")
+
+Around = Callable[[], AbstractContextManager[None]]
+"""Opens a context around one request the app runs (the caller's observers)."""
 
 RETRY_AFTER_SECONDS = 1
 BUSY_BODY = json.dumps({"error": "unavailable", "message": "the local API is busy; try again"})
@@ -194,8 +197,11 @@ class _RequestHandler(ChaliceRequestHandler):
     server_version = "local-api"  # not "BaseHTTP/0.6 Python/3.x": no version to probe
     sys_version = ""
 
-    def __init__(self, *args: Any, keep_alive: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, keep_alive: float, around: Around | None = None, **kwargs: Any
+    ) -> None:
         self.timeout = keep_alive  # StreamRequestHandler sets it on the socket
+        self.around = around
         super().__init__(*args, **kwargs)
 
     def setup(self) -> None:
@@ -208,7 +214,8 @@ class _RequestHandler(ChaliceRequestHandler):
         admission = cast(_Server, self.server).admission
         with admission.slot() as admitted:
             if admitted:
-                self._generic_handle()
+                with self.around() if self.around is not None else nullcontext():
+                    self._generic_handle()
                 return
         self._discard_body()
         self._send_json(503, BUSY_BODY.encode(), {"Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -267,7 +274,9 @@ class ApiServer:
         port: int,
         function_name: str,
         capacity: Capacity | None = None,
+        around: Around | None = None,
     ) -> None:
+        """`around` wraps each request the app runs: the system's observers (metrics, alarms)."""
         capacity = capacity or Capacity()
         config = Config.create(
             chalice_stage="dev",
@@ -276,7 +285,11 @@ class ApiServer:
             lambda_memory_size=256,
         )
         handler = functools.partial(
-            _RequestHandler, app_object=app, config=config, keep_alive=capacity.keep_alive
+            _RequestHandler,
+            app_object=app,
+            config=config,
+            keep_alive=capacity.keep_alive,
+            around=around,
         )
         self._server = _Server((host, port), handler, capacity)
         self.host = host

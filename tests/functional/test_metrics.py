@@ -16,13 +16,14 @@ import pytest
 from centralsystem.actions import CentralSystem
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
-from evsessions import metrics
+from evsessions import alarm_states, metrics
 from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.dynamodb_store import DynamoDbSessionStore, create_client
 from evsessions.metrics import Emission, Metric
 from evsessions.settings import Settings
 from listener.handler import handle_batch
 from local_runner.services.invoker import LambdaContext
+from tests.functional.conftest import get
 from tests.functional.test_central_system import START, RecordingPublisher, _stop
 from tests.functional.test_listener_batch import batch, dead_letter_queue_url, event_of
 from tests.harness.dynamodb_conflicts import _conflict
@@ -171,3 +172,16 @@ def test_outside_an_invocation_a_metric_leaves_at_once_under_lambdas_function_na
     assert [(e.function, e.values) for e in emitted] == [
         ("stack-ApiFunction-1", {Metric.SUSPECT_SESSIONS: 1})
     ]
+
+
+def test_deployed_health_reports_no_alarms_locally_the_emulators(client: Any) -> None:
+    # GIVEN no alarm provider (deployed: CloudWatch evaluates the alarms)
+    status, body = get(client, "/health")
+    assert status == 200 and body["alarms"] is None
+    # WHEN the emulator provides the alarms' states around a request
+    state = {"logical_id": "DeadLettersAlarm", "label": "dead letters", "state": "ALARM",
+             "value": 3, "condition": "> 0"}  # fmt: skip
+    with alarm_states.providing(lambda: [state]):
+        status, body = get(client, "/health")
+    # THEN the health route reports them, in its documented shape
+    assert body["alarms"] == [state]

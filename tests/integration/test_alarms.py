@@ -9,7 +9,7 @@ import pytest
 
 from local_runner.observers.status import report, status_path, write_atomically
 from local_runner.system import LocalSystem
-from tests.integration.helpers import eventually, publish
+from tests.integration.helpers import eventually, publish, served
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,11 @@ def test_a_poison_message_shows_the_dead_letter_alarm_on_the_status_line(
 
     [line] = eventually(dead_letter_alarm)
     assert line.startswith("ALARM dead letters: ")
+    # AND the health route, which the dashboard reads, reports it from the same evaluation
+    assert local_system.api is not None
+    health = served(f"{local_system.api.url}/health")
+    [alarm] = [a for a in health["alarms"] if a["logical_id"] == "DeadLettersAlarm"]
+    assert alarm["state"] == "ALARM" and alarm["label"] == "dead letters"
     # AND `status` shows it, from the snapshot the running system writes
     write_atomically(status_path(tmp_path), local_system.status_snapshot())
     shown = report(tmp_path, probe=lambda _address: True).lines
