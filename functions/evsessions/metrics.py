@@ -35,6 +35,7 @@ class Metric(StrEnum):
     DUPLICATES = "Duplicates"
     REUSED_SESSION_IDS = "ReusedSessionIds"
     DEAD_LETTERS = "DeadLetters"
+    DEAD_LETTERS_ARCHIVED = "DeadLettersArchived"
     CONFLICTS_RETRIED = "ConflictsRetried"
     BATCH_DURATION = "BatchDuration"
     SUSPECT_SESSIONS = "SuspectSessions"

@@ -40,6 +40,7 @@ REGION = "eu-north-1"
 ACCOUNT = "123456789012"
 PACKED = {
     "PublisherFunction": {"publisher", "evsessions"},
+    "DeadLetterArchiveFunction": {"listener", "evsessions"},
     "ListenerFunction": {"listener", "evsessions"},
     "ApiFunction": {"api", "evsessions", "centralsystem", "chalice"},
     "OcppFunction": {

@@ -40,6 +40,7 @@ def test_the_emulator_measures_the_dead_letter_listener_error_and_conflict_alarm
         "ListenerErrorsAlarm": "OK listener errors: 0 (> 0)",
         "OcppErrorsAlarm": "OK OCPP errors: 0 (> 0)",
         "ConflictRetriesAlarm": "OK conflict retries: 0 (> 100)",
+        "DeadLettersArchivedAlarm": "OK archived dead letters: 0 (> 0)",
     }
 
 
@@ -77,5 +78,6 @@ def test_status_shows_each_alarm_in_alarm_or_one_line_when_all_are_ok() -> None:
     assert alarm_lines(as_documents(evaluated)) == ["ALARM dead letters: 2 (> 0)"]
     quiet = evaluate(list(alarms().values()), board, lambda: 0, dead_letter_queues(TEMPLATE))
     assert alarm_lines(as_documents(quiet)) == [
-        "alarms OK (dead letters, listener errors, OCPP errors, conflict retries)"
+        "alarms OK (dead letters, listener errors, OCPP errors, conflict retries, "
+        "archived dead letters)"
     ]

@@ -53,11 +53,13 @@ def test_real_template_declares_the_functions(template: Template) -> None:
         "ApiFunction",
         "OcppFunction",
         "OcppAuthorizerFunction",
+        "DeadLetterArchiveFunction",
     }
     assert template.functions["PublisherFunction"].handler == "publisher.handler.handler"
     assert template.functions["ListenerFunction"].handler == "listener.handler.handle_batch"
     assert template.functions["ApiFunction"].handler == "api.app.app"
     assert template.functions["OcppFunction"].handler == "centralsystem.handler.handler"
+    assert template.functions["DeadLetterArchiveFunction"].handler == "listener.archive.handler"
     assert {f.code_dir for f in template.functions.values()} == {ROOT / "functions"}
 
 

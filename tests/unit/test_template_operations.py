@@ -39,7 +39,7 @@ def test_the_sessions_table_outlives_its_stack(deployed: Deployment) -> None:
 
 def test_every_function_runs_python_3_13_on_arm64(deployed: Deployment) -> None:
     functions = of_type(deployed, "AWS::Lambda::Function")
-    assert len(functions) == 5
+    assert len(functions) == 6
     assert {
         (f["Properties"]["Runtime"], tuple(f["Properties"]["Architectures"]))
         for f in functions.values()
@@ -82,6 +82,10 @@ EXPECTED_ALARMS = {
     "OcppErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": "OcppFunction"}, "Sum", 300, 0),
     "ConflictRetriesAlarm": (
         "EvSessions", "ConflictsRetried", {"FunctionName": "ListenerFunction"}, "Sum", 300, 100,
+    ),
+    "DeadLettersArchivedAlarm": (
+        "EvSessions", "DeadLettersArchived", {"FunctionName": "DeadLetterArchiveFunction"},
+        "Sum", 86400, 0,
     ),
 }  # fmt: skip
 EXPECTED_MATH_ALARMS = {
