@@ -1,6 +1,6 @@
 """`python -m local_runner`: the local emulator's command line.
 
-up [--speed K] [--record FILE] [--outcomes FILE]
+up [--speed K] [--record FILE] [--outcomes FILE] [--json-logs]
                                  start everything template.yaml declares; Ctrl-C stops it all
 status                           each part of the running system, up or down, and its counts
 replay FILE [--speed K]          replay a recording through the rules into the store
@@ -26,6 +26,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
+from evsessions.metrics import Emission, emf_document
 from evsessions.settings import SettingsError
 from local_runner.observers import json_logs
 from local_runner.observers.recorder import RecordingError
@@ -135,6 +136,12 @@ class LocalHandlers:
     dead_letter_queue: LocalDeadLetterQueue
 
 
+def _metrics_to_stderr(emission: Emission) -> None:
+    """A one-off call's metrics as the EMF line the function would log, on stderr beside its
+    logs (as `sam local invoke` shows them): standard output keeps the result alone."""
+    print(json.dumps(emf_document(emission)), file=sys.stderr)
+
+
 @contextmanager
 def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[LocalHandlers]:
     """The template's handlers, wired to the local database and broker as `up` wires them, and
@@ -160,6 +167,8 @@ def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[Loca
         broker = Broker("configured broker", settings.mqtt_host, settings.mqtt_port, lambda: None)
         function_environment(template, endpoint, broker, data_dir=runner.local_data_dir)
         handlers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
+        for invoker in handlers.values():
+            invoker.metrics = _metrics_to_stderr
         yield LocalHandlers(handlers, queue)
     finally:
         queue.shutdown()
