@@ -81,7 +81,7 @@ def stdout_sink(emission: Emission) -> None:
     sys.stdout.flush()
 
 
-_sink: ContextVar[Sink] = ContextVar("evsessions_metrics_sink", default=stdout_sink)
+_sink: ContextVar[Sink | None] = ContextVar("evsessions_metrics_sink", default=None)
 
 
 @dataclass
@@ -104,14 +104,19 @@ def publishing_to(sink: Sink) -> Iterator[None]:
 
 
 def record(metric: Metric, value: float = 1) -> None:
-    """Add `value` to `metric` in the current invocation (sent once it ends); outside one, sent
-    at once under the function Lambda names in its environment."""
+    """Add `value` to `metric` in the current invocation (sent once it ends). Outside one, it is
+    sent at once under the function Lambda names in its environment (AWS_LAMBDA_FUNCTION_NAME,
+    which Lambda sets); off Lambda with no sink installed (a benchmark driving the store
+    directly), it goes nowhere."""
     current = _invocation.get()
     if current is not None:
         current.values[metric] = current.values.get(metric, 0) + value
         return
-    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "unknown")
-    _sink.get()(Emission(name, {metric: value}, _now_ms()))
+    sink = _sink.get()
+    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    if sink is None and name is None:
+        return
+    (sink or stdout_sink)(Emission(name or "unknown", {metric: value}, _now_ms()))
 
 
 def suspect_sessions(count: int = 1) -> None:
@@ -147,7 +152,7 @@ def invocation(function: str, duration: Metric | None = None) -> Iterator[None]:
         if duration is not None:
             current.values[duration] = round((time.perf_counter() - started) * 1000, 1)
         if current.values:
-            _sink.get()(Emission(function, current.values, _now_ms()))
+            (_sink.get() or stdout_sink)(Emission(function, current.values, _now_ms()))
 
 
 Handler = TypeVar("Handler", bound=Callable[[Any, Any], Any])

@@ -185,3 +185,17 @@ def test_deployed_health_reports_no_alarms_locally_the_emulators(client: Any) ->
         status, body = get(client, "/health")
     # THEN the health route reports them, in its documented shape
     assert body["alarms"] == [state]
+
+
+def test_off_lambda_without_a_sink_a_metric_outside_an_invocation_goes_nowhere(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a benchmark driving the store directly: no invocation, no sink, not on Lambda
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    metrics.record(Metric.CONFLICTS_RETRIED)
+    assert capsys.readouterr().out == ""
+    # WHEN on Lambda THEN the same call writes its EMF line
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "stack-ListenerFunction-1")
+    metrics.record(Metric.CONFLICTS_RETRIED)
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["FunctionName"] == "stack-ListenerFunction-1"
