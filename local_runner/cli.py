@@ -222,6 +222,35 @@ def _dlq_list(runner: RunnerSettings, as_json: bool) -> int:
     return 0
 
 
+def _deployed_dlq(stack: str, ids: list[str], replay_all: bool, list_only: bool) -> int:
+    """`dlq list|replay --stack NAME`: the deployed stack's dead-letter queue and archive."""
+    import boto3
+
+    from local_runner.commands.deployed_replay import StackQueues, archived, queued, replay
+
+    cloudformation, sqs, dynamodb = (boto3.client(s) for s in ("cloudformation", "sqs", "dynamodb"))
+    stack_queues = StackQueues.of_stack(cloudformation, stack)
+    letters = [
+        *queued(sqs, stack_queues.dead_letter_queue_url, 30 if list_only else 300),
+        *archived(dynamodb, stack_queues.table),
+    ]
+    if list_only:
+        for letter in letters:
+            print(f"{letter.id[:40]}  {letter.where}  {letter.reason[:120]}")
+        print(f"{len(letters)} dead letter(s) in {stack}'s queue and archive")
+        return 0
+    chosen = [d for d in letters if replay_all or any(d.id.startswith(i) for i in ids)]
+    results = replay(chosen, sqs, dynamodb, stack_queues)
+    for result in results:
+        print(f"{result.letter.id[:40]}  {result.letter.where}: {result.outcome}")
+    replayed = sum(r.replayed for r in results)
+    print(
+        f"sent {replayed} of {len(results)} to the session queue; the listener stores each once "
+        "or dead-letters it again with its reason"
+    )
+    return 0 if replayed == len(results) else 1
+
+
 def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int:
     from local_runner.commands.dead_letter_replay import replay
     from local_runner.observers.progress import Progress
@@ -314,9 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = _command(dlq_commands, "list", "show the dead letters")
     dlq_list.add_argument("--json", action="store_true", help="every field, as JSON")
+    dlq_list.add_argument(
+        "--stack", metavar="NAME", help="a deployed stack's dead-letter queue and archive instead"
+    )
     dlq_replay = _command(dlq_commands, "replay", "replay dead letters")
     dlq_replay.add_argument("ids", nargs="*", help="dead letter ids (a unique prefix is enough)")
     dlq_replay.add_argument("--all", action="store_true", help="replay every dead letter")
+    dlq_replay.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="a deployed stack's dead letters, from its queue and archive, sent to its session "
+        "queue (AWS credentials from the environment)",
+    )
     return parser
 
 
@@ -335,6 +373,16 @@ def main(argv: list[str] | None = None) -> int:
             return _replay_recording(runner, args.file, args.speed)
         if args.command == "invoke":
             return _invoke(runner, args.function, args.event)
+        if args.command == "dlq" and args.stack:
+            if args.dlq_command == "replay" and not args.ids and not args.all:
+                parser.error("dlq replay needs dead letter ids or --all")
+            list_only = args.dlq_command == "list"
+            return _deployed_dlq(
+                args.stack,
+                getattr(args, "ids", []),
+                args.all if not list_only else False,
+                list_only,
+            )
         if args.command == "dlq" and args.dlq_command == "list":
             return _dlq_list(runner, args.json)
         if args.command == "dlq":
