@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +23,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
+
+from evsessions.invocation import environment
 
 NAMESPACE = "EvSessions"
 """The CloudWatch namespace; every metric has the dimension FunctionName (Lambda's name)."""
@@ -113,7 +114,7 @@ def record(metric: Metric, value: float = 1) -> None:
         current.values[metric] = current.values.get(metric, 0) + value
         return
     sink = _sink.get()
-    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    name = environment().get("AWS_LAMBDA_FUNCTION_NAME")
     if sink is None and name is None:
         return
     (sink or stdout_sink)(Emission(name or "unknown", {metric: value}, _now_ms()))

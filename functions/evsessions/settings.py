@@ -4,16 +4,19 @@ Each field declares its default and how its environment variable (the field's na
 is parsed; `from_env` is driven by those declarations, and a test checks `.env.example` against
 them. Explicit arguments beat the environment, which beats the defaults. `.env` files are loaded
 by the entry points (the local runner, scripts) with python-dotenv, never here: on Lambda the
-environment comes from template.yaml.
+environment comes from template.yaml. "The environment" is the running invocation's
+(`evsessions.invocation`): os.environ, unless a host running several functions in one process
+handed this call its own.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
+
+from evsessions import invocation
 
 PublishTransport = Literal["mqtt", "iot-data"]
 
@@ -94,7 +97,7 @@ def setting(
 
 def from_environment(cls: type[S], environ: Mapping[str, str] | None, overrides: Any) -> S:
     """An instance of a settings class declared with `setting()`."""
-    env = os.environ if environ is None else environ
+    env = invocation.environment() if environ is None else environ
     values: dict[str, Any] = {}
     for declared in fields(cls):  # type: ignore[arg-type]
         name = declared.name.upper()

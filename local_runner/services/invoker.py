@@ -1,4 +1,5 @@
-"""Calls a function's real handler the way Lambda would: module from CodeUri, a context object."""
+"""Calls a function's real handler the way Lambda would: module from CodeUri, a context object,
+and the function's own environment (`evsessions.invocation`), never the process's."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from evsessions.invocation import invoked_with
 from evsessions.metrics import Sink, publishing_to
 from local_runner.services.template import FunctionSpec
 
@@ -48,11 +50,17 @@ class FunctionStopped(RuntimeError):
 
 
 class FunctionInvoker:
-    """Imports the handler once and calls it; as many calls at a time as the function's SQS
-    events let Lambda run containers (one, for every other trigger)."""
+    """Imports the handler once and calls it in the function's environment; as many calls at a
+    time as the function's SQS events let Lambda run containers (one, for every other trigger).
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    `environment` is read at each call: a test may change it, as UpdateFunctionConfiguration
+    changes a deployed function's."""
+
+    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str] | None = None) -> None:
         self.spec = spec
+        self.environment: dict[str, str] = dict(
+            spec.environment if environment is None else environment
+        )
         self._handler: Handler | None = None
         self._load_lock = threading.Lock()
         self._containers = threading.BoundedSemaphore(
@@ -65,9 +73,8 @@ class FunctionInvoker:
         """Told the function's name when a call raised (Lambda's Errors metric)."""
 
     def stop(self) -> None:
-        """Refuse every later call, as a deleted stack would. Handlers read their broker and
-        database from the process environment at each call: a thread of a stopped system that
-        called one late would reach whatever system the environment names by then."""
+        """Refuse every later call, as a deleted stack would: a thread of a stopped system that
+        called late would reach a broker and a database that are gone."""
         self._stopped.set()
 
     def load(self) -> Handler:
@@ -84,21 +91,26 @@ class FunctionInvoker:
         return self._handler
 
     def __call__(self, event: Any) -> Any:
+        with self._containers:
+            return self.call(event)
+
+    def call(self, event: Any) -> Any:
+        """One invocation beside any others (API Gateway invokes WebSocket routes concurrently)."""
         if self._stopped.is_set():
             raise FunctionStopped(f"{self.spec.logical_id}: its local system has stopped")
         handler = self.load()
-        with self._containers:
-            context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
-            return self.run(handler, event, context)
+        context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
+        return self.run(handler, event, context)
 
     def run(self, handler: Handler, event: Any, context: Any) -> Any:
-        """One call with this function's observers: its metrics to `metrics`, a raise counted."""
+        """One call in the function's environment, with its observers: its metrics to
+        `metrics`, a raise counted, its request id on its log records."""
         publishing: AbstractContextManager[None] = (
             publishing_to(self.metrics) if self.metrics is not None else nullcontext()
         )
         token = current_request_id.set(getattr(context, "aws_request_id", None))
         try:
-            with publishing:
+            with invoked_with(self.environment), publishing:
                 return handler(event, context)
         except Exception:
             if self.on_error is not None:

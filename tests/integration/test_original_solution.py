@@ -14,7 +14,6 @@ import pytest
 from evsessions.contract import SessionKey, parse_session
 from evsessions.dynamodb_store import DynamoDbSessionStore
 from evsessions.errors import InvalidSession, StorageUnavailable
-from evsessions.settings import Settings
 from evsessions.storage import SaveOutcome
 from local_runner.commands.dead_letter_replay import replay
 from local_runner.system import LocalSystem
@@ -134,7 +133,8 @@ def test_listeners_in_flight_together_store_each_content_once(local_system: Loca
         )
         for session, generation in contents
     ]
-    stores = [DynamoDbSessionStore.from_settings(Settings.from_env()) for _ in range(4)]
+    with local_system.invoked_as("ListenerFunction") as settings:
+        stores = [DynamoDbSessionStore.from_settings(settings) for _ in range(4)]
     outcomes: list[SaveOutcome] = []
     lock = threading.Lock()
 
