@@ -140,7 +140,10 @@ def test_health_reports_the_database_and_the_dead_letters(local_system: LocalSys
         "database": "reachable",
         "dead_letters": len(local_system.dead_letters.all()),
         "reused_session_ids": body["reused_session_ids"],
+        "alarms": body["alarms"],
     }
+    # the template's alarms the emulator evaluates, the dead letters' among them
+    assert {alarm["logical_id"] for alarm in body["alarms"]} >= {"DeadLettersAlarm"}
     # (other tests of the shared system reuse ids: test_original_solution.py counts them exactly)
     assert isinstance(body["reused_session_ids"], int)
 
