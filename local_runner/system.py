@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evsessions import alarm_states, metrics
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.invocation import invoked_with
 from evsessions.mqtt_connections import close_shared_pools
@@ -32,7 +32,7 @@ from local_runner.environments import (
     operator_environment,
 )
 from local_runner.infra.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
-from local_runner.infra.broker_access import BrokerAccess, broker_access
+from local_runner.infra.broker_access import BrokerAccess, broker_access, local_secret
 from local_runner.infra.certificates import ensure_tls_files
 from local_runner.infra.database import (
     Database,
@@ -127,7 +127,8 @@ class LocalSystem:
             [Component(name, address) for name, address in filter(None, parts)],
             in_flight=sum(bridge.in_flight for bridge in self.bridges),
             dead_letters=self.dead_letters.count() if self.dead_letters else None,
-            reused_session_ids=self._reused_session_ids(),
+            reused_session_ids=self._count(lambda store: store.reused_session_ids()),
+            open_suspects=self._count(lambda store: store.open_suspects()),
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
             alarms=as_documents(self.alarm_states()),
@@ -152,15 +153,15 @@ class LocalSystem:
         with invoked_with(self.invokers[function].environment):
             yield Settings.from_env()
 
-    def _reused_session_ids(self) -> int | None:
-        """The store's count of sessions stored under a reused session id, as the API reads
+    def _count(self, read: Callable[[DynamoDbSessionStore], int]) -> int | None:
+        """A count the store keeps (reused session ids, open suspects), read as the API reads
         it (None: unreachable)."""
         readers = [name for name, spec in self.template.functions.items() if spec.routes]
         if self.database is None or not readers or readers[0] not in self.invokers:
             return None
         try:
             with self.invoked_as(readers[0]) as settings:
-                return cached_store(settings).reused_session_ids()
+                return read(cached_store(settings))
         except StorageUnavailable:
             return None
 
@@ -384,13 +385,20 @@ def start_system(
             f"{len(system.access.rule_filters)} rule bridge(s); anonymous clients refused; "
             f"secrets in {runner.local_data_dir / 'secrets'}"
         )
+        say(
+            "operators resolve suspect sessions with x-operator-key: "
+            f"{runner.local_data_dir / 'secrets' / 'operator-key'}"
+        )
         system.dead_letters = dead_letter_store(runner.local_data_dir)
         system.dead_letter_queue = local_dead_letter_queue(runner.local_data_dir)
         environments = function_environments(
             template,
             operator,
             defaults={
-                "CURSOR_SECRET": cursor_secret(runner.local_data_dir, settings.cursor_secret)
+                "CURSOR_SECRET": cursor_secret(runner.local_data_dir, settings.cursor_secret),
+                "OPERATOR_KEY": local_secret(
+                    runner.local_data_dir, "operator-key", settings.operator_key
+                ),
             },
             endpoints={
                 "DYNAMODB_ENDPOINT_URL": system.database.endpoint_url,

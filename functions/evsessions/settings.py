@@ -142,6 +142,10 @@ class Settings:
     session_fee_cents: int = setting(50, integer(0, 100_000))
     cursor_secret: str | None = setting(None, secret=True)
     api_key: str | None = setting(None, secret=True)
+    operator_key: str | None = setting(None, secret=True)
+    """Operators' writes (resolving a suspect session) need it in x-operator-key; unset: off."""
+    max_average_power_kw: float = setting(400.0, number(1, 10_000))
+    """Above this average power a session is stored suspect (`integrity`: power_implausible)."""
     cors_allowed_origins: tuple[str, ...] = setting((), words)
     dead_letter_queue_url: str | None = setting(None)
     ocpp_tariff_cents_per_kwh: int = setting(39, integer(0, 10_000))

@@ -32,6 +32,7 @@ TEST_CHARGERS = (
     "a",
     "b",
     "legacy",
+    "CP-field",
 )
 DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
 OCPP_CHARGERS = ("CP-ocpp-1", "CP-ocpp-2", "CP-ocpp-3", "CP-ocpp-4")

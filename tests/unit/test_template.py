@@ -199,6 +199,7 @@ def test_api_routes(template: Template) -> None:
         ("GET", "/chargepoints"),
         ("GET", "/sessions"),
         ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}"),
+        ("POST", "/sessions/{charger_id}/{connector_id}/{session_id}/resolution"),
         ("GET", "/chargers"),
         ("GET", "/totals"),
         ("GET", "/openapi.json"),
@@ -230,10 +231,14 @@ def test_sessions_table_keys(template: Template) -> None:
             {"AttributeName": "month", "KeyType": "HASH"},
             {"AttributeName": "fleet_time", "KeyType": "RANGE"},
         ],
+        "ByReview": [
+            {"AttributeName": "review", "KeyType": "HASH"},
+            {"AttributeName": "fleet_time", "KeyType": "RANGE"},
+        ],
     }
     declared = {d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]}
     assert declared == dict.fromkeys(
-        ["pk", "sk", "charger_time", "connector_pk", "month", "fleet_time"], "S"
+        ["pk", "sk", "charger_time", "connector_pk", "month", "fleet_time", "review"], "S"
     )
 
 
