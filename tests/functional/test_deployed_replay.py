@@ -49,9 +49,9 @@ def test_letters_from_the_queue_and_the_archive_go_back_through_the_listener(
         boto3.client("dynamodb", region_name=REGION),
     )
     # GIVEN an invalid record the listener dead-lettered, since archived
-    invalid = {
+    invalid = {  # its session id is not its topic's: no identity
         **rule_event("9", "1", "1", "2025-11-27T17:00:00.000Z"),
-        "energy_delivered_in_kWh": -1,
+        "session_id": "30",
     }
     context = LambdaContext("ListenerFunction", 256, 30)
     handle_batch({"Records": [{"messageId": "old", "body": json.dumps(invalid)}]}, context)
@@ -81,5 +81,5 @@ def test_letters_from_the_queue_and_the_archive_go_back_through_the_listener(
     }
     letters_now = queued(sqs, stack.dead_letter_queue_url, 0)
     again = [letter for letter in letters_now if letter.body != error_action]
-    assert [json.loads(letter.body)["energy_delivered_in_kWh"] for letter in again] == [-1]
-    assert "must not be negative" in again[0].reason
+    assert [json.loads(letter.body)["session_id"] for letter in again] == ["30"]
+    assert again[0].reason.startswith("InvalidSession: ")

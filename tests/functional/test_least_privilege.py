@@ -87,7 +87,7 @@ def archive_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     url = sqs.create_queue(QueueName="DeadLetterQueue")["QueueUrl"]
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
     with RECORDER.recording():  # what the listener sent there beforehand
-        invalid = {**rule_event(*EARLY), "energy_delivered_in_kWh": -1}
+        invalid = {**rule_event(*EARLY), "session_id": "not-the-topics"}  # no identity
         handle_batch(sqs_event("SessionQueue", [("bad", invalid, 1_764_268_500_000, 1)]), None)
     now = datetime.now(UTC)
     ages = iter([ARCHIVE_AFTER + timedelta(hours=1), timedelta(0)])

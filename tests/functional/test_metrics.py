@@ -71,7 +71,7 @@ def test_an_invalid_record_sent_to_the_dead_letter_queue_is_a_dead_letter(
     sessions_table: str, dead_letter_queue_url: str, emitted: list[Emission]
 ) -> None:
     # GIVEN a batch with a record that breaks the contract
-    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
     # WHEN the listener handles it
     handle_batch(batch(("a", event_of(1, 1, 1, 0)), ("b", invalid)), LISTENER)
     # THEN the dead letter it sent is counted, beside the session it stored
@@ -144,6 +144,21 @@ def test_suspect_sessions_are_recorded_where_a_verdict_is_given(emitted: list[Em
         metrics.suspect_sessions(0)
     # THEN the invocation's emission counts them
     assert totals(emitted, "ListenerFunction") == {Metric.SUSPECT_SESSIONS: 2}
+
+
+def test_a_session_above_any_chargers_power_is_a_suspect_session(
+    sessions_table: str, emitted: list[Emission]
+) -> None:
+    # GIVEN the original solution's session: 30 kWh in 45 s, above any charger's power
+    implausible = {**event_of(3, 1, 1, 0), "energy_delivered_in_kWh": 30, "duration_in_seconds": 45}
+    # WHEN the listener stores it, beside a plausible one, and then the same one again
+    handle_batch(batch(("a", implausible), ("b", event_of(3, 1, 2, 0))), LISTENER)
+    handle_batch(batch(("c", implausible)), LISTENER)
+    # THEN the first batch counts one suspect session; the duplicate is no new suspect
+    first, again = emitted
+    assert first.values[Metric.SUSPECT_SESSIONS] == 1
+    assert first.values[Metric.SESSIONS_STORED] == 2
+    assert Metric.SUSPECT_SESSIONS not in again.values
 
 
 def test_deployed_a_handler_writes_one_emf_line_on_stdout(

@@ -22,7 +22,7 @@ def test_each_session_of_a_batch_is_one_log_event_with_its_ids(
     sessions_table: str, dead_letter_queue_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # GIVEN a batch with a new session, the same again, and a record that breaks the contract
-    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
     event = batch(("m-1", event_of(7, 2, 5, 0)), ("m-2", event_of(7, 2, 5, 0)), ("m-3", invalid))
     # WHEN the listener handles it
     with caplog.at_level(logging.INFO, logger="listener.handler"):
