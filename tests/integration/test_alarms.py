@@ -18,9 +18,9 @@ def test_a_poison_message_shows_the_dead_letter_alarm_on_the_status_line(
     local_system: LocalSystem, tmp_path: Path
 ) -> None:
     # GIVEN the running system WHEN a charger sends a message that breaks the contract
-    bad = {
-        "session_id": 77,
-        "energy_delivered_in_kWh": -3,
+    bad = {  # its session id is not its topic's: no identity
+        "session_id": 707,
+        "energy_delivered_in_kWh": 3,
         "duration_in_seconds": 45,
         "session_cost_in_cents": 70,
     }

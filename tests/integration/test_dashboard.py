@@ -330,8 +330,8 @@ def test_a_real_charge_point_shows_connected_with_its_status_then_offline(
 def test_a_dead_letter_alarm_shows_on_the_dashboard(
     local_system: LocalSystem, browser: Browser
 ) -> None:
-    # GIVEN a charger's message that breaks the contract, dead-lettered by the listener
-    bad = {"session_id": 78, "energy_delivered_in_kWh": -1, "duration_in_seconds": 45,
+    # GIVEN a message with no identity (its session id is not its topic's), dead-lettered
+    bad = {"session_id": 708, "energy_delivered_in_kWh": 1, "duration_in_seconds": 45,
            "session_cost_in_cents": 70}  # fmt: skip
     publish(local_system, "charger/poison/connector/1/session/78", json.dumps(bad))
     eventually(lambda: (served(f"{_api(local_system)}/health") or {}).get("dead_letters"))
