@@ -41,6 +41,7 @@ from api.limits import (
 from api.openapi import openapi_document
 from api.resolutions import ResolutionBodyError, resolution_request
 from centralsystem.store import CentralSystemStore
+from evsessions import alarm_states
 from evsessions.contract import (
     ChargingSession,
     SessionKey,
@@ -301,6 +302,7 @@ def health() -> Response:
             "dead_letters": dead_letters,
             "reused_session_ids": reused,
             "suspect_sessions_open": open_suspects,
+            "alarms": alarm_states.current(),
         }
     )
 

@@ -159,6 +159,25 @@ def _schemas() -> JSON:
                         "description": "Suspect sessions waiting for an operator's decision"
                         " (GET /sessions?review=open lists them).",
                     },
+                    "alarms": _nullable(
+                        {
+                            "type": "array",
+                            "description": "The template's alarms the local emulator evaluates,"
+                            " with their state; null deployed, where CloudWatch evaluates them"
+                            " (its dashboard and the alarm topic show them).",
+                            "items": _object(
+                                {
+                                    "logical_id": {"type": "string"},
+                                    "label": {"type": "string"},
+                                    "state": {"type": "string", "enum": ["ALARM", "OK"]},
+                                    "value": {"type": "number"},
+                                    "condition": {"type": "string"},
+                                },
+                                "One alarm: its name in template.yaml, its short name, its"
+                                " state and the value it was evaluated on.",
+                            ),
+                        }
+                    ),
                 },
                 "Whether the API can reach its table, how many messages were dead-lettered, and"
                 " how many session ids were reused.",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from evsessions import metrics
 from evsessions.aws_clients import aws_client
 from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
@@ -54,6 +55,7 @@ from evsessions.dynamodb_items import (
 )
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import Billed, Resolution
+from evsessions.metrics import Metric
 from evsessions.session_transactions import ItemKey, pack, plan, plan_resolution
 from evsessions.settings import Settings
 from evsessions.shards import SHARDS, merged, sharded
@@ -244,6 +246,7 @@ class DynamoDbSessionStore:
                                 "DynamoDB transactions kept conflicting past the backoff budget"
                             ) from error
                         self.counts.cancel(codes, "conflict")
+                        metrics.record(Metric.CONFLICTS_RETRIED)
                         self.backoff.sleep(wait)
                         continue
                     if any(code in _TRANSIENT_CANCELLATIONS for code in codes):

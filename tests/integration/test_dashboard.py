@@ -326,3 +326,21 @@ def test_a_real_charge_point_shows_connected_with_its_status_then_offline(
     # AND once it hangs up, as offline
     expect(row).to_contain_text("offline", timeout=WAIT_MS)
     assert errors == []
+
+
+def test_a_dead_letter_alarm_shows_on_the_dashboard(
+    local_system: LocalSystem, browser: Browser
+) -> None:
+    # GIVEN a message with no identity (its session id is not its topic's), dead-lettered
+    bad = {"session_id": 708, "energy_delivered_in_kWh": 1, "duration_in_seconds": 45,
+           "session_cost_in_cents": 70}  # fmt: skip
+    publish(local_system, "charger/poison/connector/1/session/78", json.dumps(bad))
+    eventually(lambda: (served(f"{_api(local_system)}/health") or {}).get("dead_letters"))
+    # WHEN the dashboard is open
+    page, errors = _open(browser, local_system)
+    # THEN its health panel shows the template's dead-letter alarm, as `status` does
+    expect(page.locator("#health-alarms")).to_contain_text(
+        re.compile(r"ALARM dead letters: \d+"), timeout=WAIT_MS
+    )
+    assert errors == []
+    page.context.close()

@@ -151,7 +151,10 @@ def test_health_reports_the_database_and_the_dead_letters(local_system: LocalSys
         "dead_letters": len(local_system.dead_letters.all()),
         "reused_session_ids": body["reused_session_ids"],
         "suspect_sessions_open": body["suspect_sessions_open"],
+        "alarms": body["alarms"],
     }
+    # the template's alarms the emulator evaluates, the dead letters' among them
+    assert {alarm["logical_id"] for alarm in body["alarms"]} >= {"DeadLettersAlarm"}
     # (other tests of the shared system reuse ids and store suspect sessions: they count them)
     assert isinstance(body["reused_session_ids"], int)
     assert isinstance(body["suspect_sessions_open"], int)
