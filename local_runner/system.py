@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evsessions.dynamodb_store import cached_store
+from evsessions import alarm_states, metrics
+from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.invocation import invoked_with
 from evsessions.mqtt_connections import close_shared_pools
@@ -43,9 +44,11 @@ from local_runner.infra.database import (
 from local_runner.infra.database import client as dynamodb_client
 from local_runner.infra.key_migration import migrate_to_shards
 from local_runner.infra.listening import THIS_MACHINE_ONLY, listeners, reach
+from local_runner.observers.alarm_board import MetricsBoard, as_documents, evaluate
 from local_runner.observers.recorder import Recorder
 from local_runner.observers.status import Component, StatusBoard, snapshot
 from local_runner.runner_settings import RunnerSettings
+from local_runner.services.alarms import AlarmSpec, dead_letter_queues, load_alarms
 from local_runner.services.api_server import ApiServer
 from local_runner.services.bridge import RuleBridge
 from local_runner.services.clock import Clock, real_clock
@@ -80,6 +83,10 @@ class LocalSystem:
     recorder: Recorder | None = None
     access: BrokerAccess | None = None
     gateways: list[WebSocketGateway] = field(default_factory=list)
+    metrics: MetricsBoard | None = None
+    """The functions' metrics, as data, for the template's alarms."""
+    alarms: list[AlarmSpec] = field(default_factory=list)
+    dead_letter_queue_ids: set[str] = field(default_factory=set)
 
     def local_ports(self) -> dict[str, int | None]:
         """The ports this system listens on itself (external parts excluded), by part."""
@@ -120,10 +127,23 @@ class LocalSystem:
             [Component(name, address) for name, address in filter(None, parts)],
             in_flight=sum(bridge.in_flight for bridge in self.bridges),
             dead_letters=self.dead_letters.count() if self.dead_letters else None,
-            reused_session_ids=self._reused_session_ids(),
-            open_suspects=self._open_suspects(),
+            reused_session_ids=self._count(lambda store: store.reused_session_ids()),
+            open_suspects=self._count(lambda store: store.open_suspects()),
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
+            alarms=as_documents(self.alarm_states()),
+        )
+
+    def alarm_states(self) -> list[Any]:
+        """The template's alarms the emulator measures, evaluated now."""
+        if self.metrics is None:
+            return []
+        dead_letters = self.dead_letters
+        return evaluate(
+            self.alarms,
+            self.metrics,
+            (lambda: dead_letters.count()) if dead_letters is not None else (lambda: None),
+            self.dead_letter_queue_ids,
         )
 
     @contextmanager
@@ -133,26 +153,15 @@ class LocalSystem:
         with invoked_with(self.invokers[function].environment):
             yield Settings.from_env()
 
-    def _reused_session_ids(self) -> int | None:
-        """The store's count of sessions stored under a reused session id, as the API reads
+    def _count(self, read: Callable[[DynamoDbSessionStore], int]) -> int | None:
+        """A count the store keeps (reused session ids, open suspects), read as the API reads
         it (None: unreachable)."""
         readers = [name for name, spec in self.template.functions.items() if spec.routes]
         if self.database is None or not readers or readers[0] not in self.invokers:
             return None
         try:
             with self.invoked_as(readers[0]) as settings:
-                return cached_store(settings).reused_session_ids()
-        except StorageUnavailable:
-            return None
-
-    def _open_suspects(self) -> int | None:
-        """Suspect sessions waiting for an operator, as the API reads it (None: unreachable)."""
-        readers = [name for name, spec in self.template.functions.items() if spec.routes]
-        if self.database is None or not readers or readers[0] not in self.invokers:
-            return None
-        try:
-            with self.invoked_as(readers[0]) as settings:
-                return cached_store(settings).open_suspects()
+                return read(cached_store(settings))
         except StorageUnavailable:
             return None
 
@@ -403,6 +412,7 @@ def start_system(
             name: FunctionInvoker(spec, environments[name])
             for name, spec in template.functions.items()
         }
+        _observe_metrics(system)
         _start_api(system, runner)
         _start_websocket_apis(system)
         _say_network_reach(system)
@@ -416,6 +426,36 @@ def start_system(
     return system
 
 
+def _observe_metrics(system: LocalSystem) -> None:
+    """The functions' metrics reach the system's board as data, for the template's alarms."""
+    system.alarms = load_alarms(system.runner.template_path)
+    system.dead_letter_queue_ids = dead_letter_queues(system.runner.template_path)
+    system.metrics = MetricsBoard(
+        clock=lambda: system.clock.now().timestamp(),
+        keep_seconds=max([3600, *(alarm.window_seconds for alarm in system.alarms)]),
+    )
+    for invoker in system.invokers.values():
+        invoker.metrics = system.metrics.emission
+        invoker.on_error = system.metrics.error
+
+
+def _api_observers(system: LocalSystem, function: str) -> Callable[[], Any]:
+    """Around each API request: its metrics to the board, as one invocation of `function` (the
+    Chalice app has no decorator to open one), and the alarms' states for the health route."""
+
+    @contextmanager
+    def around() -> Iterator[None]:
+        assert system.metrics is not None
+        with (
+            metrics.publishing_to(system.metrics.emission),
+            metrics.invocation(function),
+            alarm_states.providing(lambda: as_documents(system.alarm_states())),
+        ):
+            yield
+
+    return around
+
+
 def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
     for name, spec in system.template.functions.items():
         if spec.routes:
@@ -427,6 +467,7 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
                 runner.api_port,
                 name,
                 environment=system.invokers[name].environment,
+                around=_api_observers(system, name),
             )
             system.api.start()
             system.say(f"API ({name}) ready at {system.api.url}  dashboard: {system.api.url}/")

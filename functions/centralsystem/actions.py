@@ -17,6 +17,7 @@ from typing import Any
 
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import OpenTransaction, StopReading, Tariff, session_message
+from evsessions import metrics
 from evsessions.contract import format_time, parse_time
 from evsessions.errors import InvalidSession, PipelineError
 from evsessions.publishing import MessagePublisher
@@ -159,6 +160,7 @@ class CentralSystem:
             self.store.unmatched_stop(charger_id, transaction_id, payload)
             return {}
         opened, kept = found
+        resent = kept is not None
         if kept is None:
             kept = self.store.stop(
                 charger_id,
@@ -173,7 +175,16 @@ class CentralSystem:
         report = self.publisher().publish_all([message])
         if report.failed or not report.published:
             raise SessionNotAccepted("; ".join(report.errors) or "not acknowledged")
+        metrics.record(metrics.Metric.DUPLICATES if resent else metrics.Metric.SESSIONS_STORED)
         log.info(
-            "charger %s transaction %s published as %s", charger_id, transaction_id, message.topic
+            "charger %s transaction %s published as %s",
+            charger_id,
+            transaction_id,
+            message.topic,
+            extra={
+                "charger_id": charger_id,
+                "session_id": str(transaction_id),
+                "topic": message.topic,
+            },
         )
         return {"idTagInfo": ACCEPTED}

@@ -20,6 +20,7 @@ from centralsystem.connections import ConnectionGone, post_to_connection
 from centralsystem.frames import SUBPROTOCOL, FrameError, call_error, call_result, parse_call
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
+from evsessions import metrics
 from evsessions.dynamodb_store import create_client
 from evsessions.errors import StorageUnavailable
 from evsessions.publishing import publisher_for
@@ -77,6 +78,7 @@ def _answer(system: CentralSystem, charger_id: str, body: str) -> str | None:
         return call_error(call.unique_id, "InternalError", "an unexpected error occurred")
 
 
+@metrics.recorded()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     request = event["requestContext"]

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from centralsystem.transactions import OpenTransaction, StopReading
 from evsessions.contract import format_time
+from evsessions.dynamodb_errors import error_code, raise_translated
 from evsessions.dynamodb_items import plain, typed
 from evsessions.errors import StorageUnavailable
 
@@ -59,9 +60,9 @@ class CentralSystemStore:
         try:
             return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 raise ConditionFailed(operation) from None
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+            raise_translated(operation, error)
         except BotoCoreError as error:
             raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
 

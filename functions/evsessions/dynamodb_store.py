@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from evsessions import metrics
 from evsessions.aws_clients import aws_client
 from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
+from evsessions.dynamodb_errors import raise_translated
 from evsessions.dynamodb_items import (
     BUCKET_PREFIX,
     BY_CONNECTOR_TIME,
@@ -55,6 +57,7 @@ from evsessions.dynamodb_items import (
 from evsessions.errors import StorageUnavailable
 from evsessions.fan_out import WORKERS, FanOut, concurrently
 from evsessions.integrity import Billed, Resolution
+from evsessions.metrics import Metric
 from evsessions.paged_merge import Fetch, merge_pages
 from evsessions.session_transactions import ItemKey, pack, plan, plan_resolution
 from evsessions.settings import Settings
@@ -81,19 +84,6 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-        "TransactionInProgressException",
-        "ResourceNotFoundException",
-        "UnrecognizedClientException",
-    }
-)
 _TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 _CONFLICT = "TransactionConflict"
 _MAX_PLANS = 20
@@ -115,8 +105,8 @@ MONTHS_FOR = 5.0
 session; the fleet listing reads the newest possible month without it, so only a first session
 stored in an older month (a late or back-dated one) can stay out of a listing, for this long."""
 _VERDICT_FILTERS = {
-    "clean": "attribute_not_exists(findings)",
-    "suspect": "attribute_exists(findings)",
+    "clean": "attribute_not_exists(#findings)",
+    "suspect": "attribute_exists(#findings)",
 }
 
 
@@ -200,10 +190,7 @@ class DynamoDbSessionStore:
         try:
             return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in _TRANSIENT_CODES:
-                raise StorageUnavailable(f"DynamoDB {operation} failed: {code}") from error
-            raise
+            raise_translated(operation, error)
         except BotoCoreError as error:
             raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
 
@@ -284,6 +271,7 @@ class DynamoDbSessionStore:
                                 "DynamoDB transactions kept conflicting past the backoff budget"
                             ) from error
                         self.counts.cancel(codes, "conflict")
+                        metrics.record(Metric.CONFLICTS_RETRIED)
                         self.backoff.sleep(wait)
                         continue
                     if any(code in _TRANSIENT_CANCELLATIONS for code in codes):
@@ -497,7 +485,11 @@ class DynamoDbSessionStore:
                     "IndexName": index,
                     "ScanIndexForward": False,
                     "KeyConditionExpression": "#p = :p AND #s BETWEEN :low AND :high",
-                    "ExpressionAttributeNames": {"#p": partition_key, "#s": sort_key},
+                    "ExpressionAttributeNames": {
+                        "#p": partition_key,
+                        "#s": sort_key,
+                        **_filter_names(query),
+                    },
                     "ExpressionAttributeValues": typed(
                         {":p": partition, ":low": low, ":high": high}
                     ),
@@ -562,6 +554,7 @@ class DynamoDbSessionStore:
             "ExpressionAttributeNames": {
                 "#p": partition_key,
                 **({"#s": sort_key} if "#s" in condition else {}),
+                **_filter_names(query),
             },
             "ExpressionAttributeValues": typed(values),
             **_verdict_filter(query),
@@ -635,8 +628,12 @@ class DynamoDbSessionStore:
                         }
                     ),
                     ProjectionExpression="ended_at, energy_delivered_in_kWh, "
-                    "session_cost_in_cents, duration_in_seconds, review, resolution.#a",
-                    ExpressionAttributeNames={"#a": "action"},
+                    "session_cost_in_cents, duration_in_seconds, #review, #resolution.#action",
+                    ExpressionAttributeNames={
+                        "#review": "review",
+                        "#resolution": "resolution",
+                        "#action": "action",
+                    },
                 )
                 for connector in self._connectors(charger_id)
             ]
@@ -710,14 +707,24 @@ def _verdict_filter(query: SessionQuery) -> dict[str, str]:
     return {"FilterExpression": _VERDICT_FILTERS[query.verdict]}
 
 
+def _filter_names(query: SessionQuery) -> dict[str, str]:
+    """The attribute names the filters use, as placeholders (never a reserved word)."""
+    names = {"#findings": "findings"} if query.verdict is not None else {}
+    if query.open_review and query.charger_id is not None:
+        names["#charger"] = "charger_id"
+    if query.open_review and query.connector_id is not None:
+        names["#connector"] = "connector_id"
+    return names
+
+
 def _review_filter(query: SessionQuery, values: dict[str, Any]) -> dict[str, Any]:
     """The open suspects of one charger or connector (and verdict): a filter on the sparse index,
     which holds the open suspects alone, so it reads few items it drops."""
     conditions = [_VERDICT_FILTERS[query.verdict]] if query.verdict else []
     added = {}
-    for name, value in (("charger_id", query.charger_id), ("connector_id", query.connector_id)):
+    for name, value in (("charger", query.charger_id), ("connector", query.connector_id)):
         if value is not None:
-            conditions.append(f"{name} = :{name}")
+            conditions.append(f"#{name} = :{name}")
             added[f":{name}"] = value
     if not conditions:
         return {}

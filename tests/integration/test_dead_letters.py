@@ -7,6 +7,7 @@ import json
 import pytest
 
 from local_runner.commands.dead_letter_replay import replay
+from local_runner.services.events import scheduled_event
 from local_runner.system import LocalSystem
 from tests.integration.helpers import get_json, served
 
@@ -38,8 +39,8 @@ def test_replay_stores_a_fixed_letter_and_keeps_a_still_invalid_one(
         rule_name="SessionMessagesRule",
         topic="charger/replay/connector/1/session/10",
         client_id="charger-replay",
-        payload=b'{"session_id": 10}',
-        error=ValueError("missing fields"),
+        payload=b'{"session_id": 11}',  # not its topic's session: no identity, never a session
+        error=ValueError("session id mismatch"),
         attempts=1,
     )
     # WHEN both are replayed through the rule and the listener
@@ -56,7 +57,7 @@ def test_replay_stores_a_fixed_letter_and_keeps_a_still_invalid_one(
     outcomes = {r.letter.id: r for r in results}
     assert outcomes[fixed.id].replayed and outcomes[fixed.id].outcome == "delivered"
     assert not outcomes[invalid.id].replayed
-    assert "is required" in outcomes[invalid.id].outcome
+    assert "does not match the topic" in outcomes[invalid.id].outcome
     body = served(f"{local_system.api.url}/sessions/replay/1/9")
     assert body["energy_delivered_in_kWh"] == 18.25
     remaining = {d.id for d in store.all()}
@@ -80,3 +81,17 @@ def test_replay_stores_a_fixed_letter_and_keeps_a_still_invalid_one(
     assert result.replayed
     _, listing = get_json(f"{local_system.api.url}/sessions?charger=replay")
     assert listing["count"] == 1
+
+
+def test_the_archivers_daily_run_finds_nothing_to_archive_locally(
+    local_system: LocalSystem,
+) -> None:
+    # GIVEN the running system, whose dead-letter store keeps letters without expiry
+    before = local_system.dead_letters.count() if local_system.dead_letters else None
+    # WHEN the template's archiver runs, as its schedule runs it
+    result = local_system.invokers["DeadLetterArchiveFunction"](
+        scheduled_event(local_system.clock.now(), "Daily")
+    )
+    # THEN the local SQS stand-in hands it no letter, and the dead letters stay where they are
+    assert result == {"archived": 0, "kept": 0}
+    assert (local_system.dead_letters.count() if local_system.dead_letters else None) == before
