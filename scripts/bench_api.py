@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_api.py [--sizes 10000,1000000] [--seconds 10] [--threads 4]
         [--requests 300] [--warm-up 3] [--load-threads 4] [--seed 1] [--keep-data DIR]
+        [--functions-from COMMIT]
 
 Why: issue 4 asks that the API answer as fast with a million sessions as with ten thousand, and
 that the HTTP layer not be the bottleneck. So this starts its own DynamoDB Local (in a temporary
@@ -25,6 +26,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -103,6 +105,16 @@ none: its floor and the route read an empty partition)."""
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def extract_functions(ref: str, into: Path) -> Path:
+    """The `functions/` folder of commit `ref`, written under `into` (to serve older code)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "functions"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "functions"
 
 
 # --- serving -----------------------------------------------------------------------------------
@@ -621,6 +633,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-threads", type=int, default=LOAD_THREADS)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-data", type=Path, metavar="DIR", help="keep the data folder here")
+    parser.add_argument(
+        "--functions-from",
+        metavar="COMMIT",
+        help="serve the API from this commit's functions/ (e.g. the reads before issue 22)",
+    )
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
@@ -647,13 +664,16 @@ def main(argv: list[str] | None = None) -> int:
         template = load_template(ROOT / "template.yaml")
         create_tables(database.endpoint_url, region, list(template.tables.values()))
         table_name = template.tables["SessionsTable"].name
+        served = ROOT / "functions"
+        if args.functions_from:
+            served = extract_functions(args.functions_from, work_dir / "served")
         # The API subprocess inherits these: the bench's settings are the API's.
         os.environ |= {
             "SESSIONS_TABLE": table_name,
             "DYNAMODB_ENDPOINT_URL": database.endpoint_url,
             "AWS_REGION": region,
             "CURSOR_SECRET": os.environ.get("CURSOR_SECRET") or secrets.token_hex(32),
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
+            "PYTHONPATH": os.pathsep.join([str(served), str(ROOT)]),
             **LOCAL_CREDENTIALS,
         }
         api, port = start_api(work_dir)
@@ -697,7 +717,9 @@ def main(argv: list[str] | None = None) -> int:
             " one kept-alive client, API and raw call alternating; req/s: "
             f"{args.threads} kept-alive clients for {args.seconds:g} s"
         )
-        print(f"\nMachine: {machine()}\n")
+        if args.functions_from:
+            print(f"- the API served the functions of commit `{args.functions_from}`")
+        print(f"\nMachine: {machine()}, load {os.getloadavg()[0]:.1f} at the end\n")
         print(f"Command: `{command()}`")
         return 0
     finally:

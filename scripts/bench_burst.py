@@ -28,7 +28,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
-from bench_api import machine  # a sibling script: the benchmarks' machine line
+from bench_api import extract_functions, machine  # a sibling script
 from botocore.config import Config
 from dotenv import load_dotenv
 
@@ -259,16 +258,6 @@ def load_sessions(endpoint: str, region: str, table_name: str, sessions: int) ->
     )
     writer = BatchWriter(table_name, [loader])
     load(SyntheticFleet(end=window_end(), seed=1), Aggregates(), writer, 0, sessions)
-
-
-def extract_functions(ref: str, into: Path) -> Path:
-    """The `functions/` folder of commit `ref`, written under `into`."""
-    into.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "functions"], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into / "functions"
 
 
 def machine_now() -> str:
