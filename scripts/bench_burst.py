@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 api.stop()
         print(f"## Local API under bursts ({started_at:%Y-%m-%d %H:%M} UTC)\n")
         print(table(rows))
-        print("\nGoals (issue 16):\n")
+        print("\nGoals (issues 16 and 22):\n")
         print("\n".join(goals(rows)))
         print(
             f"\nEach request: `GET {args.path}` on its own connection, all of a burst at once, "
