@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 PublishTransport = Literal["mqtt", "iot-data"]
+UnknownIdTags = Literal["accepted", "invalid"]
 
 Parser = Callable[[str, str], Any]
 """(the variable's non-blank text, its name) -> the value, or SettingsError naming it."""
@@ -145,6 +146,14 @@ class Settings:
     ocpp_session_fee_cents: int = setting(50, integer(0, 100_000))
     ocpp_heartbeat_interval_seconds: int = setting(300, integer(10, 86_400))
     ocpp_management_endpoint_url: str | None = setting(None)
+    ocpp_unknown_id_tags: UnknownIdTags = setting("accepted", choice(UnknownIdTags))
+    """How the central system answers an idTag that is not on its list."""
+    ocpp_data_transfer_vendors: tuple[str, ...] = setting((), words)
+    """Vendor ids whose DataTransfer is recognised (answered UnknownMessageId, not
+    UnknownVendorId): this central system implements no vendor's messages."""
+    operator_key: str | None = setting(None, secret=True)
+    """What the API's writes (the id-tag list) need in the x-operator-key header; unset: no
+    writes at all."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
