@@ -235,7 +235,7 @@ def _bill(
     start, end = opened.meter_start_wh, stop.meter_stop_wh
     seen = [r for r in (opened.first_reading, opened.last_reading) if r is not None]
     data = list(stop.transaction_data)
-    if start is not None and end is not None:
+    if start is not None and end is not None and start < end:  # a range to compare with
         wrong = _mislabelled([*seen, *data], start, end)
         if wrong:
             found.append(
