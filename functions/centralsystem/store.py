@@ -127,7 +127,7 @@ class CentralSystemStore:
                 "connection_id": connection_id,
                 "connected_at": connected_at,
             },
-            returning="UPDATED_OLD",
+            returning="ALL_OLD",
         )
         previous = before.get("connection_id")
         if previous is None or previous == connection_id or not before.get("connected"):

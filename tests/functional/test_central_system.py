@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from centralsystem.actions import CentralSystem
+from centralsystem import handler
 from centralsystem.handler import _answer
 from centralsystem.idtags import IdTagEntry
 from centralsystem.store import CentralSystemStore
@@ -430,3 +431,53 @@ def test_a_start_on_no_real_connector_is_refused_before_it_is_confirmed(
 ) -> None:
     frame = send(system, "StartTransaction", {**START, "connectorId": 0})
     assert frame[:3] == [4, "u1", "PropertyConstraintViolation"]
+
+
+# --- one connection per charge point (the handler, the management API in moto) ---------------
+
+
+def _event(kind: str, connection: str, body: str | None = None) -> dict[str, Any]:
+    return {
+        "requestContext": {
+            "eventType": kind,
+            "connectionId": connection,
+            "domainName": "abc123.execute-api.eu-north-1.amazonaws.com",
+            "stage": "ocpp",
+            "authorizer": {"chargerId": "CP1"},
+        },
+        "headers": {"Sec-WebSocket-Protocol": "ocpp1.6"},
+        "body": body,
+    }
+
+
+@pytest.fixture
+def management_api(sessions_table: str) -> Any:
+    """moto's management API: what was posted to each connection, and which were deleted."""
+    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    handler._central_system.cache_clear()
+    return apigatewaymanagementapi_backends[DEFAULT_ACCOUNT_ID]["eu-north-1"]
+
+
+def test_a_second_connection_closes_the_first_and_only_the_newer_is_answered(
+    management_api: Any,
+) -> None:
+    heartbeat = json.dumps([2, "h1", "Heartbeat", {}])
+    # GIVEN a charge point connected and answered on its first connection
+    assert handler.handler(_event("CONNECT", "old"), None)["statusCode"] == 200
+    handler.handler(_event("MESSAGE", "old", heartbeat), None)
+    assert json.loads(management_api.connections["old"].data)[:2] == [3, "h1"]
+    # WHEN it connects again under the same id
+    assert handler.handler(_event("CONNECT", "new"), None)["statusCode"] == 200
+    # THEN the older connection is closed (DELETE @connections/old) ...
+    assert "old" not in management_api.connections
+    # ... a frame still arriving on it is not answered (and it is closed again) ...
+    handler.handler(_event("MESSAGE", "old", heartbeat), None)
+    assert "old" not in management_api.connections
+    # ... the newer one is answered, and the late $disconnect of the old changes nothing
+    handler.handler(_event("DISCONNECT", "old"), None)
+    handler.handler(_event("MESSAGE", "new", heartbeat), None)
+    assert json.loads(management_api.connections["new"].data)[:2] == [3, "h1"]
+    [item], _ = handler._central_system(Settings.from_env()).store.charge_points(10)
+    assert (item["connection_id"], item["connected"]) == ("new", True)

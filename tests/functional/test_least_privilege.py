@@ -100,10 +100,10 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
             assert response.status_code == 200, (path, response.body)
 
 
-def _ocpp_event(kind: str, body: str | None = None) -> dict[str, Any]:
+def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") -> dict[str, Any]:
     context = {
         "eventType": kind,
-        "connectionId": "conn-1",
+        "connectionId": connection,
         "domainName": "abc123.execute-api.eu-north-1.amazonaws.com",
         "stage": "ocpp",
         "authorizer": {"chargerId": "1"},
@@ -116,9 +116,9 @@ def _ocpp_event(kind: str, body: str | None = None) -> dict[str, Any]:
 
 
 def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A charge point connects, boots, starts and stops a transaction (the session published
-    through the IoT data plane, as deployed), each answer posted back through the management
-    API, and disconnects."""
+    """A charge point connects, boots, is authorized, starts and stops a transaction (the
+    session published through the IoT data plane, as deployed), each answer posted back through
+    the management API, connects again (the older connection closed), and disconnects."""
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "2")
     central_system._central_system.cache_clear()
@@ -127,10 +127,17 @@ def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     boot = {"chargePointVendor": "V", "chargePointModel": "M"}
     assert central_system.handler(_ocpp_event("CONNECT"), None)["statusCode"] == 200
     for unique_id, (action, payload) in enumerate(
-        [("BootNotification", boot), ("StartTransaction", start), ("StopTransaction", stop)]
+        [
+            ("BootNotification", boot),
+            ("Authorize", {"idTag": "T"}),
+            ("StartTransaction", start),
+            ("StopTransaction", stop),
+        ]
     ):
         frame = json.dumps([2, str(unique_id), action, payload])
         assert central_system.handler(_ocpp_event("MESSAGE", frame), None)["statusCode"] == 200
+    # a second connection of the charge point closes the first (DELETE @connections/conn-1)
+    assert central_system.handler(_ocpp_event("CONNECT", None, "conn-2"), None)["statusCode"] == 200
     assert central_system.handler(_ocpp_event("DISCONNECT"), None)["statusCode"] == 200
 
 
