@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from centralsystem.actions import CentralSystem
 from centralsystem import handler
+from centralsystem.actions import CentralSystem
 from centralsystem.handler import _answer
 from centralsystem.idtags import IdTagEntry
 from centralsystem.store import CentralSystemStore
@@ -251,7 +251,7 @@ def test_a_start_with_no_clock_is_started_at_arrival_and_its_replay_gets_the_sam
     assert _codes(payload) == ["clock_not_set"]
 
 
-# --- meters ----------------------------------------------------------------------------------------
+# --- meters ------------------------------------------------------------------------------------
 
 
 def test_a_start_at_zero_after_the_connector_ended_higher_is_flagged(
@@ -404,7 +404,7 @@ def test_a_tag_that_is_no_id_token_is_invalid_without_a_lookup(system: CentralSy
     assert confirmed(system, "Authorize", {"idTag": "\u00e9"})["idTagInfo"] == {"status": "Invalid"}
 
 
-# --- every action a charger starts gets its confirmation ------------------------------------------
+# --- every action a charger starts gets its confirmation --------------------------------------
 
 
 def test_data_transfer_is_answered_with_its_own_status(system: CentralSystem) -> None:
