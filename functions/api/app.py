@@ -19,15 +19,18 @@ from chalice.app import (
     BadRequestError,
     Chalice,
     ChaliceViewError,
+    ForbiddenError,
     NotFoundError,
     Request,
     Response,
+    UnauthorizedError,
 )
 
 from api import dashboard
 from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
+from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
 from centralsystem.store import CentralSystemStore
 from evsessions.contract import (
     ChargingSession,
@@ -55,6 +58,7 @@ MAX_BUCKETS = {"hour": 31 * 24, "day": 2 * 366}
 _ERROR_CODES = {
     "BadRequestError": "bad_request",
     "UnauthorizedError": "unauthorized",
+    "ForbiddenError": "forbidden",
     "NotFoundError": "not_found",
     "MethodNotAllowedError": "method_not_allowed",
     "ServiceUnavailableError": "unavailable",
@@ -355,6 +359,8 @@ def charge_point_json(item: dict[str, Any]) -> dict[str, Any]:
         "vendor": item.get("vendor"),
         "model": item.get("model"),
         "transactions_started": int(item.get("transactions_started", 0)),
+        "diagnostics_status": item.get("diagnostics_status"),
+        "firmware_status": item.get("firmware_status"),
         "connectors": [
             {
                 "connector_id": connector,
@@ -381,6 +387,73 @@ def list_charge_points() -> dict[str, Any]:
         raise ServiceUnavailableError("the session store is unreachable; try again") from None
     found = [charge_point_json(item) for item in items]
     return {"charge_points": found, "count": len(found), "more": more}
+
+
+# --- the OCPP central system's id-tag list ---------------------------------------------------
+
+
+def require_operator() -> None:
+    """Writes need the operator's key (OPERATOR_KEY) in x-operator-key; unset, none is allowed."""
+    expected = settings().operator_key
+    if expected is None:
+        raise ForbiddenError("writes are disabled: the API has no OPERATOR_KEY")
+    request = app.current_request
+    given = str((request.headers.get("x-operator-key") if request else None) or "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise UnauthorizedError("send the operator key in the x-operator-key header")
+
+
+def _charge_points() -> CentralSystemStore:
+    return CentralSystemStore(settings().sessions_table, store().client)
+
+
+def _tag(raw: str) -> str:
+    tag = raw
+    if not valid_tag(tag):
+        raise BadRequestError("an id tag is 1-20 printable ASCII characters (OCPP IdToken)")
+    return tag
+
+
+def _central(call: Callable[[CentralSystemStore], T]) -> T:
+    try:
+        return call(_charge_points())
+    except StorageUnavailable:
+        raise ServiceUnavailableError("the session store is unreachable; try again") from None
+
+
+@app.route("/idtags")
+def list_id_tags() -> dict[str, Any]:
+    """The id tags the central system answers Authorize, Start and Stop with, in tag order."""
+    limit = _limit(_params({"limit"}).get("limit"))
+    items, more = _central(lambda tags: tags.id_tags(limit))
+    now = datetime.now(UTC)
+    found = [entry_json(str(item["sk"]), item, now) for item in items]
+    return {"id_tags": found, "count": len(found), "more": more}
+
+
+@app.route("/idtags/{tag}", methods=["GET", "PUT", "DELETE"])
+def id_tag(tag: str) -> Response:
+    request = app.current_request
+    method = request.method if request is not None else "GET"
+    _params(set())
+    name = _tag(tag)
+    if method == "GET":
+        item = _central(lambda tags: tags.id_tag(name))
+        if item is None:
+            raise NotFoundError(f"no id tag {name!r}")
+        return Response(entry_json(name, item, datetime.now(UTC)))
+    require_operator()
+    if method == "DELETE":
+        if not _central(lambda tags: tags.delete_id_tag(name)):
+            raise NotFoundError(f"no id tag {name!r}")
+        return Response("", status_code=204)
+    try:
+        entry = parse_entry(request.json_body if request is not None else None)
+    except IdTagError as error:
+        raise BadRequestError(str(error)) from None
+    fields = {**entry.as_item(), "updated_at": format_time(datetime.now(UTC))}
+    _central(lambda tags: tags.put_id_tag(name, fields))
+    return Response(entry_json(name, fields, datetime.now(UTC)))
 
 
 @app.route("/totals")

@@ -78,7 +78,8 @@ def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every route that reads, with the deployed health check's dead-letter queue."""
+    """Every route that reads, with the deployed health check's dead-letter queue, and an
+    operator's writes to the id-tag list."""
     queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="DeadLetterQueue")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", queue["QueueUrl"])
     with RECORDER.recording():  # the data the API reads, stored by the listener beforehand
@@ -94,10 +95,15 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
         "/totals?charger=1&bucket=hour&from=2025-11-27&to=2025-11-28",
         "/chargepoints",
     ]
+    monkeypatch.setenv("OPERATOR_KEY", "k" * 32)
+    operator = {"x-operator-key": "k" * 32, "content-type": "application/json"}
     with Client(app, stage_name="dev", project_dir=str(API_DIR)) as client:
-        for path in paths:
+        put = client.http.put("/idtags/CARD-1", headers=operator, body='{"status": "Blocked"}')
+        assert put.status_code == 200, put.body
+        for path in [*paths, "/idtags", "/idtags/CARD-1"]:
             response = client.http.get(path)
             assert response.status_code == 200, (path, response.body)
+        assert client.http.delete("/idtags/CARD-1", headers=operator).status_code == 204
 
 
 def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") -> dict[str, Any]:
