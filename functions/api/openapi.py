@@ -628,7 +628,7 @@ def _id_tag_paths() -> JSON:
         "schema": _ID_TAG,
         "example": "CARD-0001",
     }
-    write = [{"operatorKey": []}, {"operatorKey": [], "apiKey": []}]
+    write: list[JSON] = [{"operatorKey": []}, {"operatorKey": [], "apiKey": []}]
     one = _ok(_ref("schemas", "IdTag"), "The id tag.")
     return {
         "/idtags": _operation(
