@@ -249,7 +249,7 @@ def _command(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line (scripts/cli_reference.py renders its help into the README)."""
+    """The whole command line (scripts/cli_reference.py renders its help into docs/pages/cli.md)."""
     parser = argparse.ArgumentParser(
         prog="python -m local_runner", description=__doc__.split("\n")[0]
     )

@@ -1,7 +1,7 @@
 """Capacity model: which DynamoDB partition or AWS limit a fleet of a given size hits first.
 
     .venv/bin/python scripts/capacity.py --chargers 1000000 [--sessions-per-day 20] [--peak 10]
-    .venv/bin/python scripts/capacity.py --readme-table
+    .venv/bin/python scripts/capacity.py --docs-table
 
 Why: on one machine the pipeline runs at DynamoDB Local's speed; deployed, it meets DynamoDB's
 per-partition limits long before AWS's account limits. This model derives every partition-key
@@ -52,7 +52,7 @@ IOT_INBOUND_PUBLISHES = 20_000
 IOT_RULE_EXECUTIONS = 20_000
 SQS_LAMBDA_MAX_CONCURRENCY = 1000
 """SQS event source's MaximumConcurrency: 2 to 1,000."""
-README_FLEETS = (1_000, 10_000, 100_000, 1_000_000)
+DOCS_FLEETS = (1_000, 10_000, 100_000, 1_000_000)
 PEAK_MOMENT = datetime(2026, 11, 27, 18, 30, tzinfo=UTC)
 
 
@@ -273,15 +273,15 @@ def report(result: Model) -> str:
     return "\n".join(lines)
 
 
-def readme_table(per_day: float = 20, peak: float = 10) -> str:
-    """The README's table: one row a fleet size."""
+def docs_table(per_day: float = 20, peak: float = 10) -> str:
+    """The table of docs/pages/performance.md: one row a fleet size."""
     lines = [
         "| chargers | peak sessions/s | hottest partition (write units/s, limit "
         f"{PARTITION_WRITE_UNITS:,}) | hottest item (transactions/s) "
         "| first limit hit (kind) | at chargers (linear from this size) |",
         "|---:|---:|---|---:|---|---:|",
     ]
-    for chargers in README_FLEETS:
+    for chargers in DOCS_FLEETS:
         result = model(chargers, per_day, peak)
         partitions = [x for x in result.limits if x.unit == "write units/s"]
         hottest = max(partitions, key=lambda x: x.peak)
@@ -300,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions-per-day", type=float, default=20)
     parser.add_argument("--peak", type=float, default=10, help="peak rate / average rate")
     parser.add_argument("--transaction-ms", type=float, default=30.0)
-    parser.add_argument("--readme-table", action="store_true")
+    parser.add_argument("--docs-table", action="store_true")
     args = parser.parse_args(argv)
-    if args.readme_table:
-        print(readme_table(args.sessions_per_day, args.peak))
+    if args.docs_table:
+        print(docs_table(args.sessions_per_day, args.peak))
         return 0
     print(report(model(args.chargers, args.sessions_per_day, args.peak, args.transaction_ms)))
     return 0

@@ -1,9 +1,9 @@
-"""Renders the runner's own --help, for every command, into README.md's CLI reference section.
+"""Renders the runner's own --help, for every command, into the docs site's CLI reference page.
 
     .venv/bin/python scripts/cli_reference.py          # rewrite the section
     .venv/bin/python scripts/cli_reference.py --check  # exit 1 when the section is stale
 
-A unit test runs the check, so the README cannot drift from the command line.
+A unit test runs the check, so the page cannot drift from the command line.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from local_runner.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "pages" / "cli.md"
 START = "<!-- cli-reference:start (scripts/cli_reference.py writes this section) -->"
 END = "<!-- cli-reference:end -->"
 WIDTH = "100"
@@ -50,29 +50,31 @@ def render() -> str:
     return "\n\n".join(blocks)
 
 
-def section(readme: str) -> str:
+def section(page: str) -> str:
     """What stands between the markers now."""
-    if START not in readme or END not in readme:
-        raise SystemExit(f"{README.name} has no CLI reference markers ({START} ... {END})")
-    return readme.split(START, 1)[1].split(END, 1)[0].strip("\n")
+    if START not in page or END not in page:
+        raise SystemExit(f"{PAGE.name} has no CLI reference markers ({START} ... {END})")
+    return page.split(START, 1)[1].split(END, 1)[0].strip("\n")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when the section is stale")
     args = parser.parse_args()
-    readme = README.read_text()
+    page = PAGE.read_text()
     fresh = render()
-    if section(readme) == fresh:
-        print("the CLI reference in README.md is up to date")
+    if section(page) == fresh:
+        print(f"the CLI reference in {PAGE.relative_to(ROOT)} is up to date")
         return 0
     if args.check:
-        print("the CLI reference in README.md is stale: run scripts/cli_reference.py")
+        print(
+            f"the CLI reference in {PAGE.relative_to(ROOT)} is stale: run scripts/cli_reference.py"
+        )
         return 1
-    before, rest = readme.split(START, 1)
+    before, rest = page.split(START, 1)
     after = rest.split(END, 1)[1]
-    README.write_text(f"{before}{START}\n{fresh}\n{END}{after}")
-    print("rewrote the CLI reference in README.md")
+    PAGE.write_text(f"{before}{START}\n{fresh}\n{END}{after}")
+    print(f"rewrote the CLI reference in {PAGE.relative_to(ROOT)}")
     return 0
 
 

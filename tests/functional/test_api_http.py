@@ -86,7 +86,7 @@ def test_cors_preflight_for_a_request_with_the_api_key(
     assert "x-api-key" in headers.get("access-control-allow-headers", "").lower()
 
 
-# -- where API Gateway and the local server could differ (README: Local == cloud: API Gateway) ---
+# -- where API Gateway and the local server could differ (docs/pages/emulator.md) ---
 
 
 def test_a_percent_encoded_path_parameter_reaches_the_route_decoded(server: ApiServer) -> None:

@@ -2,7 +2,8 @@
 
 The page is loaded from the emulator's HTTP server (the unchanged Chalice app) while mosquitto,
 the bridge, the listener and DynamoDB Local run; a session published over MQTT must appear on the
-open page without a reload. Screenshots go to .local/screenshots/ (docs/dashboard.png is one).
+open page without a reload. Screenshots go to .local/screenshots/ (the docs site's
+docs/pages/images/dashboard.png is one).
 Chromium is Debian's (/usr/bin/chromium, installed by ./dev test); Playwright never downloads one.
 """
 

@@ -16,12 +16,13 @@ import cost  # noqa: E402
 from item_units import Index, item_size, units_by_place  # noqa: E402
 
 
-def test_the_readme_table_is_the_models_output() -> None:
-    # GIVEN the README's capacity table THEN it is what the model prints for the same fleets
-    table = capacity.readme_table()
-    assert table in (ROOT / "README.md").read_text(), (
-        "README.md's capacity table is stale: run .venv/bin/python scripts/capacity.py "
-        "--readme-table"
+def test_the_performance_pages_table_is_the_models_output() -> None:
+    # GIVEN the capacity table of the performance page THEN it is what the model prints for the
+    # same fleets
+    table = capacity.docs_table()
+    assert table in (ROOT / "docs" / "pages" / "performance.md").read_text(), (
+        "docs/pages/performance.md's capacity table is stale: run .venv/bin/python "
+        "scripts/capacity.py --docs-table"
     )
 
 

@@ -1,5 +1,5 @@
 """One number, one place: each figure the code or the template defines is checked where the
-README, `./dev`'s help or a docstring repeats it."""
+README, a page of the docs site, `./dev`'s help or a docstring repeats it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from local_runner.infra.certificates import tls_files
 from local_runner.services.template import QueueBatching, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+DOCS = "\n".join(
+    path.read_text()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs" / "pages").glob("*.md"))]
+)
+"""The README and every page of the docs site: a figure may be quoted in any of them."""
 
 
 def listener_batching() -> QueueBatching:
@@ -26,20 +30,20 @@ def numbers(pattern: str, text: str) -> set[int]:
     return {int(found.replace(",", "")) for found in re.findall(pattern, text)}
 
 
-def test_the_readme_states_the_templates_batch_size_in_flight_and_receive_count() -> None:
+def test_the_docs_state_the_templates_batch_size_in_flight_and_receive_count() -> None:
     batching = listener_batching()
-    assert numbers(r"batch(?:es)? of up to (\d+(?:,\d{3})*)", README) == {batching.size}
-    assert numbers(r"(\d+(?:,\d{3})*) in flight", README) == {batching.in_flight}
-    assert numbers(r"`maxReceiveCount` \((\d+)\)", README) == {batching.max_receive_count}
+    assert numbers(r"batch(?:es)? of up to (\d+(?:,\d{3})*)", DOCS) == {batching.size}
+    assert numbers(r"(\d+(?:,\d{3})*) in flight", DOCS) == {batching.in_flight}
+    assert numbers(r"`maxReceiveCount` \((\d+)\)", DOCS) == {batching.max_receive_count}
 
 
-def test_the_readme_states_mosquittos_limits_as_the_emulator_writes_them(tmp_path: Path) -> None:
+def test_the_docs_state_mosquittos_limits_as_the_emulator_writes_them(tmp_path: Path) -> None:
     config = mosquitto_config(1883, tmp_path, 8883, "127.0.0.1", tls_files(tmp_path))
     assert f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}" in config
     assert f"max_queued_messages {MAX_QUEUED_MESSAGES}" in config
-    assert numbers(r"max_inflight_messages (\d+)", README) == {MAX_INFLIGHT_MESSAGES}
-    assert numbers(r"max_queued_messages (\d+)", README) == {MAX_QUEUED_MESSAGES}
-    assert numbers(r"queue of (\d+(?:,\d{3})*) per client", README) == {MAX_QUEUED_MESSAGES}
+    assert numbers(r"max_inflight_messages (\d+)", DOCS) == {MAX_INFLIGHT_MESSAGES}
+    assert numbers(r"max_queued_messages (\d+)", DOCS) == {MAX_QUEUED_MESSAGES}
+    assert numbers(r"queue of (\d+(?:,\d{3})*) per client", DOCS) == {MAX_QUEUED_MESSAGES}
 
 
 def test_mosquitto_leaves_room_for_every_batch_in_flight() -> None:

@@ -1,4 +1,4 @@
-"""The README's "Local == cloud" table cannot rot: every test a row names exists.
+"""The emulator page's "Local == cloud" table cannot rot: every test a row names exists.
 
 A row whose test is still `TBD` must be one of PENDING (differences another change of issue 11
 closes); once its test is named, it must leave PENDING too.
@@ -14,15 +14,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADING = "### Local == cloud"
+PAGE = ROOT / "docs" / "pages" / "emulator.md"
+HEADING = "## Local == cloud"
 PENDING: tuple[str, ...] = ()
 """Rows whose closing test lands with another branch of issue 11."""
 TEST_REFERENCE = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
 
 
 def table_rows() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert HEADING in text, f"the README has no section {HEADING!r}"
+    text = PAGE.read_text(encoding="utf-8")
+    assert HEADING in text, f"{PAGE.name} has no section {HEADING!r}"
     section = text.split(HEADING, 1)[1].split("\n#", 1)[0]
     lines = [line for line in section.splitlines() if line.startswith("|")]
     rows = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
