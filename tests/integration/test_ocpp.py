@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import boto3
 import pytest
 import websockets
 from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from centralsystem.store import CentralSystemStore
 from evsessions.mqtt_identity import charger_password
+from evsessions.settings import Settings
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, served
 
@@ -76,7 +79,11 @@ def _session(system: LocalSystem, charger: str, transaction_id: int) -> Any:
 
 def _stop(transaction_id: int) -> call.StopTransaction:
     return call.StopTransaction(
-        meter_stop=23_500, timestamp=STOP, transaction_id=transaction_id, reason="EVDisconnected"
+        meter_stop=23_500,
+        timestamp=STOP,
+        transaction_id=transaction_id,
+        reason="EVDisconnected",
+        id_tag="TAG-1",
     )
 
 
@@ -221,7 +228,7 @@ def test_bad_frames_get_ocpps_answer_and_the_endpoint_keeps_serving(
     assert answers["u1"][:3] == [4, "u1", "NotImplemented"]
     assert answers["u2"][:3] == [4, "u2", "FormationViolation"]
     assert answers["u3"][:3] == [4, "u3", "OccurenceConstraintViolation"]
-    assert answers["u4"] == [3, "u4", {}]  # a Stop is always taken; kept as unmatched
+    assert answers["u4"] == [3, "u4", {}]  # a Stop is always taken; a suspect session
     assert answers["u5"][:3] == [4, "u5", "TypeConstraintViolation"]
     assert answers["u6"][0] == 3 and "currentTime" in answers["u6"][2]
 
@@ -269,3 +276,87 @@ def test_a_client_that_offers_no_ocpp16_subprotocol_is_refused(local_system: Loc
             return refusal.response.status_code
 
     assert _run(scenario) == 400
+
+
+# --- issue 20: nothing a charger was told is accepted gets lost -------------------------------
+
+
+def _id_tags(system: LocalSystem) -> CentralSystemStore:
+    settings = Settings.from_env()
+    assert system.database is not None
+    return CentralSystemStore(
+        settings.sessions_table,
+        boto3.client(
+            "dynamodb",
+            endpoint_url=system.database.endpoint_url,
+            region_name=settings.aws_region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        ),
+    )
+
+
+def test_every_charger_initiated_action_is_confirmed_and_tags_answer_their_status(
+    local_system: LocalSystem,
+) -> None:
+    charger = "CP-ocpp-5"
+    tags = _id_tags(local_system)
+    tags.put_id_tag("STOLEN", {"status": "Blocked"})
+    tags.put_id_tag("OLD", {"status": "Accepted", "expiry_date": "2026-01-01T00:00:00.000Z"})
+
+    async def scenario() -> dict[str, Any]:
+        async with _charge_point(local_system, charger) as point:
+            started = await point.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag="STOLEN", meter_start=1_000, timestamp=START
+                )
+            )
+            nan = [{"timestamp": START, "sampledValue": [{"value": "NaN", "unit": "kWh"}]}]
+            return {
+                "transfer": await point.call(call.DataTransfer(vendor_id="com.example")),
+                "diagnostics": await point.call(
+                    call.DiagnosticsStatusNotification(status="Uploaded")
+                ),
+                "firmware": await point.call(call.FirmwareStatusNotification(status="Installed")),
+                "blocked": await point.call(call.Authorize(id_tag="STOLEN")),
+                "expired": await point.call(call.Authorize(id_tag="OLD")),
+                "started": started,
+                "nan": await point.call(
+                    call.MeterValues(
+                        connector_id=1, transaction_id=started.transaction_id, meter_value=nan
+                    )
+                ),
+            }
+
+    answers = _run(scenario)
+    assert answers["transfer"].status == "UnknownVendorId"
+    assert answers["blocked"].id_tag_info == {"status": "Blocked"}
+    assert answers["expired"].id_tag_info["status"] == "Expired"
+    # a Start with a blocked tag is still recorded: the charger may be charging already
+    assert answers["started"].id_tag_info == {"status": "Blocked"}
+    assert answers["started"].transaction_id >= 1
+    assert answers["nan"] is not None  # MeterValues.conf, not a CALLERROR
+    assert local_system.api is not None
+    points = served(f"{local_system.api.url}/chargepoints")["charge_points"]
+    [point] = [p for p in points if p["charger_id"] == charger]
+    assert (point["diagnostics_status"], point["firmware_status"]) == ("Uploaded", "Installed")
+
+
+def test_a_second_connection_closes_the_first_and_only_the_newer_is_answered(
+    local_system: LocalSystem,
+) -> None:
+    charger = "CP-ocpp-6"
+
+    async def scenario() -> tuple[Any, Any]:
+        async with _socket(local_system, charger) as old:
+            await old.send(json.dumps([2, "a", "Heartbeat", {}]))
+            assert json.loads(await asyncio.wait_for(old.recv(), 20))[:2] == [3, "a"]
+            async with _socket(local_system, charger) as new:
+                # the older connection is closed by the central system
+                await asyncio.wait_for(old.wait_closed(), 20)
+                await new.send(json.dumps([2, "b", "Heartbeat", {}]))
+                return old.close_code, json.loads(await asyncio.wait_for(new.recv(), 20))
+
+    close_code, answer = _run(scenario)
+    assert close_code is not None
+    assert answer[:2] == [3, "b"]
