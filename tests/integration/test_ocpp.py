@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from centralsystem.store import CentralSystemStore
+from centralsystem.transactions import unknown_session_id
 from evsessions.mqtt_identity import charger_password
 from evsessions.settings import Settings
 from local_runner.system import LocalSystem
@@ -360,3 +361,57 @@ def test_a_second_connection_closes_the_first_and_only_the_newer_is_answered(
     close_code, answer = _run(scenario)
     assert close_code is not None
     assert answer[:2] == [3, "b"]
+
+
+def test_each_case_of_issue_20_ends_in_a_visible_session(local_system: LocalSystem) -> None:
+    """The cases the issue saw dead-lettered after an Accepted StopTransaction, sent by a real
+    ChargePoint: each is now a session the API serves, suspect with its reasons."""
+    charger = "CP-ocpp-7"
+    ahead = "2026-12-02T10:45:00Z"  # the charger's clock 3 days ahead of its arrival
+    cases = {
+        "clock_ahead": (1_000, START, 23_500, ahead),
+        "end_before_start": (1_000, "2026-11-29T11:00:00Z", 11_000, STOP),
+        "meter_regression": (5_000, START, 0, STOP),
+        "duration_above_limit": (1_000, "2026-11-20T10:00:00Z", 60_000, "2026-11-28T10:00:00Z"),
+        "energy_above_limit": (0, "2026-11-28T10:00:00Z", 1_200_000, "2026-11-29T10:00:00Z"),
+        "clock_not_set": (1_000, START, 23_500, "1970-01-01T00:00:00Z"),
+    }
+
+    async def scenario() -> dict[str, int | str]:
+        ids: dict[str, int | str] = {}
+        async with _charge_point(local_system, charger) as point:
+            for case, (meter_start, started_at, meter_stop, stopped_at) in cases.items():
+                started = await point.call(
+                    call.StartTransaction(
+                        connector_id=1, id_tag="T", meter_start=meter_start, timestamp=started_at
+                    )
+                )
+                stopped = await point.call(
+                    call.StopTransaction(
+                        meter_stop=meter_stop,
+                        timestamp=stopped_at,
+                        transaction_id=started.transaction_id,
+                    )
+                )
+                assert stopped is not None  # confirmed: the charger never sends it again
+                ids[case] = started.transaction_id
+            for case, transaction_id in (("unknown_transaction", 987_654), ("offline", -1)):
+                stop = {"meterStop": 23_500, "timestamp": STOP, "transactionId": transaction_id}
+                await point.call(
+                    call.StopTransaction(
+                        meter_stop=23_500, timestamp=STOP, transaction_id=transaction_id
+                    )
+                )
+                ids[case] = unknown_session_id(transaction_id, stop)
+        return ids
+
+    ids = _run(scenario)
+    assert local_system.api is not None
+    for case, session_id in ids.items():
+        connector = 0 if case in ("unknown_transaction", "offline") else 1
+        url = f"{local_system.api.url}/sessions/{charger}/{connector}/{session_id}"
+        session = eventually(lambda url=url: served(url))
+        assert session["verdict"] == "suspect", (case, session)
+        codes = {finding["code"] for finding in session["findings"]}
+        expected = "transaction_id_out_of_range" if case == "offline" else case
+        assert expected in codes, (case, session)
