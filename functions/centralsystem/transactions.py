@@ -233,7 +233,7 @@ def _bill(
     opened: OpenTransaction, stop: StopReading, found: list[Finding], raw: dict[str, Any]
 ) -> _Billed:
     start, end = opened.meter_start_wh, stop.meter_stop_wh
-    seen = [r for r in (opened.first_reading, opened.last_reading) if r is not None]
+    seen = list(dict.fromkeys(r for r in (opened.first_reading, opened.last_reading) if r))
     data = list(stop.transaction_data)
     if start is not None and end is not None and start < end:  # a range to compare with
         wrong = _mislabelled([*seen, *data], start, end)

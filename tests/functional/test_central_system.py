@@ -329,6 +329,16 @@ def test_a_meter_that_ran_backwards_is_billed_from_the_meter_values_seen(
     assert _codes(payload) == ["meter_regression"]
 
 
+def test_one_meter_value_is_no_span_to_bill_from(
+    system: CentralSystem, publisher: RecordingPublisher
+) -> None:
+    transaction = _started(system)
+    confirmed(system, "MeterValues", _meter_values(transaction, ("9500", "Wh")))
+    confirmed(system, "StopTransaction", _stop(transaction, 120))
+    payload = publisher.payloads()[0]
+    assert payload["energy_delivered_in_kWh"] == -0.88 and "billed_from" not in payload
+
+
 def test_a_meter_that_ran_backwards_without_readings_is_published_as_sent(
     system: CentralSystem, publisher: RecordingPublisher
 ) -> None:
