@@ -186,6 +186,21 @@ def test_a_stop_nobody_started_becomes_a_suspect_session_and_its_replay_counts_o
     assert payload["stop_id_tag"] == "CARD" and "id_tag" not in payload
 
 
+def test_a_stop_nobody_started_without_a_clock_is_the_same_session_when_replayed(
+    system: CentralSystem, publisher: RecordingPublisher, clock: Clock
+) -> None:
+    # GIVEN a Stop with no usable time for a transaction never started here, billed at arrival
+    stop = _stop(-1, timestamp="1970-01-01T00:00:00Z")
+    confirmed(system, "StopTransaction", stop)
+    # WHEN it is replayed a day later
+    clock.now += timedelta(days=1)
+    confirmed(system, "StopTransaction", stop)
+    # THEN the replay keeps the first arrival: the same bytes, counted once
+    assert publisher.sent[0] == publisher.sent[1]
+    assert publisher.payloads()[0]["ended_at"] == "2026-11-29T10:46:00.000Z"
+    assert "clock_not_set" in _codes(publisher.payloads()[0])
+
+
 def test_a_stop_nobody_started_without_data_bills_nothing(
     system: CentralSystem, publisher: RecordingPublisher
 ) -> None:
