@@ -124,6 +124,10 @@ def test_every_schema_valid_call_is_confirmed_or_refused_by_name_never_an_intern
     system: CentralSystem, publisher: AcceptingPublisher, action: str
 ) -> None:
     validator = get_validator(2, action, "1.6")
+    # transactions 1..5 open, so Stops and MeterValues reach known ones as well as unknown ones
+    for meter in range(5):
+        start = {"connectorId": 1, "idTag": "T", "meterStart": meter * 1_000}
+        system.answer("CP1", "StartTransaction", {**start, "timestamp": "2026-11-29T10:00:00Z"})
 
     @settings(
         max_examples=60,
