@@ -19,16 +19,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
-
 from evsessions.settings import SettingsError
+from local_runner.environments import operator_environment
 from local_runner.observers.recorder import RecordingError
 from local_runner.runner_settings import RunnerSettings
 from local_runner.services.dead_letter_queue import LocalDeadLetterQueue
@@ -51,7 +50,13 @@ def _positive(text: str) -> float:
     return value
 
 
-def _up(runner: RunnerSettings, speed: float, record: str | None, outcomes: str | None) -> int:
+def _up(
+    runner: RunnerSettings,
+    environ: Mapping[str, str],
+    speed: float,
+    record: str | None,
+    outcomes: str | None,
+) -> int:
     from local_runner.observers.console import Console
     from local_runner.observers.status import StatusWriter, counts_line, status_path
     from local_runner.services.clock import ScaledClock
@@ -70,6 +75,7 @@ def _up(runner: RunnerSettings, speed: float, record: str | None, outcomes: str 
         clock=ScaledClock(speed),
         record=Path(record) if record else None,
         outcomes=Path(outcomes) if outcomes else None,
+        environ=environ,
     )
 
     def show(document: dict[str, Any]) -> None:
@@ -100,14 +106,19 @@ def _status(runner: RunnerSettings) -> int:
     return 0 if result.running and result.all_up else 1
 
 
-def _replay_recording(runner: RunnerSettings, path: str, speed: float | None) -> int:
+def _replay_recording(
+    runner: RunnerSettings, environ: Mapping[str, str], path: str, speed: float | None
+) -> int:
     from local_runner.commands.recording_replay import play
     from local_runner.observers.progress import Progress
     from local_runner.observers.recorder import read_recording
 
     messages = read_recording(Path(path))
     template = load_template(runner.template_path)
-    with _local_handlers(runner, template) as local, Progress(len(messages), "replay") as bar:
+    with (
+        _local_handlers(runner, environ, template) as local,
+        Progress(len(messages), "replay") as bar,
+    ):
         result = play(
             messages,
             template,
@@ -135,17 +146,21 @@ class LocalHandlers:
 
 
 @contextmanager
-def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[LocalHandlers]:
+def _local_handlers(
+    runner: RunnerSettings, environ: Mapping[str, str], template: Template
+) -> Iterator[LocalHandlers]:
     """The template's handlers, wired to the local database and broker as `up` wires them, and
     to a dead-letter queue of their own for the duration. Uses the database of a running `up`;
     else starts DynamoDB Local for the duration."""
     from evsessions.settings import Settings
+    from local_runner.environments import broker_endpoint, function_environments
     from local_runner.infra.broker import Broker
+    from local_runner.infra.broker_access import local_secret
     from local_runner.infra.database import answers, create_tables
     from local_runner.services.invoker import FunctionInvoker
-    from local_runner.system import function_environment, local_dead_letter_queue, start_database
+    from local_runner.system import local_dead_letter_queue, start_database
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(environ)
     endpoint = settings.dynamodb_endpoint_url or f"http://127.0.0.1:{runner.dynamodb_local_port}"
     database = None
     if not answers(endpoint, settings.aws_region):
@@ -157,8 +172,23 @@ def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[Loca
     queue = local_dead_letter_queue(runner.local_data_dir)
     try:
         broker = Broker("configured broker", settings.mqtt_host, settings.mqtt_port, lambda: None)
-        function_environment(template, endpoint, broker, data_dir=runner.local_data_dir)
-        handlers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
+        fleet_secret = local_secret(
+            runner.local_data_dir, "mqtt-fleet-secret", settings.mqtt_fleet_secret
+        )
+        environments = function_environments(
+            template,
+            environ,
+            defaults={},
+            endpoints={
+                "DYNAMODB_ENDPOINT_URL": endpoint,
+                **broker_endpoint(broker, False, fleet_secret),
+                **queue.environment(),
+            },
+        )
+        handlers = {
+            name: FunctionInvoker(spec, environments[name])
+            for name, spec in template.functions.items()
+        }
         yield LocalHandlers(handlers, queue)
     finally:
         queue.shutdown()
@@ -166,14 +196,16 @@ def _local_handlers(runner: RunnerSettings, template: Template) -> Iterator[Loca
             database.stop()
 
 
-def _invoke(runner: RunnerSettings, function: str, event_path: str) -> int:
+def _invoke(
+    runner: RunnerSettings, environ: Mapping[str, str], function: str, event_path: str
+) -> int:
     template = load_template(runner.template_path)
     if function not in template.functions:
         raise TemplateError(
             f"no function {function!r}; the template has {', '.join(template.functions)}"
         )
     event = json.loads(Path(event_path).read_text() if event_path != "-" else sys.stdin.read())
-    with _local_handlers(runner, template) as local:
+    with _local_handlers(runner, environ, template) as local:
         result: Any = local.handlers[function](event)
         records = event.get("Records") if isinstance(event, dict) else None
         ids = [str(r.get("messageId")) for r in records or [] if isinstance(r, dict)]
@@ -212,7 +244,9 @@ def _dlq_list(runner: RunnerSettings, as_json: bool) -> int:
     return 0
 
 
-def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int:
+def _dlq_replay(
+    runner: RunnerSettings, environ: Mapping[str, str], ids: list[str], replay_all: bool
+) -> int:
     from local_runner.commands.dead_letter_replay import replay
     from local_runner.observers.progress import Progress
 
@@ -223,7 +257,10 @@ def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int
         print("nothing to replay" + (f": no dead letter matches {' '.join(ids)}" if ids else ""))
         return 1 if ids else 0
     template = load_template(runner.template_path)
-    with _local_handlers(runner, template) as local, Progress(len(chosen), "replay") as bar:
+    with (
+        _local_handlers(runner, environ, template) as local,
+        Progress(len(chosen), "replay") as bar,
+    ):
         results = replay(
             chosen,
             template,
@@ -240,7 +277,7 @@ def _dlq_replay(runner: RunnerSettings, ids: list[str], replay_all: bool) -> int
 
 
 @contextmanager
-def _id_tag_store(runner: RunnerSettings) -> Iterator[Any]:
+def _id_tag_store(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterator[Any]:
     """The central system's store on the local database (a running `up`'s, or one started for
     the duration): the operator at this machine edits the list directly, as the API's
     operator-key routes do deployed."""
@@ -249,12 +286,12 @@ def _id_tag_store(runner: RunnerSettings) -> Iterator[Any]:
     from evsessions.settings import Settings
 
     template = load_template(runner.template_path)
-    with _local_handlers(runner, template):
-        settings = Settings.from_env()
+    with _local_handlers(runner, environ, template) as local:
+        settings = Settings.from_env(local.handlers["OcppFunction"].environment)
         yield CentralSystemStore(settings.sessions_table, create_client(settings))
 
 
-def _idtags(runner: RunnerSettings, args: argparse.Namespace) -> int:
+def _idtags(runner: RunnerSettings, environ: Mapping[str, str], args: argparse.Namespace) -> int:
     from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
     from evsessions.contract import format_time
 
@@ -269,7 +306,7 @@ def _idtags(runner: RunnerSettings, args: argparse.Namespace) -> int:
         except IdTagError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    with _id_tag_store(runner) as store:
+    with _id_tag_store(runner, environ) as store:
         if args.idtags_command == "list":
             items, more = store.id_tags(1000)
             tags = [entry_json(str(item["sk"]), item, now) for item in items]
@@ -375,28 +412,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    load_dotenv(".env")
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        runner = RunnerSettings.from_env()
+        environ = operator_environment(Path(".env"))
+        runner = RunnerSettings.from_env(environ)
         if args.command == "up":
-            return _up(runner, args.speed, args.record, args.outcomes)
+            return _up(runner, environ, args.speed, args.record, args.outcomes)
         if args.command == "status":
             return _status(runner)
         if args.command == "replay":
-            return _replay_recording(runner, args.file, args.speed)
+            return _replay_recording(runner, environ, args.file, args.speed)
         if args.command == "invoke":
-            return _invoke(runner, args.function, args.event)
+            return _invoke(runner, environ, args.function, args.event)
         if args.command == "dlq" and args.dlq_command == "list":
             return _dlq_list(runner, args.json)
         if args.command == "dlq":
             if not args.ids and not args.all:
                 parser.error("dlq replay needs dead letter ids or --all")
-            return _dlq_replay(runner, args.ids, args.all)
+            return _dlq_replay(runner, environ, args.ids, args.all)
         if args.command == "idtags":
-            return _idtags(runner, args)
+            return _idtags(runner, environ, args)
         return _generate(args.kind)
     except (SettingsError, TemplateError, RecordingError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

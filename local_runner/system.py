@@ -1,32 +1,39 @@
 """Starts and stops the whole local system that template.yaml describes, in dependency order.
 
-database -> tables -> broker -> handlers' environment -> API -> rule bridges -> recorder ->
+database -> tables -> broker -> functions' environments -> API -> rule bridges -> recorder ->
 schedules. Each part says when it is ready and where; `stop()` ends everything that was started.
-Schedules and rules run on one clock: the real one, or a faster one for `up --speed K`.
+Schedules and rules run on one clock: the real one, or a faster one for `up --speed K`. Each
+function gets its own environment (`local_runner.environments`); nothing here writes os.environ,
+so two systems can run in one process.
 """
 
 from __future__ import annotations
 
-import os
 import resource
-import secrets
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import StorageUnavailable
+from evsessions.invocation import invoked_with
 from evsessions.mqtt_connections import close_shared_pools
 from evsessions.settings import Settings
+from local_runner.environments import (
+    broker_endpoint,
+    cursor_secret,
+    function_environments,
+    operator_environment,
+)
 from local_runner.infra.broker import Broker, mosquitto_path, start_embedded, start_mosquitto
 from local_runner.infra.broker_access import BrokerAccess, broker_access, local_secret
-from local_runner.infra.certificates import ensure_tls_files, write_private
+from local_runner.infra.certificates import ensure_tls_files
 from local_runner.infra.database import (
-    LOCAL_CREDENTIALS,
     Database,
     create_tables,
     dynamodb_local_available,
@@ -113,19 +120,36 @@ class LocalSystem:
             [Component(name, address) for name, address in filter(None, parts)],
             in_flight=sum(bridge.in_flight for bridge in self.bridges),
             dead_letters=self.dead_letters.count() if self.dead_letters else None,
-            reused_session_ids=self._reused_session_ids(),
+            reused_session_ids=self._count(lambda store: store.reused_session_ids()),
+            open_suspects=self._count(lambda store: store.open_suspects()),
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
         )
 
-    def _reused_session_ids(self) -> int | None:
-        """The store's count of sessions stored under a reused session id (None: unreachable)."""
-        if self.database is None:
+    @contextmanager
+    def invoked_as(self, function: str) -> Iterator[Settings]:
+        """Run the block in the function's environment, with its settings: what a test or the
+        status board needs to reach this system's parts as that function does."""
+        with invoked_with(self.invokers[function].environment):
+            yield Settings.from_env()
+
+    def _count(self, read: Callable[[DynamoDbSessionStore], int]) -> int | None:
+        """A count the store keeps (reused session ids, open suspects), read as the API reads
+        it (None: unreachable)."""
+        readers = [name for name, spec in self.template.functions.items() if spec.routes]
+        if self.database is None or not readers or readers[0] not in self.invokers:
             return None
         try:
-            return cached_store(Settings.from_env()).reused_session_ids()
+            with self.invoked_as(readers[0]) as settings:
+                return read(cached_store(settings))
         except StorageUnavailable:
             return None
+
+    def _close_publisher_connections(self) -> None:
+        """This system's broker's: another system in the process keeps its own."""
+        if self.broker is not None:
+            ports = {self.broker.port, self.broker.tls_port}
+            close_shared_pools(lambda endpoint: endpoint.port in ports)
 
     def _stop_functions(self) -> None:
         for invoker in self.invokers.values():
@@ -145,7 +169,7 @@ class LocalSystem:
                 self.dead_letter_queue.shutdown if self.dead_letter_queue else None,
             ),
             ("outcome file", self.outcome_file.close if self.outcome_file else None),
-            ("publisher connections", close_shared_pools),
+            ("publisher connections", self._close_publisher_connections),
             (self.broker.kind if self.broker else "", self.broker.stop if self.broker else None),
             (
                 self.database.kind if self.database else "",
@@ -236,38 +260,9 @@ def _start_broker(system: LocalSystem, settings: Settings, access: BrokerAccess)
     )
 
 
-def function_environment(
-    template: Template,
-    database_url: str,
-    broker: Broker | None,
-    access: BrokerAccess | None = None,
-    data_dir: Path | None = None,
-) -> None:
-    """What the handlers read: template variables (a value already set in the environment or .env
-    wins), and the local endpoints standing in for AWS's. The fleet secret comes from `access`,
-    or (for a handler invoked beside a running system) from the data folder."""
-    for name, value in {**template.environment(), **LOCAL_CREDENTIALS}.items():
-        if not os.environ.get(name):  # an empty line in .env counts as unset
-            os.environ[name] = value
-    os.environ["DYNAMODB_ENDPOINT_URL"] = database_url
-    if broker is None:
-        return
-    os.environ["PUBLISH_TRANSPORT"] = "mqtt"  # the local broker plays the IoT data plane
-    os.environ["MQTT_HOST"] = broker.host
-    tls = Settings.from_env().mqtt_tls and broker.tls_port is not None
-    os.environ["MQTT_PORT"] = str(broker.tls_port if tls else broker.port)
-    if broker.ca_file:  # the broker started here presents the local CA's certificate
-        os.environ["MQTT_CA_FILE"] = str(broker.ca_file)
-    if access is not None:  # each simulated charger publishes as itself
-        os.environ["MQTT_FLEET_SECRET"] = access.fleet_secret
-    elif data_dir is not None and not os.environ.get("MQTT_FLEET_SECRET"):
-        os.environ["MQTT_FLEET_SECRET"] = local_secret(data_dir, "mqtt-fleet-secret", None)
-
-
-def bridge_tls(broker: Broker) -> tuple[int, ssl.SSLContext | None]:
+def bridge_tls(broker: Broker, settings: Settings) -> tuple[int, ssl.SSLContext | None]:
     """Where a rule bridge connects: the local broker's TLS listener, verified against the local
     CA; an external broker as MQTT_PORT / MQTT_TLS / MQTT_CA_FILE say."""
-    settings = Settings.from_env()
     if broker.tls_port and broker.ca_file:
         return broker.tls_port, ssl.create_default_context(cafile=str(broker.ca_file))
     if settings.mqtt_tls:
@@ -300,21 +295,9 @@ def _check_routes(template: Template, function_id: str, app: Any) -> None:
 
 
 def local_dead_letter_queue(data_dir: Path) -> LocalDeadLetterQueue:
-    """The dead-letter queue's local endpoint over the data folder's dead letters, and the
-    handlers' environment pointing at it as at SQS."""
-    queue = LocalDeadLetterQueue(dead_letter_store(data_dir)).start()
-    os.environ.update(queue.environment())
-    return queue
-
-
-def ensure_cursor_secret(data_dir: Path) -> None:
-    """The API signs page cursors; locally a random secret is kept in the data folder."""
-    if os.environ.get("CURSOR_SECRET"):
-        return
-    path = data_dir / "cursor-secret"
-    if not path.exists():
-        write_private(path, secrets.token_urlsafe(32).encode())
-    os.environ["CURSOR_SECRET"] = path.read_text().strip()
+    """The dead-letter queue's local endpoint over the data folder's dead letters; its
+    `environment()` points a handler at it as at SQS."""
+    return LocalDeadLetterQueue(dead_letter_store(data_dir)).start()
 
 
 def _report_tick(
@@ -352,13 +335,15 @@ def start_system(
     clock: Clock | None = None,
     record: Path | None = None,
     outcomes: Path | None = None,
-    **setting_overrides: Any,
+    environ: Mapping[str, str] | None = None,
 ) -> LocalSystem:
     """Bring the local system up; on any failure stop what had started and re-raise.
     `clock` drives schedules and receipt times; `record` records the rules' traffic to a file;
-    `outcomes` appends each message's outcome to a JSON-lines file."""
+    `outcomes` appends each message's outcome to a JSON-lines file; `environ` is the operator's
+    environment (default: the process's), read once, here."""
     template = load_template(runner.template_path)
-    settings = Settings.from_env(**setting_overrides)
+    operator = operator_environment(environ=environ)
+    settings = Settings.from_env(operator)
     system = LocalSystem(template, runner, say, clock=clock or real_clock())
     runner.local_data_dir.mkdir(parents=True, exist_ok=True)
     raise_open_file_limit()
@@ -380,13 +365,33 @@ def start_system(
             f"{len(system.access.rule_filters)} rule bridge(s); anonymous clients refused; "
             f"secrets in {runner.local_data_dir / 'secrets'}"
         )
-        function_environment(template, system.database.endpoint_url, system.broker, system.access)
-        ensure_cursor_secret(runner.local_data_dir)
+        say(
+            "operators resolve suspect sessions with x-operator-key: "
+            f"{runner.local_data_dir / 'secrets' / 'operator-key'}"
+        )
         system.dead_letters = dead_letter_store(runner.local_data_dir)
         system.dead_letter_queue = local_dead_letter_queue(runner.local_data_dir)
+        environments = function_environments(
+            template,
+            operator,
+            defaults={
+                "CURSOR_SECRET": cursor_secret(runner.local_data_dir, settings.cursor_secret),
+                "OPERATOR_KEY": local_secret(
+                    runner.local_data_dir, "operator-key", settings.operator_key
+                ),
+            },
+            endpoints={
+                "DYNAMODB_ENDPOINT_URL": system.database.endpoint_url,
+                **broker_endpoint(system.broker, settings.mqtt_tls, system.access.fleet_secret),
+                **system.dead_letter_queue.environment(),
+            },
+        )
         if outcomes is not None:
             system.outcome_file = OutcomeFile(outcomes)
-        system.invokers = {name: FunctionInvoker(spec) for name, spec in template.functions.items()}
+        system.invokers = {
+            name: FunctionInvoker(spec, environments[name])
+            for name, spec in template.functions.items()
+        }
         _start_api(system, runner)
         _start_websocket_apis(system)
         _say_network_reach(system)
@@ -405,7 +410,13 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
         if spec.routes:
             app = system.invokers[name].load()
             _check_routes(system.template, name, app)
-            system.api = ApiServer(app, runner.api_host, runner.api_port, name)
+            system.api = ApiServer(
+                app,
+                runner.api_host,
+                runner.api_port,
+                name,
+                environment=system.invokers[name].environment,
+            )
             system.api.start()
             system.say(f"API ({name}) ready at {system.api.url}  dashboard: {system.api.url}/")
             return
@@ -429,7 +440,10 @@ def _start_websocket_apis(system: LocalSystem) -> None:
         )
         gateway.start()
         system.gateways.append(gateway)
-        os.environ["OCPP_MANAGEMENT_ENDPOINT_URL"] = gateway.management_url
+        for function in set(spec.routes.values()):
+            system.invokers[function].environment["OCPP_MANAGEMENT_ENDPOINT_URL"] = (
+                gateway.management_url
+            )
         system.say(
             f"WebSocket API {spec.logical_id} ready: a charger connects to {gateway.url}{{id}} "
             f"or {gateway.tls_url}{{id}} (TLS, CA {tls.ca_cert}) with subprotocol ocpp1.6 and "
@@ -453,7 +467,7 @@ def _say_network_reach(system: LocalSystem) -> None:
 def _start_bridges(system: LocalSystem, settings: Settings) -> None:
     assert system.broker is not None and system.access is not None
     assert system.dead_letters is not None and system.dead_letter_queue is not None
-    port, tls = bridge_tls(system.broker)
+    port, tls = bridge_tls(system.broker, settings)
     report = _report_outcomes(system)
     for name, spec in system.template.functions.items():
         for trigger in spec.rules:

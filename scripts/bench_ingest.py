@@ -56,6 +56,7 @@ from evsessions.fleet import simulate_tick
 from evsessions.mqtt_identity import MqttIdentity
 from evsessions.settings import Settings
 from evsessions.storage import Totals
+from local_runner.environments import broker_endpoint, function_environments
 from local_runner.infra.broker import start_mosquitto
 from local_runner.infra.broker_access import broker_access
 from local_runner.infra.certificates import ensure_tls_files
@@ -66,12 +67,7 @@ from local_runner.runner_settings import RunnerSettings
 from local_runner.services.events import scheduled_event
 from local_runner.services.outcomes import ACKNOWLEDGED, Outcome
 from local_runner.services.template import load_template
-from local_runner.system import (
-    LocalSystem,
-    function_environment,
-    raise_open_file_limit,
-    start_system,
-)
+from local_runner.system import LocalSystem, raise_open_file_limit, start_system
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -604,7 +600,16 @@ def main(argv: list[str] | None = None) -> int:
         broker_process = start_mosquitto(data_dir, 0, 0, "127.0.0.1", tls, access)
         try:
             create_tables(database.endpoint_url, region, list(template.tables.values()))
-            function_environment(template, database.endpoint_url, broker_process, access)
+            # this process and its publisher subprocess run as the publisher function would
+            endpoints = {
+                "DYNAMODB_ENDPOINT_URL": database.endpoint_url,
+                **broker_endpoint(broker_process, False, access.fleet_secret),
+            }
+            os.environ.update(
+                function_environments(template, os.environ, defaults={}, endpoints=endpoints)[
+                    "PublisherFunction"
+                ]
+            )
             table = Settings.from_env().sessions_table
             port, endpoint = broker_process.port, database.endpoint_url
             _say(f"fleet ticks of {args.fleet_connectors:,} connectors and the broker ceiling ...")
@@ -653,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         _say("our pipeline: starting the system as ./dev up does ...")
         watch = StoredWatch()
         system = start_system(runner, say=_quiet)
+        os.environ.update(system.invokers["PublisherFunction"].environment)  # as above
         for bridge in system.bridges:
             bridge.on_outcomes = watch
         try:

@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                 if totals.get("sessions", 0) >= count:
                     break
                 time.sleep(0.5)
-            energy, cost = expected_totals(count, Settings.from_env())
+            ocpp = system.invokers["OcppFunction"].environment
+            energy, cost = expected_totals(count, Settings.from_env(ocpp))
         finally:
             system.stop()
     cold = cold_imports()

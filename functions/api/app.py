@@ -8,6 +8,7 @@ traceback or internal name ever reaches a client.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ from chalice.app import (
     BadRequestError,
     Chalice,
     ChaliceViewError,
+    ConflictError,
     ForbiddenError,
     NotFoundError,
     Request,
@@ -30,6 +32,7 @@ from api import dashboard
 from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.openapi import openapi_document
+from api.resolutions import ResolutionBodyError, resolution_request
 from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
 from centralsystem.store import CentralSystemStore
 from evsessions.contract import (
@@ -43,8 +46,16 @@ from evsessions.contract import (
 from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
+from evsessions.integrity import RESOLUTION_ACTIONS, Resolution, Verdict, findings_json
 from evsessions.settings import Settings
-from evsessions.storage import Bucket, SessionQuery, SessionStore, Totals, bucket_start
+from evsessions.storage import (
+    Bucket,
+    ResolutionRefused,
+    SessionQuery,
+    SessionStore,
+    Totals,
+    bucket_start,
+)
 
 T = TypeVar("T")
 app = Chalice(app_name="ev-charging-sessions")
@@ -58,8 +69,9 @@ MAX_BUCKETS = {"hour": 31 * 24, "day": 2 * 366}
 _ERROR_CODES = {
     "BadRequestError": "bad_request",
     "UnauthorizedError": "unauthorized",
-    "ForbiddenError": "forbidden",
     "NotFoundError": "not_found",
+    "ForbiddenError": "forbidden",
+    "ConflictError": "conflict",
     "MethodNotAllowedError": "method_not_allowed",
     "ServiceUnavailableError": "unavailable",
     "InternalServerError": "internal",
@@ -137,7 +149,9 @@ def _number(value: Decimal) -> int | float:
 
 
 def session_json(session: ChargingSession) -> dict[str, Any]:
-    """The original fields; `transaction` too for a session of a real charger (OCPP)."""
+    """The original fields, the integrity verdict, and `transaction` for a session of a real
+    charger (OCPP). A suspect session carries its findings, the message as it arrived (`raw`)
+    and, once an operator decided, the resolution."""
     body: dict[str, Any] = {
         "charger_id": session.key.charger_id,
         "connector_id": session.key.connector_id,
@@ -149,10 +163,34 @@ def session_json(session: ChargingSession) -> dict[str, Any]:
         "ended_at_source": session.ended_at_source,
         "received_at": None if session.received_at is None else format_time(session.received_at),
         "occurrence": session.occurrence,
+        "verdict": session.verdict,
+        "findings": findings_json(session.findings),
+        "counts_as": session.counts_as,
     }
+    if session.raw is not None:
+        body["raw"] = _raw_json(session.raw)
+    if session.resolution is not None:
+        body["resolution"] = _resolution_json(session.resolution)
     if session.transaction is not None:
         body["transaction"] = _transaction_json(session.transaction)
     return body
+
+
+def _raw_json(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _resolution_json(resolution: Resolution) -> dict[str, Any]:
+    return {
+        "action": resolution.action,
+        "at": format_time(resolution.at),
+        "reason": resolution.reason,
+        "by": resolution.by,
+        "original": None if resolution.original is None else resolution.original.as_json(),
+    }
 
 
 def _transaction_json(details: TransactionDetails) -> dict[str, Any]:
@@ -161,6 +199,9 @@ def _transaction_json(details: TransactionDetails) -> dict[str, Any]:
         "stop_reason": details.stop_reason,
         "meter_start_wh": details.meter_start_wh,
         "meter_stop_wh": details.meter_stop_wh,
+        "id_tag": details.id_tag,
+        "stop_id_tag": details.stop_id_tag,
+        "billed_from": details.billed_from,
     }
 
 
@@ -242,6 +283,7 @@ def health() -> Response:
     try:
         store().ping()
         reused = store().reused_session_ids()
+        open_suspects = store().open_suspects()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
     current = settings()
@@ -256,20 +298,23 @@ def health() -> Response:
             "database": "reachable",
             "dead_letters": dead_letters,
             "reused_session_ids": reused,
+            "suspect_sessions_open": open_suspects,
         }
     )
 
 
 @app.route("/sessions")
 def list_sessions() -> dict[str, Any]:
-    params = _params({"limit", "charger", "connector", "from", "to", "cursor"})
+    params = _params({"limit", "charger", "connector", "from", "to", "cursor", "verdict", "review"})
     charger = _identifier(params.get("charger"), "charger")
     connector = _identifier(params.get("connector"), "connector")
     if connector is not None and charger is None:
         raise BadRequestError("connector needs charger: connector ids are per charger")
     start, end = _window(params)
+    verdict, open_review = _verdict(params.get("verdict")), _review(params.get("review"))
     filters = {"route": "sessions", "charger": charger, "connector": connector}
     filters |= {"from": params.get("from"), "to": params.get("to")}
+    filters |= {"verdict": verdict, "review": params.get("review")}
     query = SessionQuery(
         limit=_limit(params.get("limit")),
         charger_id=charger,
@@ -277,6 +322,8 @@ def list_sessions() -> dict[str, Any]:
         start=start,
         end=end,
         after=_cursor(params, filters),
+        verdict=verdict,
+        open_review=open_review,
     )
     page = _read(lambda s: s.list_sessions(query))
     return {
@@ -284,6 +331,24 @@ def list_sessions() -> dict[str, Any]:
         "count": len(page.sessions),
         "next_cursor": _next_cursor(page.next, filters),
     }
+
+
+def _verdict(raw: str | None) -> Verdict | None:
+    if raw is None:
+        return None
+    if raw == "clean":
+        return "clean"
+    if raw == "suspect":
+        return "suspect"
+    raise BadRequestError(f"verdict must be clean or suspect, got {raw[:20]!r}")
+
+
+def _review(raw: str | None) -> bool:
+    if raw is None:
+        return False
+    if raw != "open":
+        raise BadRequestError(f"review must be open, got {raw[:20]!r}")
+    return True
 
 
 def _occurrence(raw: str | None) -> int:
@@ -300,16 +365,61 @@ def _occurrence(raw: str | None) -> int:
 def get_session(charger_id: str, connector_id: str, session_id: str) -> dict[str, Any]:
     """The first session under the identity, or with `occurrence=n` the n-th (a reused id)."""
     occurrence = _occurrence(_params({"occurrence"}).get("occurrence"))
-    key = SessionKey(
-        _identifier(charger_id, "charger_id") or "",
-        _identifier(connector_id, "connector_id") or "",
-        _identifier(session_id, "session_id") or "",
-    )
+    key = _session_key(charger_id, connector_id, session_id)
     session = _read(lambda s: s.get(key, occurrence))
     if session is None:
         which = "" if occurrence == 1 else f" (occurrence {occurrence})"
         raise NotFoundError(
             f"no session {session_id}{which} on charger {charger_id} connector {connector_id}"
+        )
+    return session_json(session)
+
+
+def _session_key(charger_id: str, connector_id: str, session_id: str) -> SessionKey:
+    return SessionKey(
+        _identifier(charger_id, "charger_id") or "",
+        _identifier(connector_id, "connector_id") or "",
+        _identifier(session_id, "session_id") or "",
+    )
+
+
+def require_operator(request: Request) -> str:
+    """Operators' writes need the operator key (beside the API key), so a reader's key never
+    changes what is billed. Returns who decided, for the record."""
+    configured = settings().operator_key
+    if configured is None:
+        raise ForbiddenError("operator writes are off: set OPERATOR_KEY")
+    given = str(request.headers.get("x-operator-key") or "")
+    if not hmac.compare_digest(given.encode(), configured.encode()):
+        raise UnauthorizedError("send the operator key in the x-operator-key header")
+    return "operator"
+
+
+@app.route(
+    "/sessions/{charger_id}/{connector_id}/{session_id}/resolution",
+    methods=["POST"],
+    content_types=["application/json"],
+)
+def resolve_session(charger_id: str, connector_id: str, session_id: str) -> dict[str, Any]:
+    """An operator's decision on a suspect session: accept, correct (with the values to bill) or
+    void; made once, recorded with when, why and by whom."""
+    request = app.current_request
+    assert request is not None
+    by = require_operator(request)
+    occurrence = _occurrence(_params({"occurrence"}).get("occurrence"))
+    key = _session_key(charger_id, connector_id, session_id)
+    try:
+        action, reason, corrected = resolution_request(request.json_body)
+    except ResolutionBodyError as error:
+        raise BadRequestError(f"{error}; actions are {', '.join(RESOLUTION_ACTIONS)}") from None
+    resolution = Resolution(action, datetime.now(UTC), reason, by)
+    try:
+        session = _read(lambda s: s.resolve(key, occurrence, resolution, corrected))
+    except ResolutionRefused as refused:
+        raise ConflictError(str(refused)) from None
+    if session is None:
+        raise NotFoundError(
+            f"no session {session_id} on charger {charger_id} connector {connector_id}"
         )
     return session_json(session)
 
@@ -326,6 +436,7 @@ def list_chargers() -> dict[str, Any]:
             {
                 "charger_id": c.charger_id,
                 **totals_json(c.totals),
+                "suspect": totals_json(c.suspect),
                 "last_session_ended_at": c.last_ended_at,
                 "connectors": [
                     {
@@ -392,17 +503,6 @@ def list_charge_points() -> dict[str, Any]:
 # --- the OCPP central system's id-tag list ---------------------------------------------------
 
 
-def require_operator() -> None:
-    """Writes need the operator's key (OPERATOR_KEY) in x-operator-key; unset, none is allowed."""
-    expected = settings().operator_key
-    if expected is None:
-        raise ForbiddenError("writes are disabled: the API has no OPERATOR_KEY")
-    request = app.current_request
-    given = str((request.headers.get("x-operator-key") if request else None) or "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise UnauthorizedError("send the operator key in the x-operator-key header")
-
-
 def _charge_points() -> CentralSystemStore:
     return CentralSystemStore(settings().sessions_table, store().client)
 
@@ -434,7 +534,8 @@ def list_id_tags() -> dict[str, Any]:
 @app.route("/idtags/{tag}", methods=["GET", "PUT", "DELETE"])
 def id_tag(tag: str) -> Response:
     request = app.current_request
-    method = request.method if request is not None else "GET"
+    assert request is not None
+    method = request.method
     _params(set())
     name = _tag(tag)
     if method == "GET":
@@ -442,13 +543,13 @@ def id_tag(tag: str) -> Response:
         if item is None:
             raise NotFoundError(f"no id tag {name!r}")
         return Response(entry_json(name, item, datetime.now(UTC)))
-    require_operator()
+    require_operator(request)
     if method == "DELETE":
         if not _central(lambda tags: tags.delete_id_tag(name)):
             raise NotFoundError(f"no id tag {name!r}")
         return Response("", status_code=204)
     try:
-        entry = parse_entry(request.json_body if request is not None else None)
+        entry = parse_entry(request.json_body)
     except IdTagError as error:
         raise BadRequestError(str(error)) from None
     fields = {**entry.as_item(), "updated_at": format_time(datetime.now(UTC))}
@@ -477,16 +578,24 @@ def totals() -> dict[str, Any]:
     first = bucket_start(start, bucket)
     last = bucket_start(end - timedelta(microseconds=1), bucket)
     found = _read(lambda s: s.totals(charger, bucket, first, last))
-    overall = Totals()
+    overall, suspect = Totals(), Totals()
     for entry in found:
-        overall = overall.add(entry.totals)
+        overall, suspect = overall.add(entry.totals), suspect.add(entry.suspect)
     return {
         "charger": charger,
         "bucket": bucket,
         "from": _bucket_time(first),
         "to": format_time(datetime.fromisoformat(_bucket_time(last)) + width),
         "totals": totals_json(overall),
-        "buckets": [{"start": _bucket_time(b.start), **totals_json(b.totals)} for b in found],
+        "suspect": totals_json(suspect),
+        "buckets": [
+            {
+                "start": _bucket_time(b.start),
+                **totals_json(b.totals),
+                "suspect": totals_json(b.suspect),
+            }
+            for b in found
+        ],
     }
 
 

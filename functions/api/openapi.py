@@ -40,8 +40,17 @@ ERROR_CODES: Final = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     503: "unavailable",
 }
+FINDING_CODES: Final = (
+    *("meter_regression", "zero_start_meter", "power_implausible", "clock_ahead"),
+    *("end_before_start", "duration_above_limit", "energy_above_limit", "cost_above_limit"),
+    *("clock_not_set", "transaction_id_out_of_range", "meter_value_invalid", "unit_mislabelled"),
+    *("unknown_transaction", "id_tag_blocked", "id_tag_expired", "id_tag_invalid"),
+    *("invalid_value", "unknown_field"),
+)
+"""evsessions.integrity.RULES' codes (a test keeps them in step)."""
 
 
 def _ref(kind: str, name: str) -> JSON:
@@ -99,6 +108,14 @@ def _totals_properties() -> JSON:
     }
 
 
+def _billed_properties() -> JSON:
+    return {
+        "energy_delivered_in_kWh": {"type": "number", "minimum": 0},
+        "duration_in_seconds": {"type": "integer", "minimum": 0},
+        "session_cost_in_cents": {"type": "integer", "minimum": 0},
+    }
+
+
 def _schemas() -> JSON:
     connector = _object(
         {
@@ -134,6 +151,11 @@ def _schemas() -> JSON:
                         " had already used for another session (its counter restarted): each"
                         " is an occurrence above 1 of its identity.",
                     },
+                    "suspect_sessions_open": {
+                        **_COUNT,
+                        "description": "Suspect sessions waiting for an operator's decision"
+                        " (GET /sessions?review=open lists them).",
+                    },
                 },
                 "Whether the API can reach its table, how many messages were dead-lettered, and"
                 " how many session ids were reused.",
@@ -151,9 +173,7 @@ def _schemas() -> JSON:
                         {"type": "string", "pattern": IDENTIFIER_PATTERN},
                     ],
                 },
-                "energy_delivered_in_kWh": {"type": "number", "minimum": 0, "maximum": 1000},
-                "duration_in_seconds": {"type": "integer", "minimum": 0, "maximum": 604800},
-                "session_cost_in_cents": {"type": "integer", "minimum": 0, "maximum": 10000000},
+                **_billed_properties(),
                 "ended_at": _TIMESTAMP,
                 "ended_at_source": {
                     "type": "string",
@@ -167,9 +187,40 @@ def _schemas() -> JSON:
                         "stop_reason": _nullable({"type": "string"}),
                         "meter_start_wh": _nullable({"type": "integer", "minimum": 0}),
                         "meter_stop_wh": _nullable({"type": "integer", "minimum": 0}),
+                        "id_tag": _nullable(
+                            {"type": "string", "description": "The id tag that started it."}
+                        ),
+                        "stop_id_tag": _nullable(
+                            {"type": "string", "description": "The one that stopped it, if other."}
+                        ),
+                        "billed_from": _nullable(
+                            {
+                                "type": "string",
+                                "description": "Where the billed energy came from when not"
+                                " from the Start and Stop meters.",
+                            }
+                        ),
                     },
                     "What a real charger's OCPP transaction told (its sessions only).",
                 ),
+                "verdict": {
+                    "type": "string",
+                    "enum": ["clean", "suspect"],
+                    "description": "The integrity verdict on arrival: suspect sessions are"
+                    " stored, with their findings, and counted apart from revenue.",
+                },
+                "findings": {"type": "array", "items": _ref("schemas", "Finding")},
+                "counts_as": {
+                    "type": "string",
+                    "enum": ["clean", "suspect", "void"],
+                    "description": "Which totals it adds to now: revenue (clean, or suspect and"
+                    " accepted or corrected), the suspect totals (open), or none (voided).",
+                },
+                "raw": {
+                    "description": "A suspect session's message as it arrived (without what the"
+                    " rule added).",
+                },
+                "resolution": _ref("schemas", "Resolution"),
                 "occurrence": {
                     "type": "integer",
                     "minimum": 1,
@@ -180,7 +231,37 @@ def _schemas() -> JSON:
                 },
             },
             "One charging session.",
-            optional=("transaction",),
+            optional=("transaction", "raw", "resolution"),
+        ),
+        "Finding": _object(
+            {
+                "code": {"type": "string", "enum": list(FINDING_CODES)},
+                "detail": {"type": "string", "maxLength": 200},
+            },
+            "Why a session is suspect: a rule's code and what it saw.",
+        ),
+        "Resolution": _object(
+            {
+                "action": {"type": "string", "enum": ["accept", "correct", "void"]},
+                "at": _TIMESTAMP,
+                "reason": {"type": "string"},
+                "by": {"type": "string"},
+                "original": _nullable(
+                    _object(_billed_properties(), "What was billed before a correction.")
+                ),
+            },
+            "An operator's decision on a suspect session, made once.",
+        ),
+        "ResolutionRequest": _object(
+            {
+                "action": {"type": "string", "enum": ["accept", "correct", "void"]},
+                "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                "values": _object(
+                    _billed_properties(), "The values to bill (action correct only)."
+                ),
+            },
+            "accept: bill it as stored; correct: bill these values; void: bill nothing.",
+            optional=("values",),
         ),
         "SessionPage": _object(
             {
@@ -201,6 +282,7 @@ def _schemas() -> JSON:
             {
                 "charger_id": _IDENTIFIER,
                 **_totals_properties(),
+                "suspect": _ref("schemas", "Totals"),
                 "last_session_ended_at": _nullable(_TIMESTAMP),
                 "connectors": {"type": "array", "items": _ref("schemas", "Connector")},
             },
@@ -252,7 +334,7 @@ def _schemas() -> JSON:
         **_id_tag_schemas(),
         "Totals": _object(_totals_properties(), "Aggregates over a set of sessions."),
         "BucketTotals": _object(
-            {"start": _TIMESTAMP, **_totals_properties()},
+            {"start": _TIMESTAMP, **_totals_properties(), "suspect": _ref("schemas", "Totals")},
             "The totals of one hour or day that has sessions.",
         ),
         "TotalsReport": _object(
@@ -262,6 +344,7 @@ def _schemas() -> JSON:
                 "from": {**_TIMESTAMP, "description": "Start of the first bucket."},
                 "to": {**_TIMESTAMP, "description": "End of the last bucket (exclusive)."},
                 "totals": _ref("schemas", "Totals"),
+                "suspect": _ref("schemas", "Totals"),
                 "buckets": {"type": "array", "items": _ref("schemas", "BucketTotals")},
             },
             "Totals for the fleet or one charger over a window, and per bucket (empty ones left"
@@ -334,10 +417,12 @@ def _responses() -> JSON:
             400, "A parameter is malformed, out of range, unknown, or needs another one."
         ),
         "Unauthorized": _error_response(
-            401,
-            "API_KEY is set and x-api-key is missing or wrong (or, for a write, x-operator-key).",
+            401, "API_KEY is set and x-api-key is missing or wrong (or x-operator-key, on a write)."
         ),
-        "Forbidden": _error_response(403, "A write, and the API has no OPERATOR_KEY."),
+        "Forbidden": _error_response(403, "Operator writes are off: OPERATOR_KEY is not set."),
+        "Conflict": _error_response(
+            409, "The session is clean, or an operator already resolved it."
+        ),
         "NotFound": _error_response(404, "No such session, or no such route."),
         "MethodNotAllowed": _error_response(405, "The path exists, but only for GET."),
         "Unavailable": _error_response(503, "The session store is unreachable; retry later."),
@@ -413,6 +498,23 @@ def _parameters() -> JSON:
         "to": _time_parameter(
             "to", "Sessions that ended before this time (must be after from).", "2026-12-01"
         ),
+        "verdict": {
+            "name": "verdict",
+            "in": "query",
+            "required": False,
+            "description": "Only sessions judged so on arrival.",
+            "schema": {"type": "string", "enum": ["clean", "suspect"]},
+            "example": "suspect",
+        },
+        "review": {
+            "name": "review",
+            "in": "query",
+            "required": False,
+            "description": "open: only suspect sessions no operator resolved yet, newest first"
+            " (from their own sparse index; charger and connector filter it).",
+            "schema": {"type": "string", "enum": ["open"]},
+            "example": "open",
+        },
         "bucket": {
             "name": "bucket",
             "in": "query",
@@ -458,6 +560,7 @@ def _errors(*statuses: int) -> JSON:
         403: "Forbidden",
         404: "NotFound",
         405: "MethodNotAllowed",
+        409: "Conflict",
         503: "Unavailable",
     }
     return {str(status): _ref("responses", names[status]) for status in statuses}
@@ -507,7 +610,7 @@ def _paths() -> JSON:
             "For the fleet, one charger or one connector, ending in [from, to). One Query per"
             " page (the fleet walks the months that hold sessions, newest first)."
             + _rules("connector needs charger", _WINDOW_RULE, _CURSOR_RULE),
-            [*query, _ref("parameters", "cursor")],
+            [*query, *(_ref("parameters", n) for n in ("verdict", "review", "cursor"))],
             {
                 "200": _ok(_ref("schemas", "SessionPage"), "One page of sessions."),
                 **_errors(400, 401, 405, 503),
@@ -549,6 +652,44 @@ def _paths() -> JSON:
             ["/sessions/1/1/1", "/sessions/1/1/1?occurrence=1"],
             "sessions",
         ),
+        "/sessions/{charger_id}/{connector_id}/{session_id}/resolution": {
+            "post": {
+                "operationId": "resolveSession",
+                "summary": "An operator's decision on a suspect session",
+                "description": "accept (it joins revenue as billed), correct (revenue gets the"
+                " values given) or void (it counts nowhere); once per session, recorded with"
+                " when, why and by whom. Needs the operator key in x-operator-key.",
+                "tags": ["sessions"],
+                "parameters": [
+                    _path_parameter("charger_id", "The charger.", "1"),
+                    _path_parameter("connector_id", "The connector of that charger.", "1"),
+                    _path_parameter("session_id", "The session id the charger sent.", "1"),
+                    {
+                        "name": "occurrence",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_OCCURRENCE},
+                    },
+                    {
+                        "name": "x-operator-key",
+                        "in": "header",
+                        "required": False,
+                        "description": "The OPERATOR_KEY setting.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _ref("schemas", "ResolutionRequest")}
+                    },
+                },
+                "responses": {
+                    "200": _ok(_ref("schemas", "Session"), "The session as resolved."),
+                    **_errors(400, 401, 403, 404, 405, 409, 503),
+                },
+            }
+        },
         "/chargers": _operation(
             "listChargers",
             "Chargers with their connectors and lifetime totals",
@@ -628,7 +769,13 @@ def _id_tag_paths() -> JSON:
         "schema": _ID_TAG,
         "example": "CARD-0001",
     }
-    write: list[JSON] = [{"operatorKey": []}, {"operatorKey": [], "apiKey": []}]
+    operator_key = {
+        "name": "x-operator-key",
+        "in": "header",
+        "required": False,
+        "description": "The OPERATOR_KEY setting.",
+        "schema": {"type": "string"},
+    }
     one = _ok(_ref("schemas", "IdTag"), "The id tag.")
     return {
         "/idtags": _operation(
@@ -659,8 +806,7 @@ def _id_tag_paths() -> JSON:
                 "summary": "Set an id tag's status (operator)",
                 "description": "Creates or replaces the entry; needs x-operator-key.",
                 "tags": ["chargers"],
-                "security": write,
-                "parameters": [tag],
+                "parameters": [tag, operator_key],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("schemas", "IdTagEntry")}},
@@ -672,8 +818,7 @@ def _id_tag_paths() -> JSON:
                 "summary": "Remove an id tag (operator)",
                 "description": "It then answers as an unknown tag; needs x-operator-key.",
                 "tags": ["chargers"],
-                "security": write,
-                "parameters": [tag],
+                "parameters": [tag, operator_key],
                 "responses": {
                     "204": {"description": "Removed."},
                     **_errors(400, 401, 403, 404, 405, 503),
@@ -712,12 +857,6 @@ def _build() -> JSON:
                     "in": "header",
                     "name": "x-api-key",
                     "description": "Needed only when the API has a key (API_KEY, or deployed).",
-                },
-                "operatorKey": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "x-operator-key",
-                    "description": "The operator's key (OPERATOR_KEY), for writes.",
                 },
             },
             "parameters": _parameters(),

@@ -10,8 +10,13 @@ template.yaml declares the same keys and indexes; the README explains the access
   time keys end in `#{n}` (ids hold no `#`, so an identity's occurrences are exactly the sks from
   `SESSION#{connector}#{session}` to `SESSION#{connector}#{session}#~`). Occurrence 1 keeps the
   key it always had, so items stored before occurrences existed are occurrence 1 as they are.
+  A suspect session (see `integrity`) also holds its `findings`, its message as it arrived
+  (`raw`) and, until an operator resolves it, `review` = `OPEN`: index ByReview (`review` +
+  `fleet_time`) is sparse, the open suspects alone, newest first. A resolution is a map
+  `resolution` on the item (action, time, reason, who, and a correction's original values).
 - Reused ids of the whole fleet: pk `COUNTERS`, sk `FLEET`, `reused_session_ids` (ADDed in the
-  transaction that stores an occurrence above 1).
+  transaction that stores an occurrence above 1), and `open_suspect_sessions` (ADDed 1 in the
+  transaction that stores a suspect session, -1 in the one that resolves it).
 - Totals: pk `TOTALS#FLEET#{shard}`, sk `HOUR#…` and `DAY#…`. Counters only, added in the same
   transaction as the session, so a duplicate (which cancels it) never counts twice. The shard is
   the transaction's, not the charger's: the fleet's totals are the sum over all shards whatever
@@ -41,11 +46,23 @@ from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, TransactionDetails, format_time
+from evsessions.integrity import (
+    Billed,
+    Resolution,
+    ResolutionAction,
+    findings_from_json,
+    findings_json,
+)
 from evsessions.shards import shard_of, sharded
 from evsessions.storage import Totals
 
 BY_CONNECTOR_TIME = "ByConnectorTime"
 BY_MONTH = "ByMonth"
+BY_REVIEW = "ByReview"
+OPEN_REVIEW = "OPEN"
+OPEN_SUSPECTS = "open_suspect_sessions"
+SUSPECT_PREFIX = "suspect#"
+"""Counters of suspect sessions sit beside revenue's on the same aggregate items."""
 FLEET_TOTALS = "TOTALS#FLEET"
 CHARGERS = "CHARGERS"
 MONTHS = "MONTHS"
@@ -172,15 +189,67 @@ def session_item(session: ChargingSession) -> dict[str, Any]:
             ("stop_reason", details.stop_reason),
             ("meter_start_wh", details.meter_start_wh),
             ("meter_stop_wh", details.meter_stop_wh),
+            ("id_tag", details.id_tag),
+            ("stop_id_tag", details.stop_id_tag),
+            ("billed_from", details.billed_from),
         ):
             if value is not None:
                 item[name] = value
+    if session.findings:
+        item["findings"] = findings_json(session.findings)
+        item["raw"] = session.raw or ""
+        if session.resolution is None:
+            item["review"] = OPEN_REVIEW
+    if session.resolution is not None:
+        item["resolution"] = resolution_item(session.resolution)
     return item
 
 
+def resolution_item(resolution: Resolution) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "action": resolution.action,
+        "at": format_time(resolution.at),
+        "reason": resolution.reason,
+        "by": resolution.by,
+    }
+    if resolution.original is not None:
+        original = resolution.original
+        found["original"] = {
+            "energy_kwh": original.energy_kwh,
+            "duration_seconds": original.duration_seconds,
+            "cost_cents": original.cost_cents,
+        }
+    return found
+
+
+def _resolution_from_item(value: Mapping[str, Any] | None) -> Resolution | None:
+    if value is None:
+        return None
+    original = value.get("original")
+    action: ResolutionAction = value["action"]
+    return Resolution(
+        action=action,
+        at=datetime.fromisoformat(value["at"]),
+        reason=str(value["reason"]),
+        by=str(value.get("by", "")),
+        original=None
+        if original is None
+        else Billed(
+            Decimal(original["energy_kwh"]),
+            int(original["duration_seconds"]),
+            int(original["cost_cents"]),
+        ),
+    )
+
+
+_TRANSACTION_NAMES = (
+    *("started_at", "stop_reason", "meter_start_wh", "meter_stop_wh"),
+    *("id_tag", "stop_id_tag", "billed_from"),
+)
+
+
 def _transaction_from_item(item: Mapping[str, Any]) -> TransactionDetails | None:
-    names = ("started_at", "stop_reason", "meter_start_wh", "meter_stop_wh")
-    if not any(name in item for name in names):
+    if not any(name in item for name in _TRANSACTION_NAMES):
         return None
     started, start, stop = (
         item.get("started_at"),
@@ -192,6 +261,9 @@ def _transaction_from_item(item: Mapping[str, Any]) -> TransactionDetails | None
         stop_reason=item.get("stop_reason"),
         meter_start_wh=None if start is None else int(start),
         meter_stop_wh=None if stop is None else int(stop),
+        id_tag=item.get("id_tag"),
+        stop_id_tag=item.get("stop_id_tag"),
+        billed_from=item.get("billed_from"),
     )
 
 
@@ -211,6 +283,9 @@ def session_from_item(item: Mapping[str, Any]) -> ChargingSession:
         received_at=None if received is None else datetime.fromisoformat(received),
         transaction=_transaction_from_item(item),
         occurrence=int(item.get("occurrence", 1)),
+        findings=findings_from_json(item.get("findings")),
+        raw=item.get("raw") if item.get("findings") else None,
+        resolution=_resolution_from_item(item.get("resolution")),
     )
 
 
@@ -231,19 +306,27 @@ def connector_prefix(connector_id: str) -> str:
     return f"connector#{connector_id}#"
 
 
-def counters(session: ChargingSession, fleet_shard: int) -> list[Counter]:
+def counters(
+    session: ChargingSession, fleet_shard: int, counts_as: str | None = None
+) -> list[Counter]:
     """Every aggregate a session adds itself to: three items (the fleet's hour and day in the
     transaction's `fleet_shard`; the charger's lifetime item, which holds its connectors'
-    counters too)."""
+    counters too). Revenue's counters for a clean session, the suspect counters (fleet and
+    charger, not per connector) for a suspect one, none for a voided one."""
+    kind = counts_as or session.counts_as
+    if kind == "void":
+        return []
     charger, connector = session.key.charger_id, session.key.connector_id
     hour = format_time(session.ended_at)[:13]  # once: bucket_start would format it per bucket
     fleet_pk = sharded(FLEET_TOTALS, fleet_shard)
     starts = {"hour": hour, "day": hour[:10]}
-    fleet = [Counter(fleet_pk, BUCKET_PREFIX[b] + starts[b]) for b in ("hour", "day")]
-    lifetime = [
-        Counter(chargers_pk(charger), charger_sk(charger)),
-        Counter(chargers_pk(charger), charger_sk(charger), connector_prefix(connector)),
-    ]
+    prefix = SUSPECT_PREFIX if kind == "suspect" else ""
+    fleet = [Counter(fleet_pk, BUCKET_PREFIX[b] + starts[b], prefix) for b in ("hour", "day")]
+    lifetime = [Counter(chargers_pk(charger), charger_sk(charger), prefix)]
+    if kind == "clean":
+        lifetime.append(
+            Counter(chargers_pk(charger), charger_sk(charger), connector_prefix(connector))
+        )
     return fleet + lifetime
 
 

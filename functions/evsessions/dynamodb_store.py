@@ -27,13 +27,17 @@ from evsessions.dynamodb_items import (
     BUCKET_PREFIX,
     BY_CONNECTOR_TIME,
     BY_MONTH,
+    BY_REVIEW,
     CHARGERS,
     FLEET_TOTALS,
     LAST_ENDED_AT,
     MONTH_PREFIX,
     MONTHS,
+    OPEN_REVIEW,
+    OPEN_SUSPECTS,
     REUSE_COUNTER,
     REUSED_SESSION_IDS,
+    SUSPECT_PREFIX,
     charger_sk,
     chargers_pk,
     connectors_of,
@@ -48,7 +52,8 @@ from evsessions.dynamodb_items import (
     typed,
 )
 from evsessions.errors import StorageUnavailable
-from evsessions.session_transactions import ItemKey, pack, plan
+from evsessions.integrity import Billed, Resolution
+from evsessions.session_transactions import ItemKey, pack, plan, plan_resolution
 from evsessions.settings import Settings
 from evsessions.shards import SHARDS, merged, sharded
 from evsessions.storage import (
@@ -57,10 +62,12 @@ from evsessions.storage import (
     ChargerSummary,
     ConnectorSummary,
     Position,
+    ResolutionRefused,
     SaveOutcome,
     SessionPage,
     SessionQuery,
     Totals,
+    resolved,
     rounds,
 )
 from evsessions.transaction_counts import TransactionCounts
@@ -92,6 +99,11 @@ just raised."""
 _INDEX_KEYS = {
     BY_CONNECTOR_TIME: ("connector_pk", "charger_time"),
     BY_MONTH: ("month", "fleet_time"),
+    BY_REVIEW: ("review", "fleet_time"),
+}
+_VERDICT_FILTERS = {
+    "clean": "attribute_not_exists(#findings)",
+    "suspect": "attribute_exists(#findings)",
 }
 
 
@@ -314,22 +326,66 @@ class DynamoDbSessionStore:
         item = plain(response.get("Item") or {})
         return {name: value for name, value in item.items() if name.endswith(LAST_ENDED_AT)}
 
-    def get(self, key: SessionKey, occurrence: int = 1) -> ChargingSession | None:
+    def get(
+        self, key: SessionKey, occurrence: int = 1, consistent: bool = False
+    ) -> ChargingSession | None:
         response = self._call(
-            "get_item", TableName=self.table, Key=typed(session_key(key, occurrence))
+            "get_item",
+            TableName=self.table,
+            Key=typed(session_key(key, occurrence)),
+            ConsistentRead=consistent,
         )
         item = response.get("Item")
         return None if item is None else session_from_item(plain(item))
 
-    def reused_session_ids(self) -> int:
+    def _fleet_counters(self) -> dict[str, Any]:
         response = self._call(
             "get_item",
             TableName=self.table,
             Key=typed({"pk": REUSE_COUNTER[0], "sk": REUSE_COUNTER[1]}),
         )
-        return int(plain(response.get("Item") or {}).get(REUSED_SESSION_IDS, 0))
+        return plain(response.get("Item") or {})
+
+    def reused_session_ids(self) -> int:
+        return int(self._fleet_counters().get(REUSED_SESSION_IDS, 0))
+
+    def open_suspects(self) -> int:
+        return int(self._fleet_counters().get(OPEN_SUSPECTS, 0))
+
+    def resolve(
+        self,
+        key: SessionKey,
+        occurrence: int,
+        resolution: Resolution,
+        corrected: Billed | None = None,
+    ) -> ChargingSession | None:
+        """One transaction, conditional on the session still being open: of two operators
+        deciding at once, one succeeds and the other is told what was decided."""
+        before = self.get(key, occurrence, consistent=True)
+        if before is None:
+            return None
+        after = resolved(before, resolution, corrected)
+        try:
+            self._call(
+                "transact_write_items",
+                TransactItems=plan_resolution(self.table, before, after, self.fleet_shard()),
+            )
+        except ClientError as error:
+            if "ConditionalCheckFailed" not in _cancellation_codes(error):
+                raise
+            now = self.get(key, occurrence, consistent=True)
+            if now is None:  # pragma: no cover - sessions are never deleted
+                raise StorageUnavailable("the session vanished while being resolved") from None
+            action = now.resolution.action if now.resolution else "unknown"
+            raise ResolutionRefused(f"the session was already resolved ({action})", now) from None
+        return after
 
     def list_sessions(self, query: SessionQuery) -> SessionPage:
+        if query.open_review:
+            sessions, position = self._query_index(
+                BY_REVIEW, OPEN_REVIEW, query, query.limit, query.after
+            )
+            return SessionPage(sessions, position)
         if query.charger_id is None:
             return self._list_fleet(query)
         if query.connector_id is None:
@@ -416,10 +472,15 @@ class DynamoDbSessionStore:
                     "IndexName": index,
                     "ScanIndexForward": False,
                     "KeyConditionExpression": "#p = :p AND #s BETWEEN :low AND :high",
-                    "ExpressionAttributeNames": {"#p": partition_key, "#s": sort_key},
+                    "ExpressionAttributeNames": {
+                        "#p": partition_key,
+                        "#s": sort_key,
+                        **_filter_names(query),
+                    },
                     "ExpressionAttributeValues": typed(
                         {":p": partition, ":low": low, ":high": high}
                     ),
+                    **_verdict_filter(query),
                 },
                 chunk,
             )
@@ -475,9 +536,13 @@ class DynamoDbSessionStore:
             "ExpressionAttributeNames": {
                 "#p": partition_key,
                 **({"#s": sort_key} if "#s" in condition else {}),
+                **_filter_names(query),
             },
             "ExpressionAttributeValues": typed(values),
+            **_verdict_filter(query),
         }
+        if index == BY_REVIEW:
+            arguments.update(_review_filter(query, arguments["ExpressionAttributeValues"]))
         if after is not None:
             arguments["ExclusiveStartKey"] = typed(after)
         response = self._call("query", **arguments)
@@ -491,7 +556,7 @@ class DynamoDbSessionStore:
         if charger_id is not None:
             return self._charger_totals(charger_id, bucket, first, last)
         prefix = BUCKET_PREFIX[bucket]
-        summed: dict[str, Totals] = {}
+        summed: dict[str, tuple[Totals, Totals]] = {}
         for shard in range(SHARDS):  # the fleet's shards add up, bucket by bucket
             for item in self._query_all(
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
@@ -504,8 +569,12 @@ class DynamoDbSessionStore:
                 ),
             ):
                 start = item["sk"].removeprefix(prefix)
-                summed[start] = summed.get(start, Totals()).add(totals_from_item(item))
-        return [BucketTotals(start, summed[start]) for start in sorted(summed)]
+                clean, suspect = summed.get(start, (Totals(), Totals()))
+                summed[start] = (
+                    clean.add(totals_from_item(item)),
+                    suspect.add(totals_from_item(item, SUSPECT_PREFIX)),
+                )
+        return [BucketTotals(start, *summed[start]) for start in sorted(summed)]
 
     def _charger_totals(
         self, charger_id: str, bucket: Bucket, first: str, last: str
@@ -513,7 +582,7 @@ class DynamoDbSessionStore:
         """A charger's totals per bucket, summed from its sessions in the window (each
         connector's partition read once, only the fields a sum needs)."""
         width = len(first)  # a bucket start is the prefix of the times inside it
-        summed: dict[str, Totals] = {}
+        summed: dict[str, dict[str, Totals]] = {}
         for connector in self._connectors(charger_id):
             for item in self._query_all(
                 IndexName=BY_CONNECTOR_TIME,
@@ -526,7 +595,12 @@ class DynamoDbSessionStore:
                     }
                 ),
                 ProjectionExpression="ended_at, energy_delivered_in_kWh, "
-                "session_cost_in_cents, duration_in_seconds",
+                "session_cost_in_cents, duration_in_seconds, #review, #resolution.#action",
+                ExpressionAttributeNames={
+                    "#review": "review",
+                    "#resolution": "resolution",
+                    "#action": "action",
+                },
             ):
                 start = str(item["ended_at"])[:width]
                 add = Totals(
@@ -535,8 +609,13 @@ class DynamoDbSessionStore:
                     int(item["session_cost_in_cents"]),
                     int(item["duration_in_seconds"]),
                 )
-                summed[start] = summed.get(start, Totals()).add(add)
-        return [BucketTotals(start, summed[start]) for start in sorted(summed)]
+                kind = _counts_as(item)
+                kinds = summed.setdefault(start, {})
+                kinds[kind] = kinds.get(kind, Totals()).add(add)
+        return [
+            BucketTotals(start, kinds.get("clean", Totals()), kinds.get("suspect", Totals()))
+            for start, kinds in sorted(summed.items())
+        ]
 
     def _query_all(self, **arguments: Any) -> list[dict[str, Any]]:
         """Every item of a Query, following pagination."""
@@ -577,6 +656,41 @@ class DynamoDbSessionStore:
         self._call("describe_table", TableName=self.table)
 
 
+def _verdict_filter(query: SessionQuery) -> dict[str, str]:
+    """A filter on the verdict: it reads past the sessions it drops, so a page of rare suspect
+    sessions costs more reads than the page (the open ones have their own index)."""
+    if query.verdict is None:
+        return {}
+    return {"FilterExpression": _VERDICT_FILTERS[query.verdict]}
+
+
+def _filter_names(query: SessionQuery) -> dict[str, str]:
+    """The attribute names the filters use, as placeholders (never a reserved word)."""
+    names = {"#findings": "findings"} if query.verdict is not None else {}
+    if query.open_review and query.charger_id is not None:
+        names["#charger"] = "charger_id"
+    if query.open_review and query.connector_id is not None:
+        names["#connector"] = "connector_id"
+    return names
+
+
+def _review_filter(query: SessionQuery, values: dict[str, Any]) -> dict[str, Any]:
+    """The open suspects of one charger or connector (and verdict): a filter on the sparse index,
+    which holds the open suspects alone, so it reads few items it drops."""
+    conditions = [_VERDICT_FILTERS[query.verdict]] if query.verdict else []
+    added = {}
+    for name, value in (("charger", query.charger_id), ("connector", query.connector_id)):
+        if value is not None:
+            conditions.append(f"#{name} = :{name}")
+            added[f":{name}"] = value
+    if not conditions:
+        return {}
+    return {
+        "FilterExpression": " AND ".join(conditions),
+        "ExpressionAttributeValues": {**values, **typed(added)},
+    }
+
+
 def _outcomes(
     sessions: Sequence[ChargingSession],
     decided: Mapping[tuple[SessionKey, tuple[object, ...]], SaveOutcome],
@@ -591,6 +705,13 @@ def _outcomes(
     return result
 
 
+def _counts_as(item: Mapping[str, Any]) -> str:
+    """Which totals a stored session (read with review and resolution.action) counts in."""
+    if item.get("review") == OPEN_REVIEW:
+        return "suspect"
+    return "void" if (item.get("resolution") or {}).get("action") == "void" else "clean"
+
+
 def _charger_summary(item: dict[str, Any]) -> ChargerSummary:
     connectors = [
         ConnectorSummary(connector, totals, last_ended_at)
@@ -601,6 +722,7 @@ def _charger_summary(item: dict[str, Any]) -> ChargerSummary:
         totals_from_item(item),
         item.get(LAST_ENDED_AT),
         connectors,
+        totals_from_item(item, SUSPECT_PREFIX),
     )
 
 

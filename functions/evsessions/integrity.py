@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 Verdict = Literal["clean", "suspect"]
@@ -121,3 +123,38 @@ def findings_json(findings: Iterable[Finding]) -> list[dict[str, str]]:
 def findings_from_json(value: Any) -> tuple[Finding, ...]:
     """Stored findings back (no validation of codes: a code retired later still reads back)."""
     return tuple(Finding(str(f["code"]), str(f.get("detail", ""))) for f in value or [])
+
+
+ResolutionAction = Literal["accept", "correct", "void"]
+RESOLUTION_ACTIONS: tuple[ResolutionAction, ...] = ("accept", "correct", "void")
+
+
+@dataclass(frozen=True)
+class Billed:
+    """The three values a session bills and its totals add up."""
+
+    energy_kwh: Decimal
+    duration_seconds: int
+    cost_cents: int
+
+    def as_json(self) -> dict[str, Any]:
+        energy = self.energy_kwh
+        return {
+            "energy_delivered_in_kWh": int(energy)
+            if energy == energy.to_integral_value()
+            else float(energy),
+            "duration_in_seconds": self.duration_seconds,
+            "session_cost_in_cents": self.cost_cents,
+        }
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """An operator's decision on a suspect session, made once: accepted as billed, corrected to
+    other values (`original` keeps what was billed before), or voided (it counts nowhere)."""
+
+    action: ResolutionAction
+    at: datetime
+    reason: str
+    by: str
+    original: Billed | None = None

@@ -270,8 +270,8 @@ def shared_pool(endpoint: Endpoint) -> ConnectionPool:
         return _POOLS[endpoint]
 
 
-def close_shared_pools() -> None:
+def close_shared_pools(which: Callable[[Endpoint], bool]) -> None:
+    """Close the pools of the brokers `which` selects (a stopping local system: its own)."""
     with _POOLS_LOCK:
-        for pool in _POOLS.values():
-            pool.close()
-        _POOLS.clear()
+        for endpoint in [endpoint for endpoint in _POOLS if which(endpoint)]:
+            _POOLS.pop(endpoint).close()

@@ -24,11 +24,15 @@ from typing import Any
 from evsessions.contract import ChargingSession, SessionKey, format_time
 from evsessions.dynamodb_items import (
     COUNTER_FIELDS,
+    OPEN_REVIEW,
+    OPEN_SUSPECTS,
     REUSE_COUNTER,
     REUSED_SESSION_IDS,
     counters,
     last_ended_fields,
+    resolution_item,
     session_item,
+    session_key,
     typed,
 )
 from evsessions.storage import Totals
@@ -115,9 +119,14 @@ def plan(
     the same chargers). A failed put returns the item that holds its key (ALL_OLD), so the store
     can tell a duplicate without reading it."""
     aggregates: dict[ItemKey, _Aggregate] = {}
-    reused = sum(1 for session in sessions if session.occurrence > 1)
-    if reused:
-        aggregates[REUSE_COUNTER] = _Aggregate(counts={REUSED_SESSION_IDS: reused})
+    counts = {
+        REUSED_SESSION_IDS: sum(1 for session in sessions if session.occurrence > 1),
+        OPEN_SUSPECTS: sum(1 for session in sessions if session.counts_as == "suspect"),
+    }
+    if any(counts.values()):
+        aggregates[REUSE_COUNTER] = _Aggregate(
+            counts={name: count for name, count in counts.items() if count}
+        )
     for session in sessions:
         for counter in counters(session, fleet_shard):
             adds = aggregates.setdefault((counter.pk, counter.sk), _Aggregate()).adds
@@ -196,3 +205,51 @@ def _update(
     if conditions:
         update["ConditionExpression"] = " AND ".join(conditions)
     return update
+
+
+def plan_resolution(
+    table: str, before: ChargingSession, after: ChargingSession, fleet_shard: int
+) -> list[dict[str, Any]]:
+    """One transaction that records an operator's decision on an open suspect session: the
+    session's item gets its resolution (and a correction's values) under the condition that it
+    is still open, so the decision is made exactly once; the suspect counters lose what the
+    session billed and revenue's gain what it bills now (nothing when voided). The fleet's share
+    moves within `fleet_shard`, whichever shard the session first added to: the fleet's totals
+    are the sum over the shards."""
+    aggregates: dict[ItemKey, _Aggregate] = {REUSE_COUNTER: _Aggregate(counts={OPEN_SUSPECTS: -1})}
+    for session, sign in ((before, -1), (after, 1)):
+        for counter in counters(session, fleet_shard):
+            adds = aggregates.setdefault((counter.pk, counter.sk), _Aggregate()).adds
+            totals = Totals.of(session) if sign > 0 else Totals.of(session).negated()
+            adds[counter.prefix] = adds.get(counter.prefix, Totals()).add(totals)
+    assert after.resolution is not None, "a resolved session carries its resolution"
+    names = {"#r": "resolution", "#v": "review"}
+    values: dict[str, Any] = {":r": resolution_item(after.resolution), ":open": OPEN_REVIEW}
+    sets = ["#r = :r"]
+    if after.billed != before.billed:
+        for index, (name, value) in enumerate(
+            (
+                ("energy_delivered_in_kWh", after.energy_delivered_in_kWh),
+                ("duration_in_seconds", after.duration_in_seconds),
+                ("session_cost_in_cents", after.session_cost_in_cents),
+            )
+        ):
+            names[f"#b{index}"] = name
+            values[f":b{index}"] = value
+            sets.append(f"#b{index} = :b{index}")
+    items: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": typed(session_key(before.key, before.occurrence)),
+                "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE #v",
+                "ConditionExpression": "#v = :open",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": typed(values),
+            }
+        }
+    ]
+    items += [
+        {"Update": _update(table, key, aggregate, None)} for key, aggregate in aggregates.items()
+    ]
+    return items

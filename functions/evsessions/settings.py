@@ -4,16 +4,19 @@ Each field declares its default and how its environment variable (the field's na
 is parsed; `from_env` is driven by those declarations, and a test checks `.env.example` against
 them. Explicit arguments beat the environment, which beats the defaults. `.env` files are loaded
 by the entry points (the local runner, scripts) with python-dotenv, never here: on Lambda the
-environment comes from template.yaml.
+environment comes from template.yaml. "The environment" is the running invocation's
+(`evsessions.invocation`): os.environ, unless a host running several functions in one process
+handed this call its own.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
+
+from evsessions import invocation
 
 PublishTransport = Literal["mqtt", "iot-data"]
 UnknownIdTags = Literal["accepted", "invalid"]
@@ -95,7 +98,7 @@ def setting(
 
 def from_environment(cls: type[S], environ: Mapping[str, str] | None, overrides: Any) -> S:
     """An instance of a settings class declared with `setting()`."""
-    env = os.environ if environ is None else environ
+    env = invocation.environment() if environ is None else environ
     values: dict[str, Any] = {}
     for declared in fields(cls):  # type: ignore[arg-type]
         name = declared.name.upper()
@@ -140,6 +143,11 @@ class Settings:
     session_fee_cents: int = setting(50, integer(0, 100_000))
     cursor_secret: str | None = setting(None, secret=True)
     api_key: str | None = setting(None, secret=True)
+    operator_key: str | None = setting(None, secret=True)
+    """Operators' writes (resolving a suspect session, the OCPP id-tag list) need it in
+    x-operator-key; unset: off."""
+    max_average_power_kw: float = setting(400.0, number(1, 10_000))
+    """Above this average power a session is stored suspect (`integrity`: power_implausible)."""
     cors_allowed_origins: tuple[str, ...] = setting((), words)
     dead_letter_queue_url: str | None = setting(None)
     ocpp_tariff_cents_per_kwh: int = setting(39, integer(0, 10_000))
@@ -151,9 +159,6 @@ class Settings:
     ocpp_data_transfer_vendors: tuple[str, ...] = setting((), words)
     """Vendor ids whose DataTransfer is recognised (answered UnknownMessageId, not
     UnknownVendorId): this central system implements no vendor's messages."""
-    operator_key: str | None = setting(None, secret=True)
-    """What the API's writes (the id-tag list) need in the x-operator-key header; unset: no
-    writes at all."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

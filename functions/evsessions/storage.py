@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Literal, Protocol
 
 from evsessions.contract import ChargingSession, SessionKey, format_time
+from evsessions.errors import PipelineError
+from evsessions.integrity import Billed, Resolution, Verdict
 
 Bucket = Literal["hour", "day"]
 Position = dict[str, str]
@@ -62,6 +64,10 @@ class SessionQuery:
     end: datetime | None = None
     """Exclusive upper bound on the end time."""
     after: Position | None = None
+    verdict: Verdict | None = None
+    """Only sessions judged so on arrival (whatever an operator decided since)."""
+    open_review: bool = False
+    """Only suspect sessions no operator has resolved yet, fleet-wide (no other filter)."""
 
 
 @dataclass(frozen=True)
@@ -85,20 +91,25 @@ class Totals:
             self.duration_seconds + other.duration_seconds,
         )
 
+    def negated(self) -> Totals:
+        return Totals(-self.sessions, -self.energy_kwh, -self.cost_cents, -self.duration_seconds)
+
     @classmethod
     def of(cls, session: ChargingSession) -> Totals:
-        return cls(
-            1,
-            session.energy_delivered_in_kWh,
-            session.session_cost_in_cents,
-            session.duration_in_seconds,
-        )
+        return cls.billing(session.billed)
+
+    @classmethod
+    def billing(cls, billed: Billed) -> Totals:
+        return cls(1, billed.energy_kwh, billed.cost_cents, billed.duration_seconds)
 
 
 @dataclass(frozen=True)
 class BucketTotals:
     start: str
     totals: Totals
+    """Revenue: clean sessions and suspect ones an operator accepted or corrected."""
+    suspect: Totals = Totals()
+    """Suspect sessions not resolved yet: counted apart, never in revenue."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,38 @@ class ChargerSummary:
     totals: Totals
     last_ended_at: str | None
     connectors: list[ConnectorSummary] = field(default_factory=list)
+    suspect: Totals = Totals()
+
+
+class ResolutionRefused(PipelineError):
+    """A resolution that cannot be made: the session is clean, or already resolved (`session`
+    holds it as it is)."""
+
+    def __init__(self, problem: str, session: ChargingSession) -> None:
+        super().__init__(problem)
+        self.session = session
+
+
+def resolved(
+    session: ChargingSession, resolution: Resolution, corrected: Billed | None
+) -> ChargingSession:
+    """The session after an operator's decision; refused when there is nothing to decide."""
+    if session.verdict == "clean":
+        raise ResolutionRefused("the session is clean: there is nothing to resolve", session)
+    if session.resolution is not None:
+        raise ResolutionRefused(
+            f"the session was already resolved ({session.resolution.action})", session
+        )
+    if resolution.action != "correct":
+        return replace(session, resolution=resolution)
+    assert corrected is not None, "a correction carries the values to bill"
+    return replace(
+        session,
+        resolution=replace(resolution, original=session.billed),
+        energy_delivered_in_kWh=corrected.energy_kwh,
+        duration_in_seconds=corrected.duration_seconds,
+        session_cost_in_cents=corrected.cost_cents,
+    )
 
 
 class SessionStore(Protocol):
@@ -131,6 +174,22 @@ class SessionStore(Protocol):
 
     def reused_session_ids(self) -> int:
         """How many sessions were stored under an identity that already held another one."""
+        ...
+
+    def open_suspects(self) -> int:
+        """How many suspect sessions wait for an operator's decision."""
+        ...
+
+    def resolve(
+        self,
+        key: SessionKey,
+        occurrence: int,
+        resolution: Resolution,
+        corrected: Billed | None = None,
+    ) -> ChargingSession | None:
+        """Record an operator's decision on a suspect session, exactly once, moving it from the
+        suspect totals to revenue (accept, correct) or out of both (void). None when there is no
+        such session; ResolutionRefused when it is clean or already resolved."""
         ...
 
     def list_sessions(self, query: SessionQuery) -> SessionPage:
@@ -182,6 +241,23 @@ class InMemorySessionStore:
     def reused_session_ids(self) -> int:
         return sum(1 for _, occurrence in self.sessions if occurrence > 1)
 
+    def open_suspects(self) -> int:
+        return sum(1 for s in self.sessions.values() if s.counts_as == "suspect")
+
+    def resolve(
+        self,
+        key: SessionKey,
+        occurrence: int,
+        resolution: Resolution,
+        corrected: Billed | None = None,
+    ) -> ChargingSession | None:
+        session = self.sessions.get((key, occurrence))
+        if session is None:
+            return None
+        after = resolved(session, resolution, corrected)
+        self.sessions[(key, occurrence)] = after
+        return after
+
     def list_sessions(self, query: SessionQuery) -> SessionPage:
         chosen = _newest_first(
             s
@@ -190,6 +266,8 @@ class InMemorySessionStore:
             and query.connector_id in (None, s.key.connector_id)
             and (query.start is None or s.ended_at >= query.start)
             and (query.end is None or s.ended_at < query.end)
+            and query.verdict in (None, s.verdict)
+            and (not query.open_review or s.counts_as == "suspect")
         )
         if query.after is not None:
             after = query.after
@@ -213,12 +291,17 @@ class InMemorySessionStore:
     def totals(
         self, charger_id: str | None, bucket: Bucket, first: str, last: str
     ) -> list[BucketTotals]:
-        found: dict[str, Totals] = {}
+        found: dict[str, dict[str, Totals]] = {}
         for session in self.sessions.values():
             start = bucket_start(session.ended_at, bucket)
             if charger_id in (None, session.key.charger_id) and first <= start <= last:
-                found[start] = found.get(start, Totals()).add(Totals.of(session))
-        return [BucketTotals(start, totals) for start, totals in sorted(found.items())]
+                kinds = found.setdefault(start, {})
+                kind = session.counts_as
+                kinds[kind] = kinds.get(kind, Totals()).add(Totals.of(session))
+        return [
+            BucketTotals(start, kinds.get("clean", Totals()), kinds.get("suspect", Totals()))
+            for start, kinds in sorted(found.items())
+        ]
 
     def chargers(self, limit: int, after: str | None) -> tuple[list[ChargerSummary], str | None]:
         summaries: dict[str, ChargerSummary] = {}
@@ -228,12 +311,13 @@ class InMemorySessionStore:
             summary = summaries.get(charger, ChargerSummary(charger, Totals(), None))
             connectors = {c.connector_id: c for c in summary.connectors}
             previous = connectors.get(connector, ConnectorSummary(connector, Totals(), None))
-            connectors[connector] = ConnectorSummary(
-                connector, previous.totals.add(Totals.of(session)), ended
-            )
+            kind = session.counts_as
+            adds = Totals.of(session) if kind == "clean" else Totals()
+            connectors[connector] = ConnectorSummary(connector, previous.totals.add(adds), ended)
             summaries[charger] = replace(
                 summary,
-                totals=summary.totals.add(Totals.of(session)),
+                totals=summary.totals.add(adds),
+                suspect=summary.suspect.add(Totals.of(session) if kind == "suspect" else Totals()),
                 last_ended_at=ended,
                 connectors=sorted(connectors.values(), key=lambda c: c.connector_id),
             )

@@ -2,8 +2,10 @@
 
 Two triggers: the rule's SQS queue hands `handle_batch` up to the template's BatchSize messages
 at a time (the deployed path: one write per aggregate per batch instead of per message), and a
-rule's direct Lambda action hands `handler` one message. Both log a session stored under a
-reused session id (a charger whose counter restarted), for the operator.
+rule's direct Lambda action hands `handler` one message. A message whose values are doubtful is
+stored suspect, never refused (its sender was told it is accepted); only what cannot be a session
+at all is dead-lettered. Both log a session stored suspect or under a reused session id (a
+charger whose counter restarted), for the operator.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-from evsessions.contract import ChargingSession, SessionKey, parse_session
+from evsessions.contract import ChargingSession, Limits, SessionKey, parse_session
 from evsessions.dead_letters import Reason, dead_letter_queue
 from evsessions.dynamodb_store import cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
@@ -24,8 +26,10 @@ log = logging.getLogger(__name__)
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Raises InvalidSession (permanent: dead-letter) or StorageUnavailable (transient: retry)."""
-    session = parse_session(event)
-    outcome = cached_store(Settings.from_env()).save(session)
+    settings = Settings.from_env()
+    session = parse_session(event, _limits(settings))
+    outcome = cached_store(settings).save(session)
+    _log_suspects([session], [outcome])
     if outcome is SaveOutcome.REUSED:
         _log_reuse(session.key)
     return {"status": outcome.value, "topic": session.key.topic}
@@ -41,12 +45,14 @@ def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     sessions: list[ChargingSession] = []
     invalid: list[tuple[dict[str, Any], InvalidSession]] = []
+    limits = _limits(settings)
     for record in event["Records"]:
         try:
-            sessions.append(parse_session(_body(record)))
+            sessions.append(parse_session(_body(record), limits))
         except InvalidSession as error:
             invalid.append((record, error))
     outcomes = cached_store(settings).save_many(sessions) if sessions else []
+    _log_suspects(sessions, outcomes)
     for session, outcome in zip(sessions, outcomes, strict=True):
         if outcome is SaveOutcome.REUSED:
             _log_reuse(session.key)
@@ -63,6 +69,21 @@ def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
             log.warning("message %s stays on the queue: %s", record["messageId"], unsent)
             failed.append(record["messageId"])
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def _limits(settings: Settings) -> Limits:
+    return Limits(max_average_power_kw=settings.max_average_power_kw)
+
+
+def _log_suspects(sessions: list[ChargingSession], outcomes: list[SaveOutcome]) -> None:
+    for session, outcome in zip(sessions, outcomes, strict=True):
+        if session.findings and outcome is not SaveOutcome.DUPLICATE:
+            log.warning(
+                "session %s stored suspect (%s): kept apart from revenue until an operator "
+                "resolves it",
+                session.key.topic,
+                ", ".join(f.code for f in session.findings),
+            )
 
 
 def _log_reuse(key: SessionKey) -> None:

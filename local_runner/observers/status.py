@@ -68,6 +68,7 @@ def snapshot(
     in_flight: int,
     dead_letters: int | None,
     reused_session_ids: int | None = None,
+    open_suspects: int | None = None,
     clock_now: datetime,
     speed: float,
 ) -> dict[str, Any]:
@@ -82,6 +83,7 @@ def snapshot(
             "published": board.published,
             "delivered": board.delivered,
             "reused_session_ids": reused_session_ids,
+            "suspect_sessions_open": open_suspects,
             "dead_letters": dead_letters,
             "in_flight": in_flight,
         },
@@ -183,9 +185,11 @@ def counts_line(document: dict[str, Any], now: float) -> str:
     last = document.get("last_message_at")
     dead = counts.get("dead_letters")
     reused = counts.get("reused_session_ids")
+    suspect = counts.get("suspect_sessions_open")
     return (
         f"published {counts.get('published', 0)}, delivered {counts.get('delivered', 0)}, "
         f"reused session ids {'?' if reused is None else reused}, "
+        f"suspect open {'?' if suspect is None else suspect}, "
         f"dead letters {'?' if dead is None else dead}, in flight {counts.get('in_flight', 0)}, "
         f"last message {_age(None if last is None else max(0.0, now - float(last)))}"
     )

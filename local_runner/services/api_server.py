@@ -10,6 +10,8 @@ conversion and fix where it differs from API Gateway or stalls:
   HTTP server's HTML 501: ours answers as API Gateway does, 403 with its JSON error;
 - it answers a CORS preflight only for routes declared with Chalice's CORS config: ours answers
   as the deployed API's CORS configuration does, for the origins in CORS_ALLOWED_ORIGINS;
+- the app runs in the process's environment: ours in the function's own, at each request
+  (`evsessions.invocation`), as Lambda gives each function its own;
 - Python's HTTP server listens with a backlog of 5 and starts a thread for every connection, so
   a burst waits on SYN retransmissions or piles up: ours has a deep backlog, runs the app for a
   bounded number of requests at once, lets a bounded number wait a bounded time, and refuses the
@@ -21,11 +23,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
@@ -35,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, MatchResult, RouteMatcher
 
+from evsessions.invocation import invoked_with
 from evsessions.settings import Settings
 
 log = logging.getLogger("local_runner.api")
@@ -194,8 +198,11 @@ class _RequestHandler(ChaliceRequestHandler):
     server_version = "local-api"  # not "BaseHTTP/0.6 Python/3.x": no version to probe
     sys_version = ""
 
-    def __init__(self, *args: Any, keep_alive: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, keep_alive: float, environment: Mapping[str, str], **kwargs: Any
+    ) -> None:
         self.timeout = keep_alive  # StreamRequestHandler sets it on the socket
+        self.environment = environment
         super().__init__(*args, **kwargs)
 
     def setup(self) -> None:
@@ -208,7 +215,8 @@ class _RequestHandler(ChaliceRequestHandler):
         admission = cast(_Server, self.server).admission
         with admission.slot() as admitted:
             if admitted:
-                self._generic_handle()
+                with invoked_with(self.environment):
+                    self._generic_handle()
                 return
         self._discard_body()
         self._send_json(503, BUSY_BODY.encode(), {"Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -218,7 +226,7 @@ class _RequestHandler(ChaliceRequestHandler):
     def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
         """A CORS preflight, answered before the app as API Gateway's CORS configuration does."""
         origin = self.headers.get("origin")
-        allowed = Settings.from_env().cors_allowed_origins
+        allowed = Settings.from_env(self.environment).cors_allowed_origins
         self.send_response(204)
         if origin and ("*" in allowed or origin in allowed):
             self.send_header("Access-Control-Allow-Origin", "*" if "*" in allowed else origin)
@@ -267,7 +275,9 @@ class ApiServer:
         port: int,
         function_name: str,
         capacity: Capacity | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
+        """`environment`: the function's, read at each request (default: the process's)."""
         capacity = capacity or Capacity()
         config = Config.create(
             chalice_stage="dev",
@@ -276,7 +286,11 @@ class ApiServer:
             lambda_memory_size=256,
         )
         handler = functools.partial(
-            _RequestHandler, app_object=app, config=config, keep_alive=capacity.keep_alive
+            _RequestHandler,
+            app_object=app,
+            config=config,
+            keep_alive=capacity.keep_alive,
+            environment=os.environ if environment is None else environment,
         )
         self._server = _Server((host, port), handler, capacity)
         self.host = host

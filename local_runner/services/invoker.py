@@ -1,4 +1,5 @@
-"""Calls a function's real handler the way Lambda would: module from CodeUri, a context object."""
+"""Calls a function's real handler the way Lambda would: module from CodeUri, a context object,
+and the function's own environment (`evsessions.invocation`), never the process's."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from evsessions.invocation import invoked_with
 from local_runner.services.template import FunctionSpec
 
 Handler = Callable[[Any, Any], Any]
@@ -42,11 +44,17 @@ class FunctionStopped(RuntimeError):
 
 
 class FunctionInvoker:
-    """Imports the handler once and calls it; as many calls at a time as the function's SQS
-    events let Lambda run containers (one, for every other trigger)."""
+    """Imports the handler once and calls it in the function's environment; as many calls at a
+    time as the function's SQS events let Lambda run containers (one, for every other trigger).
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    `environment` is read at each call: a test may change it, as UpdateFunctionConfiguration
+    changes a deployed function's."""
+
+    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str] | None = None) -> None:
         self.spec = spec
+        self.environment: dict[str, str] = dict(
+            spec.environment if environment is None else environment
+        )
         self._handler: Handler | None = None
         self._load_lock = threading.Lock()
         self._containers = threading.BoundedSemaphore(
@@ -55,9 +63,8 @@ class FunctionInvoker:
         self._stopped = threading.Event()
 
     def stop(self) -> None:
-        """Refuse every later call, as a deleted stack would. Handlers read their broker and
-        database from the process environment at each call: a thread of a stopped system that
-        called one late would reach whatever system the environment names by then."""
+        """Refuse every later call, as a deleted stack would: a thread of a stopped system that
+        called late would reach a broker and a database that are gone."""
         self._stopped.set()
 
     def load(self) -> Handler:
@@ -74,9 +81,14 @@ class FunctionInvoker:
         return self._handler
 
     def __call__(self, event: Any) -> Any:
+        with self._containers:
+            return self.call(event)
+
+    def call(self, event: Any) -> Any:
+        """One invocation beside any others (API Gateway invokes WebSocket routes concurrently)."""
         if self._stopped.is_set():
             raise FunctionStopped(f"{self.spec.logical_id}: its local system has stopped")
         handler = self.load()
-        with self._containers:
-            context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
+        context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
+        with invoked_with(self.environment):
             return handler(event, context)

@@ -99,18 +99,10 @@ class Template:
     functions: dict[str, FunctionSpec]
     tables: dict[str, TableSpec]
 
-    def environment(self) -> dict[str, str]:
-        """The union of every function's variables; a name with two values is a conflict."""
-        merged: dict[str, str] = {}
-        for function in self.functions.values():
-            for name, value in function.environment.items():
-                if merged.get(name, value) != value:
-                    raise TemplateError(
-                        f"{function.logical_id}: environment variable {name} differs between "
-                        "functions; the emulator runs them in one process and needs one value"
-                    )
-                merged[name] = value
-        return merged
+    def environment(self, function: str) -> dict[str, str]:
+        """The function's variables as CloudFormation sets them: Globals merged with the
+        function's own, the function's winning. Two functions may give one name two values."""
+        return dict(self.functions[function].environment)
 
 
 class NoLocalValue(Exception):

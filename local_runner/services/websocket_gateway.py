@@ -38,7 +38,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from local_runner.services.invoker import FunctionInvoker, LambdaContext
+from local_runner.services.invoker import FunctionInvoker
 from local_runner.services.websocket_api import WebSocketApiSpec
 
 log = logging.getLogger("local_runner.websocket")
@@ -232,10 +232,7 @@ class WebSocketGateway:
 
     def _invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Like Lambda: the handler with a context, concurrently with other connections'."""
-        invoker = self.invokers[function]
-        handler = invoker.load()
-        context = LambdaContext(function, 256, invoker.spec.timeout_seconds)
-        return handler(event, context)
+        return self.invokers[function].call(event)
 
     async def _call(self, function: str, event: dict[str, Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(

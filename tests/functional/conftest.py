@@ -228,8 +228,9 @@ def assert_documented(path: str, status: int, body: Any, media_type: str) -> Non
         response = resolved(DOCUMENT["components"]["responses"]["NotFound"])
         assert status in (401, 404), f"the catch-all answered {status}"
     else:
-        responses = DOCUMENT["paths"][route]["get"]["responses"]
-        assert str(status) in responses, f"{status} is not documented for GET {route}"
+        item = DOCUMENT["paths"][route]
+        responses = (item.get("get") or item["post"])["responses"]
+        assert str(status) in responses, f"{status} is not documented for {route}"
         response = resolved(responses[str(status)])
     schema = response["content"][media_type]["schema"]
     if media_type == "application/json":

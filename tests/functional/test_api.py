@@ -137,6 +137,9 @@ def test_session_json_shape(client: Client, stored: None) -> None:
             "ended_at_source": "payload",
             "received_at": "2025-11-27T18:05:05.000Z",
             "occurrence": 1,
+            "verdict": "clean",
+            "findings": [],
+            "counts_as": "clean",
         }
     ]
 
@@ -182,12 +185,22 @@ def test_limit_defaults_to_50(client: Client, sessions_table: str, dynamodb: Any
 # --- /sessions/{charger}/{connector}/{session} --------------------------------------------------
 
 
+ORIGINAL_FIELDS = (
+    "session_id",
+    "energy_delivered_in_kWh",
+    "duration_in_seconds",
+    "session_cost_in_cents",
+)
+
+
 def test_one_session_by_identity(client: Client, stored: None) -> None:
     # GIVEN the original challenge's message, stored by the listener
     # WHEN it is fetched by its identity
     status, body = get(client, "/sessions/1/1/1")
-    # THEN its fields come back as the charger sent them
+    # THEN its fields come back as the charger sent them, suspect for its 2,400 kW on average
     assert status == 200
+    assert body.pop("findings")[0]["code"] == "power_implausible"
+    assert body.pop("raw") == {k: body[k] for k in ORIGINAL_FIELDS}
     assert body == {
         "charger_id": "1",
         "connector_id": "1",
@@ -199,6 +212,8 @@ def test_one_session_by_identity(client: Client, stored: None) -> None:
         "ended_at_source": "received",
         "received_at": "2025-11-27T18:35:00.000Z",
         "occurrence": 1,
+        "verdict": "suspect",
+        "counts_as": "suspect",
     }
 
 

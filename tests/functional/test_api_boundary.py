@@ -23,7 +23,9 @@ def example_path(template: str) -> str:
     return re.sub(r"\{([^}]+)\}", lambda m: examples[m.group(1)], template)
 
 
-EVERY_ROUTE = [example_path(template) for template in DOCUMENT["paths"]]
+EVERY_ROUTE = [
+    example_path(template) for template, item in DOCUMENT["paths"].items() if "get" in item
+]
 """One request per documented route (/sessions/1/1/1 is the session the module stores)."""
 
 
@@ -36,7 +38,8 @@ def client() -> Iterator[Client]:
 
 def test_every_documented_route_is_exercised_here() -> None:
     # GIVEN the paths the API documents THEN the route list below covers each of them
-    assert len(EVERY_ROUTE) == len(DOCUMENT["paths"]) >= 7
+    gets = [item for item in DOCUMENT["paths"].values() if "get" in item]
+    assert len(EVERY_ROUTE) == len(gets) >= 7
     assert "/sessions/1/1/1" in EVERY_ROUTE
 
 

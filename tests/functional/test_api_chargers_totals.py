@@ -79,12 +79,17 @@ def last_end(rows: list[tuple[str, str, str, str, str, int, int]]) -> str:
     return max(format_time(datetime.fromisoformat(r[3])) for r in rows)
 
 
+NO_SUSPECT = {"sessions": 0, "energy_kWh": 0, "cost_cents": 0, "average_duration_seconds": 0}
+"""Every session here is plausible: nothing counted apart (see test_integrity)."""
+
+
 def expected_charger(charger: str) -> dict[str, Any]:
     rows = [r for r in SESSIONS if r[0] == charger]
     connectors = sorted({r[1] for r in rows})
     return {
         "charger_id": charger,
         **totals_of(rows),
+        "suspect": NO_SUSPECT,
         "last_session_ended_at": last_end(rows),
         "connectors": [
             {
@@ -132,6 +137,7 @@ def test_one_charger_spelled_out(client: Client) -> None:
             "energy_kWh": 67.75,
             "cost_cents": 3250,
             "average_duration_seconds": 975.0,
+            "suspect": NO_SUSPECT,
             "last_session_ended_at": "2025-11-28T09:00:00.000Z",
             "connectors": [
                 {
@@ -210,14 +216,17 @@ def test_fleet_totals_per_day(client: Client) -> None:
         "from": "2025-11-27T00:00:00.000Z",
         "to": "2025-11-29T00:00:00.000Z",
         "totals": totals_of(in_window("2025-11-27T00:00Z", "2025-11-29T00:00Z")),
+        "suspect": NO_SUSPECT,
         "buckets": [
             {
                 "start": "2025-11-27T00:00:00.000Z",
                 **totals_of(in_window("2025-11-27T00:00Z", "2025-11-28T00:00Z")),
+                "suspect": NO_SUSPECT,
             },
             {
                 "start": "2025-11-28T00:00:00.000Z",
                 **totals_of(in_window("2025-11-28T00:00Z", "2025-11-29T00:00Z")),
+                "suspect": NO_SUSPECT,
             },
         ],
     }
@@ -239,6 +248,7 @@ def test_fleet_totals_per_hour(client: Client) -> None:
     assert body["buckets"][0] == {
         "start": "2025-11-27T18:00:00.000Z",
         **totals_of(in_window("2025-11-27T18:00Z", "2025-11-27T19:00Z")),
+        "suspect": NO_SUSPECT,
     }
     assert body["totals"] == totals_of(in_window("2025-11-27T18:00Z", "2025-11-27T20:00Z"))
 

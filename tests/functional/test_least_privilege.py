@@ -65,7 +65,7 @@ def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     assert handle_batch(_batch(LATE), None) == accepted
     assert handle_batch(_batch(LATE), None) == accepted
     reused = {**rule_event(*LATE), "session_cost_in_cents": 71}
-    invalid = {**rule_event(*EARLY), "energy_delivered_in_kWh": -1}
+    invalid = {**rule_event(*EARLY), "session_id": "not-the-topics"}  # no identity
     records = [("r0", reused, 1_764_268_500_000, 1), ("bad", invalid, 1_764_268_500_000, 1)]
     assert handle_batch(sqs_event("SessionQueue", records), None) == accepted
     assert cached_store(Settings.from_env()).reused_session_ids() == 1
@@ -79,24 +79,31 @@ def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every route that reads, with the deployed health check's dead-letter queue, and an
-    operator's writes to the id-tag list."""
+    operator's resolution of a suspect session (one transaction of updates) and writes to the
+    id-tag list."""
     queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="DeadLetterQueue")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", queue["QueueUrl"])
+    monkeypatch.setenv("OPERATOR_KEY", "operator-key-of-the-least-privilege-scenario")
+    suspect = {**rule_event("1", "1", "9", "2025-11-27T18:00:00.000Z"), "duration_in_seconds": 1}
     with RECORDER.recording():  # the data the API reads, stored by the listener beforehand
         handle_batch(_batch(LATE, EARLY), None)
+        handle_batch(sqs_event("SessionQueue", [("s", suspect, 1_764_268_500_000, 1)]), None)
     paths = [
         "/health",
         "/sessions",
         "/sessions?charger=1",
         "/sessions?charger=1&connector=1",
         "/sessions/1/1/1",
+        "/sessions?review=open",
         "/chargers",
         "/totals?from=2025-11-01&to=2025-12-01",
         "/totals?charger=1&bucket=hour&from=2025-11-27&to=2025-11-28",
         "/chargepoints",
     ]
-    monkeypatch.setenv("OPERATOR_KEY", "k" * 32)
-    operator = {"x-operator-key": "k" * 32, "content-type": "application/json"}
+    operator = {
+        "x-operator-key": "operator-key-of-the-least-privilege-scenario",
+        "content-type": "application/json",
+    }
     with Client(app, stage_name="dev", project_dir=str(API_DIR)) as client:
         put = client.http.put("/idtags/CARD-1", headers=operator, body='{"status": "Blocked"}')
         assert put.status_code == 200, put.body
@@ -104,6 +111,12 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
             response = client.http.get(path)
             assert response.status_code == 200, (path, response.body)
         assert client.http.delete("/idtags/CARD-1", headers=operator).status_code == 204
+        response = client.http.post(
+            "/sessions/1/1/9/resolution",
+            headers=operator,
+            body='{"action": "accept", "reason": "checked"}',
+        )
+        assert response.status_code == 200, response.body
 
 
 def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") -> dict[str, Any]:

@@ -107,13 +107,13 @@ def test_same_session_id_on_another_connector_is_stored(sessions_table: str, dyn
 
 
 def test_invalid_message_raises_and_writes_nothing(sessions_table: str, dynamodb: Any) -> None:
-    # GIVEN a message with negative energy
+    # GIVEN a message with no identity (its session id is not its topic's)
     event = load_event("iot_rule_invalid.json")
     # WHEN the listener runs
     with pytest.raises(InvalidSession) as excinfo:
         handler(event, None)
     # THEN it is a permanent error naming the field, and the table stays empty
-    assert excinfo.value.field == "energy_delivered_in_kWh"
+    assert excinfo.value.field == "session_id"
     assert dynamodb.scan(TableName=sessions_table)["Items"] == []
 
 

@@ -52,8 +52,8 @@ def dead_letters(url: str) -> list[dict[str, Any]]:
 def test_an_invalid_record_is_dead_lettered_with_its_reason_at_once(
     sessions_table: str, dead_letter_queue_url: str
 ) -> None:
-    # GIVEN a batch of two valid records and one that breaks the contract
-    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    # GIVEN a batch of two valid records and one that cannot be a session
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
     event = batch(("a", event_of(1, 1, 1, 0)), ("b", invalid), ("c", event_of(2, 1, 2, 0)))
     # WHEN the listener handles it
     result = handle_batch(event, None)
@@ -64,7 +64,7 @@ def test_an_invalid_record_is_dead_lettered_with_its_reason_at_once(
     assert letter["Body"] == event["Records"][1]["body"]
     attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
     assert attributes["error_type"] == "InvalidSession"
-    assert attributes["field"] == "duration_in_seconds"
+    assert attributes["field"] == "session_id"
     assert attributes["problem"]
     assert attributes["source_message_id"] == "b"
     # AND the valid ones are stored
@@ -76,7 +76,7 @@ def test_without_a_dead_letter_queue_an_invalid_record_is_reported_failed(
     sessions_table: str,
 ) -> None:
     # GIVEN no dead-letter queue configured (or one that cannot be reached)
-    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
     # WHEN the listener handles an invalid record
     result = handle_batch(batch(("a", event_of(1, 1, 1, 0)), ("b", invalid)), None)
     # THEN it stays on the session queue, whose redrive policy is the last resort
@@ -90,7 +90,7 @@ def test_an_unreachable_dead_letter_queue_leaves_the_record_to_come_back(
     monkeypatch.setenv(
         "DEAD_LETTER_QUEUE_URL", "https://sqs.eu-north-1.amazonaws.com/123456789012/missing"
     )
-    invalid = {**event_of(1, 1, 3, 0), "duration_in_seconds": -5}
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
     # WHEN the listener handles an invalid record
     result = handle_batch(batch(("b", invalid)), None)
     # THEN it is reported failed, to be delivered again, not lost

@@ -8,14 +8,13 @@ component is an error here, never a skip.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from evsessions.dynamodb_store import cached_store
 from local_runner.infra.processes import free_port
 from local_runner.runner_settings import RunnerSettings
 from local_runner.system import LocalSystem, start_system
@@ -33,6 +32,7 @@ TEST_CHARGERS = (
     "a",
     "b",
     "legacy",
+    "CP-field",
 )
 DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
 OCPP_CHARGERS = tuple(f"CP-ocpp-{n}" for n in range(1, 10))
@@ -82,34 +82,37 @@ def runner_settings(data_dir: Path, **overrides: Any) -> RunnerSettings:
     return RunnerSettings(**{**defaults, **overrides})
 
 
+def test_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The operator's environment for a test system (default: the process's), with a broker
+    port of its own and every test charger known to the broker."""
+    return {
+        **(os.environ if environ is None else environ),
+        "MQTT_PORT": str(free_port()),
+        "MQTT_CHARGER_IDS": ",".join(TEST_CHARGERS + DASHBOARD_CHARGERS + OCPP_CHARGERS),
+    }
+
+
 @contextmanager
 def running_system(
-    runner: RunnerSettings, say: Any = print, **options: Any
+    runner: RunnerSettings,
+    say: Any = print,
+    environ: Mapping[str, str] | None = None,
+    **options: Any,
 ) -> Iterator[LocalSystem]:
-    """A started system (`options`: start_system's clock, record); afterwards everything is
-    stopped and the environment restored."""
-    saved = dict(os.environ)
-    os.environ["MQTT_PORT"] = str(free_port())
-    os.environ["MQTT_CHARGER_IDS"] = ",".join(TEST_CHARGERS + DASHBOARD_CHARGERS + OCPP_CHARGERS)
-    cached_store.cache_clear()
+    """A started system (`options`: start_system's clock, record) in `test_environment(environ)`;
+    afterwards everything is stopped. The process's environment is neither read later nor
+    written: each of its functions has its own."""
+    system = start_system(runner, say=say, environ=test_environment(environ), **options)
     try:
-        system = start_system(runner, say=say, **options)
-        try:
-            yield system
-        finally:
-            system.stop()
+        yield system
     finally:
-        cached_store.cache_clear()
-        os.environ.clear()
-        os.environ.update(saved)
+        system.stop()
 
 
 def without_ticks_of_its_own(system: LocalSystem) -> LocalSystem:
-    """Stop the clock-driven ticks of a system that outlives a test (tests fire its ticks
-    themselves, with `scheduler.fire`). Handlers read their broker and database from the process
-    environment at each call, and a test that runs a system of its own points that environment
-    at it: a minute tick of the long-lived system then published into the test's system (seen:
-    a fresh store in the time-machine test got a real-time tick's two sessions)."""
+    """Stop the clock-driven ticks of a system that outlives a test: tests fire its ticks
+    themselves (`scheduler.fire`), so what they count is what they caused, and a minute
+    boundary during a test adds nothing."""
     assert system.scheduler is not None
     system.scheduler.shutdown()
     return system

@@ -188,9 +188,9 @@ def test_asks_for_the_api_key_and_keeps_it_in_the_browser(
     history: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN the API has a key (read by the app on every request)
+    # GIVEN the API function has a key (read by the app on every request)
     key = f"dash-{uuid.uuid4().hex}"
-    monkeypatch.setenv("API_KEY", key)
+    monkeypatch.setitem(local_system.invokers["ApiFunction"].environment, "API_KEY", key)
     page, errors = _open(browser, local_system, viewport={"width": 1024, "height": 768})
     # WHEN the page gets its first 401 THEN it asks for the key
     expect(page.locator("#key-form")).to_be_visible(timeout=WAIT_MS)

@@ -38,8 +38,8 @@ def test_replay_stores_a_fixed_letter_and_keeps_a_still_invalid_one(
         rule_name="SessionMessagesRule",
         topic="charger/replay/connector/1/session/10",
         client_id="charger-replay",
-        payload=b'{"session_id": 10}',
-        error=ValueError("missing fields"),
+        payload=b'{"session_id": 11}',  # not its topic's session: no identity, never a session
+        error=ValueError("session id mismatch"),
         attempts=1,
     )
     # WHEN both are replayed through the rule and the listener
@@ -56,7 +56,7 @@ def test_replay_stores_a_fixed_letter_and_keeps_a_still_invalid_one(
     outcomes = {r.letter.id: r for r in results}
     assert outcomes[fixed.id].replayed and outcomes[fixed.id].outcome == "delivered"
     assert not outcomes[invalid.id].replayed
-    assert "is required" in outcomes[invalid.id].outcome
+    assert "does not match the topic" in outcomes[invalid.id].outcome
     body = served(f"{local_system.api.url}/sessions/replay/1/9")
     assert body["energy_delivered_in_kWh"] == 18.25
     remaining = {d.id for d in store.all()}

@@ -9,7 +9,6 @@ from decimal import Decimal
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.dynamodb_items import chargers_pk, plain, session_item, typed
 from evsessions.dynamodb_store import cached_store
-from evsessions.settings import Settings
 from evsessions.storage import SessionQuery, Totals
 from local_runner.infra.key_migration import migrate_to_shards, needs_migration
 from local_runner.system import LocalSystem
@@ -28,7 +27,8 @@ SESSION = ChargingSession(
 
 def test_old_partitions_are_moved_to_their_shards(local_system: LocalSystem) -> None:
     # GIVEN a table holding a session, its charger and the fleet's day as the old design wrote
-    store = cached_store(Settings.from_env())
+    with local_system.invoked_as("ListenerFunction") as settings:
+        store = cached_store(settings)
     client, table = store.client, store.table
     old_session = {**session_item(SESSION), "month": "2023-01"}
     counters = {"sessions": 1, "energy_kwh": Decimal("12.5"), "cost_cents": 700}

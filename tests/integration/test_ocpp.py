@@ -133,6 +133,9 @@ def test_a_transaction_of_a_real_charge_point_is_served_as_a_session(
         "stop_reason": "EVDisconnected",
         "meter_start_wh": 1_000,
         "meter_stop_wh": 23_500,
+        "id_tag": None,
+        "stop_id_tag": None,
+        "billed_from": None,
     }
 
 

@@ -83,20 +83,17 @@ def secure_system(
     tmp_path_factory: pytest.TempPathFactory, said: list[str], recorder: _Recorder
 ) -> Iterator[LocalSystem]:
     data_dir = prepare_data_dir(tmp_path_factory.mktemp("secure") / "data")
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("API_KEY", API_KEY)
-    for name in ("MQTT_FLEET_SECRET", "MQTT_BRIDGE_PASSWORD", "CURSOR_SECRET"):
-        monkeypatch.delenv(name, raising=False)
+    secrets = ("MQTT_FLEET_SECRET", "MQTT_BRIDGE_PASSWORD", "CURSOR_SECRET")
+    environ = {name: value for name, value in os.environ.items() if name not in secrets}
 
     def say(line: str) -> None:
         said.append(line)
         print(line)
 
-    try:
-        with running_system(runner_settings(data_dir), say=say) as system:
-            yield without_ticks_of_its_own(system)
-    finally:
-        monkeypatch.undo()
+    with running_system(
+        runner_settings(data_dir), say=say, environ={**environ, "API_KEY": API_KEY}
+    ) as system:
+        yield without_ticks_of_its_own(system)
 
 
 def _connack(client: mqtt.Client, host: str, port: int) -> str:
@@ -332,9 +329,10 @@ def test_the_publisher_publishes_over_tls_as_each_charger(
     # GIVEN the publisher told to use the TLS listener (MQTT_TLS=true, the local CA)
     broker = secure_system.broker
     assert broker is not None and broker.tls_port is not None
-    monkeypatch.setenv("MQTT_TLS", "true")
-    monkeypatch.setenv("MQTT_HOST", "localhost")
-    monkeypatch.setenv("MQTT_PORT", str(broker.tls_port))
+    environment = secure_system.invokers["PublisherFunction"].environment
+    monkeypatch.setitem(environment, "MQTT_TLS", "true")
+    monkeypatch.setitem(environment, "MQTT_HOST", "localhost")
+    monkeypatch.setitem(environment, "MQTT_PORT", str(broker.tls_port))
     tick = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     # WHEN a tick runs
     result = secure_system.invokers["PublisherFunction"](scheduled_event(tick, "Tick"))
@@ -349,7 +347,8 @@ def test_a_publisher_with_the_wrong_fleet_secret_is_refused_and_says_so_without_
 ) -> None:
     # GIVEN a publisher whose fleet secret is not the broker's
     wrong = "a-wrong-fleet-secret-of-some-length"
-    monkeypatch.setenv("MQTT_FLEET_SECRET", wrong)
+    environment = secure_system.invokers["PublisherFunction"].environment
+    monkeypatch.setitem(environment, "MQTT_FLEET_SECRET", wrong)
     # WHEN a tick runs THEN it fails, naming the refusal and no secret
     with pytest.raises(PublishIncomplete) as failure:
         secure_system.invokers["PublisherFunction"](

@@ -153,7 +153,12 @@ def test_a_recorded_run_replays_into_a_fresh_store_with_identical_rows_and_total
     with running_system(fresh, say=lambda line: None, clock=ManualClock(today)) as replica:
         assert replica.api is not None
         assert _rows(replica.api.url) == []
-        env = {**os.environ, "LOCAL_DATA_DIR": str(tmp_path / "fresh")}
+        assert replica.database is not None
+        env = {  # the replay reaches the fresh system's database, as `replay` beside `up` does
+            **os.environ,
+            "LOCAL_DATA_DIR": str(tmp_path / "fresh"),
+            "DYNAMODB_ENDPOINT_URL": replica.database.endpoint_url,
+        }
         command = [*RUNNER, "replay", str(recording)]
         runs = [
             subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

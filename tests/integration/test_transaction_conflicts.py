@@ -12,7 +12,6 @@ from decimal import Decimal
 from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
-from evsessions.settings import Settings
 from evsessions.storage import SaveOutcome, Totals
 from harness.dynamodb_conflicts import ConflictingClient
 from local_runner.system import LocalSystem
@@ -44,7 +43,8 @@ def test_batches_in_flight_together_conflict_retry_and_count_exactly(
     local_system: LocalSystem,
 ) -> None:
     # GIVEN a store whose client cancels concurrent transactions on one item, as DynamoDB does
-    base = cached_store(Settings.from_env())
+    with local_system.invoked_as("ListenerFunction") as settings:
+        base = cached_store(settings)
     conflicting = ConflictingClient(base.client)
     # (a generous budget: on this shared 2-core machine a transaction can take a second)
     backoff = ConflictBackoff(budget_seconds=300.0)

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 import botocore.handlers
 
+from evsessions import invocation
 from tests.least_privilege.deployment import (
     ACCOUNT,
     FUNCTIONS_DIR,
@@ -229,7 +230,11 @@ class CallRecorder:
         operation = f"{service}:{model.name}"
         try:
             requests = self.mapper.requests(
-                self.mapper.functions[function], service, model.name, params, os.environ
+                self.mapper.functions[function],
+                service,
+                model.name,
+                params,
+                invocation.environment(),  # the calling function's own, as the emulator gave it
             )
             call = AwsCall(function, operation, requests)
         except Exception as error:  # never break the handler's call: report it instead

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -13,12 +14,13 @@ from evsessions.contract import (
     MAX_COST_CENTS,
     MAX_DURATION_SECONDS,
     MAX_ENERGY_KWH,
+    Limits,
     SessionKey,
     format_time,
     parse_session,
     parse_topic,
 )
-from evsessions.errors import InvalidSession, PipelineError
+from evsessions.errors import InvalidSession
 
 ORIGINAL_MESSAGE = {
     "session_id": 1,
@@ -175,6 +177,38 @@ def test_null_timestamp_falls_back_to_the_receive_time() -> None:
     assert session.ended_at_source == "received"
 
 
+def flagged(event: Any) -> dict[str, str]:
+    """The findings of a message that is stored suspect: code -> detail."""
+    session = parse_session(event)
+    assert session.verdict == "suspect", "expected findings"
+    assert (
+        session.raw is not None
+        and json.loads(session.raw)
+        == {k: v for k, v in event.items() if k not in ("topic", "received_at")}
+    ) or any(isinstance(v, float) and not math.isfinite(v) for v in event.values())
+    return {f.code: f.detail for f in session.findings}
+
+
+def test_a_clean_message_has_no_findings_and_no_raw_copy() -> None:
+    session = parse_session(rule_output(duration_in_seconds=3600))
+    assert session.verdict == "clean"
+    assert session.findings == ()
+    assert session.raw is None
+
+
+def test_the_original_example_is_stored_suspect_for_its_power() -> None:
+    # GIVEN the original challenge's example: 30 kWh in 45 s, i.e. 2,400 kW on average
+    # WHEN it is parsed THEN it is kept, suspect, for an implausible power, billed as sent
+    session = parse_session(rule_output())
+    assert [f.code for f in session.findings] == ["power_implausible"]
+    assert session.energy_delivered_in_kWh == Decimal(30)
+    assert "2400 kW" in session.findings[0].detail
+
+
+def test_the_power_limit_is_a_setting() -> None:
+    assert parse_session(rule_output(), Limits(max_average_power_kw=3000)).verdict == "clean"
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
@@ -182,15 +216,14 @@ def test_null_timestamp_falls_back_to_the_receive_time() -> None:
         ({"ended_at": "2025-11-27T18:30:00Z", "timestamp": 1764268201}, "timestamp"),
     ],
 )
-def test_both_spellings_with_different_values_are_invalid(
+def test_both_spellings_with_different_values_are_flagged(
     changes: dict[str, Any], field: str
 ) -> None:
     # GIVEN a message that carries a field under both its spellings, with different values
-    # WHEN it is parsed
-    error = rejection(rule_output(**changes))
-    # THEN it is refused, naming the other spelling and saying that the two differ
-    assert error.field == field
-    assert "differs from" in error.problem
+    # WHEN it is parsed THEN it is suspect, naming the other spelling and that the two differ
+    detail = flagged(rule_output(duration_in_seconds=3600, **changes))["invalid_value"]
+    assert field in detail
+    assert "differs from" in detail
 
 
 @pytest.mark.parametrize(
@@ -201,39 +234,43 @@ def test_both_spellings_with_different_values_are_invalid(
     ],
 )
 def test_both_spellings_with_the_same_value_are_valid(changes: dict[str, Any]) -> None:
-    session = parse_session(rule_output(**changes))
+    session = parse_session(rule_output(duration_in_seconds=3600, **changes))
     assert session.energy_delivered_in_kWh == Decimal(30)
+    assert session.verdict == "clean"
 
 
-def test_the_other_spelling_alone_is_validated_under_its_own_name() -> None:
+def test_the_other_spelling_alone_is_checked_under_its_own_name() -> None:
     event = {**without("energy_delivered_in_kWh"), "energy_delivered_in_kwh": -1}
-    assert rejection(event).field == "energy_delivered_in_kwh"
-    assert rejection(rule_output(timestamp=10**13)).field == "timestamp"
+    assert "energy_delivered_in_kwh" in flagged(event)["meter_regression"]
+    assert "timestamp" in flagged(rule_output(timestamp=10**13))["clock_not_set"]
 
 
-def test_a_timestamp_far_ahead_of_receipt_is_refused_under_its_own_name() -> None:
-    error = rejection(rule_output(timestamp=RECEIVED_AT_MS // 1000 + 2 * 86400))
-    assert error.field == "timestamp"
-    assert "more than a day after" in error.problem
+def test_a_clock_ahead_is_billed_at_arrival_and_flagged() -> None:
+    # GIVEN a charger whose clock runs three days ahead
+    event = rule_output(timestamp=RECEIVED_AT_MS // 1000 + 3 * 86400, duration_in_seconds=3600)
+    # WHEN it is parsed THEN it is suspect and its arrival is billed as its end
+    assert "more than 1 day" in flagged(event)["clock_ahead"]
+    session = parse_session(event)
+    assert session.ended_at == RECEIVED_AT
+    assert session.ended_at_source == "received"
 
 
 # --- missing and unknown fields -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", list(ORIGINAL_MESSAGE))
-def test_missing_payload_field_is_named(field: str) -> None:
-    # GIVEN a message without one of the four required fields
-    # WHEN it is parsed
-    error = rejection(without(field))
-    # THEN the error names that field and says it is required
-    assert error.field == field
+@pytest.mark.parametrize("field", list(ORIGINAL_MESSAGE)[1:])
+def test_missing_value_is_billed_as_zero_and_flagged(field: str) -> None:
+    # GIVEN a message without one of the three values
+    # WHEN it is parsed THEN it is kept, suspect, naming the field; the value bills 0
+    assert field in flagged(without(field))["invalid_value"]
+    session = parse_session(without(field))
+    assert getattr(session, field) == 0
+
+
+def test_missing_session_id_has_no_identity() -> None:
+    error = rejection(without("session_id"))
+    assert error.field == "session_id"
     assert "required" in error.problem
-    assert str(error).startswith(f"{field}: ")
-
-
-def test_of_several_missing_fields_the_first_in_the_contracts_order_is_named() -> None:
-    event = {"session_id": 1, "topic": TOPIC, "received_at": RECEIVED_AT_MS}
-    assert rejection(event).field == "energy_delivered_in_kWh"
 
 
 def test_missing_topic_is_blamed_on_the_rule() -> None:
@@ -251,19 +288,16 @@ def test_missing_ended_at_and_received_at_is_rejected() -> None:
 
 
 @pytest.mark.parametrize("unknown", ["energy_delivered_in_KWH", "comment"])
-def test_unknown_field_is_rejected_by_name(unknown: str) -> None:
+def test_unknown_field_is_kept_in_raw_and_flagged(unknown: str) -> None:
     # GIVEN a message with a field the contract does not know (e.g. a typo)
-    # WHEN it is parsed
-    error = rejection(rule_output(**{unknown: 1}))
-    # THEN it is rejected, naming the field and the allowed ones
-    assert error.field == unknown
-    assert "unknown field" in error.problem
-    assert "energy_delivered_in_kWh" in error.problem
+    # WHEN it is parsed THEN it is kept, suspect, naming the field; raw holds it
+    event = rule_output(duration_in_seconds=3600, **{unknown: 1})
+    assert unknown in flagged(event)["unknown_field"]
 
 
 def test_very_long_unknown_field_name_is_shortened() -> None:
-    error = rejection(rule_output(**{"x" * 10_000: 1}))
-    assert error.field == "x" * 80
+    detail = flagged(rule_output(**{"x" * 10_000: 1}))["unknown_field"]
+    assert len(detail) <= 200
 
 
 @pytest.mark.parametrize("payload", [[1, 2, 3], "text", 42, None])
@@ -273,67 +307,78 @@ def test_payload_that_is_not_an_object_is_rejected(payload: Any) -> None:
     assert "JSON object" in error.problem
 
 
-# --- wrong types and ranges ---------------------------------------------------------------------
+def test_a_payload_too_large_to_keep_is_rejected() -> None:
+    error = rejection(rule_output(comment="x" * 40_000))
+    assert error.field == "payload"
+
+
+# --- wrong types and ranges: kept, flagged, billed safely ---------------------------------------
 
 NUMBER_FIELDS = ["energy_delivered_in_kWh", "duration_in_seconds", "session_cost_in_cents"]
 
 
 @pytest.mark.parametrize("field", NUMBER_FIELDS)
 @pytest.mark.parametrize(
-    ("value", "type_name"), [(True, "bool"), ("30", "str"), (None, "NoneType"), ([30], "list")]
+    ("value", "type_name"), [(True, "bool"), ("30", "str"), (None, "missing"), ([30], "list")]
 )
-def test_non_number_is_rejected_with_its_type(field: str, value: Any, type_name: str) -> None:
+def test_non_number_is_billed_as_zero_with_its_type(field: str, value: Any, type_name: str) -> None:
     # GIVEN a number field holding a boolean, text, null or list
-    # WHEN the message is parsed
-    error = rejection(rule_output(**{field: value}))
-    # THEN the error names the field and the type it got
-    assert error.field == field
-    assert "must be a number" in error.problem
-    assert type_name in error.problem
+    # WHEN the message is parsed THEN the finding names the field and the type it got
+    detail = flagged(rule_output(**{field: value}))["invalid_value"]
+    assert field in detail
+    assert type_name in detail
+    assert getattr(parse_session(rule_output(**{field: value})), field) == 0
 
 
-@pytest.mark.parametrize("field", NUMBER_FIELDS)
-def test_negative_number_is_rejected(field: str) -> None:
-    error = rejection(rule_output(**{field: -1}))
-    assert error.field == field
-    assert "negative" in error.problem
+def test_negative_energy_is_a_meter_regression_billed_as_zero() -> None:
+    event = rule_output(energy_delivered_in_kWh=-5.0, duration_in_seconds=3600)
+    assert "negative" in flagged(event)["meter_regression"]
+    assert parse_session(event).energy_delivered_in_kWh == 0
+
+
+@pytest.mark.parametrize("field", NUMBER_FIELDS[1:])
+def test_negative_duration_or_cost_is_billed_as_zero(field: str) -> None:
+    assert "negative" in flagged(rule_output(**{field: -1}))["invalid_value"]
 
 
 @pytest.mark.parametrize("field", NUMBER_FIELDS)
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_nan_and_infinity_are_rejected(field: str, value: float) -> None:
-    error = rejection(rule_output(**{field: value}))
-    assert error.field == field
-    assert "finite" in error.problem
+def test_nan_and_infinity_are_billed_as_zero(field: str, value: float) -> None:
+    session = parse_session(rule_output(**{field: value}))
+    assert {f.code for f in session.findings} >= {"invalid_value"}
+    assert getattr(session, field) == 0
+    assert (session.raw is not None and "NaN" in session.raw) or "Infinity" in (session.raw or "")
 
 
 @pytest.mark.parametrize(
-    ("field", "limit"),
+    ("field", "limit", "code"),
     [
-        ("energy_delivered_in_kWh", MAX_ENERGY_KWH),
-        ("duration_in_seconds", MAX_DURATION_SECONDS),
-        ("session_cost_in_cents", MAX_COST_CENTS),
+        ("energy_delivered_in_kWh", MAX_ENERGY_KWH, "energy_above_limit"),
+        ("duration_in_seconds", MAX_DURATION_SECONDS, "duration_above_limit"),
+        ("session_cost_in_cents", MAX_COST_CENTS, "cost_above_limit"),
     ],
 )
-def test_number_over_its_limit_is_rejected(field: str, limit: int) -> None:
-    # GIVEN a value one above the field's limit
-    error = rejection(rule_output(**{field: limit + 1}))
-    # THEN the error names the field and the limit
-    assert error.field == field
-    assert f"limit of {limit}" in error.problem
+def test_number_over_its_limit_is_billed_as_sent_and_flagged(
+    field: str, limit: int, code: str
+) -> None:
+    # GIVEN a value one above the field's limit (a bus depot's 1,001 kWh, an 8-day plug-in)
+    event = rule_output(**{field: limit + 1})
+    # THEN it is kept as sent, suspect, naming the limit
+    assert f"limit of {limit}" in flagged(event)[code]
+    assert getattr(parse_session(event), field) == limit + 1
 
 
-def test_huge_integer_is_rejected_as_over_the_limit() -> None:
-    error = rejection(rule_output(energy_delivered_in_kWh=10**400))
-    assert error.field == "energy_delivered_in_kWh"
-    assert "limit" in error.problem
+def test_huge_integer_is_billed_as_zero() -> None:
+    event = rule_output(energy_delivered_in_kWh=10**400)
+    assert "overflows" in flagged(event)["invalid_value"]
+    assert parse_session(event).energy_delivered_in_kWh == 0
 
 
 @pytest.mark.parametrize("field", ["duration_in_seconds", "session_cost_in_cents"])
-def test_non_integral_duration_and_cost_are_rejected(field: str) -> None:
-    error = rejection(rule_output(**{field: 45.5}))
-    assert error.field == field
-    assert "whole number" in error.problem
+def test_non_integral_duration_and_cost_are_billed_rounded(field: str) -> None:
+    event = rule_output(**{field: 45.5})
+    assert "whole number" in flagged(event)["invalid_value"]
+    assert getattr(parse_session(event), field) == 46
 
 
 @pytest.mark.parametrize("value", [True, None, 1.0, -1, 2**63, [1], {"id": 1}])
@@ -419,64 +464,45 @@ def test_ten_megabyte_string_is_rejected_with_a_short_message() -> None:
 # --- ended_at ----------------------------------------------------------------------------------
 
 
-def test_naive_iso_time_is_rejected() -> None:
+def test_naive_iso_time_is_flagged_and_billed_at_arrival() -> None:
     # GIVEN an ISO time without an offset (local time of an unknown zone)
-    error = rejection(rule_output(ended_at="2025-11-27T18:34:10"))
-    # THEN it is refused with a hint to add 'Z'
-    assert error.field == "ended_at"
-    assert "no UTC offset" in error.problem
-    assert "'Z'" in error.problem
+    event = rule_output(ended_at="2025-11-27T18:34:10")
+    # THEN it is flagged with a hint to add 'Z', and the arrival is billed
+    assert "no UTC offset" in flagged(event)["invalid_value"]
+    assert parse_session(event).ended_at == RECEIVED_AT
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2025-13-01T00:00:00Z", ""])
-def test_text_that_is_not_iso_8601_is_rejected(value: str) -> None:
-    error = rejection(rule_output(ended_at=value))
-    assert error.field == "ended_at"
-    assert "ISO 8601" in error.problem
+def test_text_that_is_not_iso_8601_is_flagged(value: str) -> None:
+    assert "ISO 8601" in flagged(rule_output(ended_at=value))["invalid_value"]
 
 
-def test_overlong_time_text_is_rejected() -> None:
-    error = rejection(rule_output(ended_at="2025-11-27T18:34:10Z" + " " * 10_000))
-    assert error.field == "ended_at"
-    assert "too long" in error.problem
+def test_overlong_time_text_is_flagged() -> None:
+    event = rule_output(ended_at="2025-11-27T18:34:10Z" + " " * 10_000)
+    assert "too long" in flagged(event)["invalid_value"]
 
 
 @pytest.mark.parametrize("value", [True, [1], {"t": 1}])
-def test_ended_at_of_another_type_is_rejected(value: Any) -> None:
-    assert rejection(rule_output(ended_at=value)).field == "ended_at"
-
-
-@pytest.mark.parametrize("value", [math.nan, math.inf])
-def test_non_finite_epoch_is_rejected(value: float) -> None:
-    error = rejection(rule_output(ended_at=value))
-    assert error.field == "ended_at"
-    assert "finite" in error.problem
+def test_ended_at_of_another_type_is_flagged(value: Any) -> None:
+    assert "ended_at" in flagged(rule_output(ended_at=value))["invalid_value"]
 
 
 @pytest.mark.parametrize("value", ["1999-12-31T23:59:59Z", "2100-01-01T00:00:00Z", 0, -5])
-def test_ended_at_outside_2000_to_2099_is_rejected(value: str | int) -> None:
-    error = rejection(rule_output(ended_at=value))
-    assert error.field == "ended_at"
-    assert "2000-2099" in error.problem
+def test_ended_at_outside_2000_to_2099_is_a_clock_not_set(value: str | int) -> None:
+    event = rule_output(ended_at=value)
+    assert "2000-2099" in flagged(event)["clock_not_set"]
+    assert parse_session(event).ended_at == RECEIVED_AT
 
 
 @pytest.mark.parametrize("milliseconds", [1_764_268_450_000, 1_764_268_450_000.0])
 def test_milliseconds_as_ended_at_get_a_hint(milliseconds: float) -> None:
     # GIVEN a charger that sends epoch milliseconds where seconds are due (a common mistake)
-    # WHEN the message is parsed
-    error = rejection(rule_output(ended_at=milliseconds))
-    # THEN it is refused and the message tells the sender what went wrong
-    assert error.field == "ended_at"
-    assert "milliseconds" in error.problem
+    # THEN the finding tells what went wrong
+    assert "milliseconds" in flagged(rule_output(ended_at=milliseconds))["clock_not_set"]
 
 
-def test_absurdly_large_epoch_is_an_invalid_session() -> None:
-    # GIVEN an integer far beyond any float (JSON allows it; Python's json parses it to an int)
-    # WHEN the message is parsed
-    # THEN it is a contract violation like any other, never an unexpected crash
-    error = rejection(rule_output(ended_at=10**400))
-    assert error.field == "ended_at"
-    assert isinstance(error, PipelineError)
+def test_absurdly_large_epoch_is_flagged_never_a_crash() -> None:
+    assert "ended_at" in flagged(rule_output(ended_at=10**400))["clock_not_set"]
 
 
 def test_received_at_in_epoch_milliseconds_and_iso_text() -> None:
@@ -556,19 +582,14 @@ def test_session_key_topic_round_trips_through_parse_topic(key: SessionKey) -> N
     assert SessionKey(*parsed) == key
 
 
-def test_an_end_more_than_a_day_after_receipt_is_refused() -> None:
-    # GIVEN a charger whose clock runs two days ahead
-    event = {
-        "session_id": 1,
-        "energy_delivered_in_kWh": 30,
-        "duration_in_seconds": 45,
-        "session_cost_in_cents": 70,
-        "ended_at": "2026-11-29T12:00:00Z",
-        "topic": "charger/1/connector/1/session/1",
-        "received_at": 1_795_780_800_000,  # 2026-11-27T08:00:00Z
-    }
-    # WHEN its message is parsed THEN ended_at is refused, saying why
-    with pytest.raises(InvalidSession) as raised:
-        parse_session(event)
-    assert raised.value.field == "ended_at"
-    assert "more than a day after" in raised.value.problem
+def test_an_end_before_its_start_is_flagged() -> None:
+    # GIVEN a clock stepped back during a session that really delivered 10 kWh
+    event = rule_output(
+        energy_delivered_in_kWh=10,
+        duration_in_seconds=3600,
+        ended_at="2025-11-27T18:00:00Z",
+        started_at="2025-11-27T19:00:00Z",
+    )
+    # THEN it is kept, suspect, billed as sent
+    assert "after ended_at" in flagged(event)["end_before_start"]
+    assert parse_session(event).energy_delivered_in_kWh == 10

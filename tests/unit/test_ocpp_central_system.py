@@ -128,7 +128,6 @@ def test_the_same_transaction_always_makes_the_same_bytes() -> None:
     assert session_message(OPENED, STOPPED, TARIFF) == session_message(OPENED, STOPPED, TARIFF)
 
 
-@pytest.mark.xfail(strict=True, reason="main's contract knows id_tag once the listener side lands")
 def test_the_session_message_passes_the_pipelines_contract() -> None:
     message = session_message(OPENED, STOPPED, TARIFF)
     session = parse_session({**json.loads(message.payload), "topic": message.topic})

@@ -109,9 +109,9 @@ def test_every_generated_secret_file_is_created_owner_only_from_the_start(
     # GIVEN the one helper that creates secret files, watched at os.open
     import os
 
+    from local_runner.environments import cursor_secret
     from local_runner.infra import certificates
     from local_runner.infra.broker_access import local_secret
-    from local_runner.system import ensure_cursor_secret
 
     created: dict[str, int] = {}
     real_open = os.open
@@ -122,9 +122,8 @@ def test_every_generated_secret_file_is_created_owner_only_from_the_start(
         return real_open(path, flags, mode, **kwargs)
 
     monkeypatch.setattr(certificates.os, "open", watched_open)
-    monkeypatch.delenv("CURSOR_SECRET", raising=False)
     # WHEN the emulator makes its cursor secret, a broker secret and its TLS key
-    ensure_cursor_secret(tmp_path)
+    cursor_secret(tmp_path, None)
     local_secret(tmp_path, "mqtt-fleet-secret", None)
     certificates.ensure_tls_files(tmp_path / "tls")
     # THEN each was created through it, with mode 0600 at creation (never written, then chmodded)

@@ -36,6 +36,7 @@ def _write(data_dir: Path, board: StatusBoard, written_at: float | None = None) 
         in_flight=2,
         dead_letters=1,
         reused_session_ids=1,
+        open_suspects=3,
         clock_now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
         speed=60,
     )
@@ -81,7 +82,10 @@ def test_status_probes_each_part_and_shows_the_counts(tmp_path: Path) -> None:
     assert "mosquitto  up    mqtt://127.0.0.1:1883" in text
     assert "API        DOWN  http://h:8000" in text
     assert "(x60)" in text
-    assert "published 5, delivered 1, reused session ids 1, dead letters 1, in flight 2" in text
+    assert (
+        "published 5, delivered 1, reused session ids 1, suspect open 3, dead letters 1, "
+        "in flight 2"
+    ) in text
     assert "last message 30 s ago" in text
 
 

@@ -1,6 +1,5 @@
 """A stopped local system calls no handler any more, whichever of its threads is still running:
-handlers read their broker and database from the process environment at each call, so a late
-call would reach whatever system the environment names by then (in a test, the next one)."""
+a late call would reach a broker and a database that are gone, as after a stack is deleted."""
 
 from __future__ import annotations
 

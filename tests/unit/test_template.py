@@ -192,6 +192,7 @@ def test_api_routes(template: Template) -> None:
         ("GET", "/chargepoints"),
         ("GET", "/sessions"),
         ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}"),
+        ("POST", "/sessions/{charger_id}/{connector_id}/{session_id}/resolution"),
         ("GET", "/chargers"),
         ("GET", "/totals"),
         ("GET", "/idtags"),
@@ -227,10 +228,14 @@ def test_sessions_table_keys(template: Template) -> None:
             {"AttributeName": "month", "KeyType": "HASH"},
             {"AttributeName": "fleet_time", "KeyType": "RANGE"},
         ],
+        "ByReview": [
+            {"AttributeName": "review", "KeyType": "HASH"},
+            {"AttributeName": "fleet_time", "KeyType": "RANGE"},
+        ],
     }
     declared = {d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]}
     assert declared == dict.fromkeys(
-        ["pk", "sk", "charger_time", "connector_pk", "month", "fleet_time"], "S"
+        ["pk", "sk", "charger_time", "connector_pk", "month", "fleet_time", "review"], "S"
     )
 
 
@@ -268,7 +273,7 @@ def test_deployed_api_requires_an_api_key() -> None:
 
 def test_functions_get_the_table_name_and_parameter_defaults(template: Template) -> None:
     # GIVEN !Ref SessionsTable in Globals and !Ref to parameters
-    environment = template.environment()
+    environment = template.environment("PublisherFunction")
     # THEN they resolve to the table's logical id and the parameters' defaults
     assert environment["SESSIONS_TABLE"] == "SessionsTable"
     assert environment["FLEET_CHARGERS"] == "1"
@@ -387,26 +392,35 @@ def test_function_without_handler_is_refused(tmp_path: Path) -> None:
     assert template_error(path).startswith("ListenerFunction: a function needs Handler")
 
 
-def test_conflicting_environment_between_functions_is_refused(tmp_path: Path) -> None:
-    # GIVEN two functions that want different values for one variable in one local process
+def test_each_function_gets_globals_merged_with_its_own_variables_its_own_winning(
+    tmp_path: Path,
+) -> None:
+    # GIVEN Globals variables, and two functions giving one of them values of their own
     path = write_template(
         tmp_path,
         """\
         Globals:
           Function:
             CodeUri: functions/
+            Environment: {Variables: {MQTT_PORT: 1883, FLEET_CHARGERS: 5}}
         Resources:
           A:
             Type: AWS::Serverless::Function
-            Properties: {Handler: a.h, Environment: {Variables: {MQTT_PORT: 1883}}}
+            Properties: {Handler: a.h, Environment: {Variables: {MQTT_PORT: 1884}}}
           B:
             Type: AWS::Serverless::Function
-            Properties: {Handler: b.h, Environment: {Variables: {MQTT_PORT: 1884}}}
+            Properties: {Handler: b.h, Environment: {Variables: {MQTT_PORT: 1885, API_KEY: k}}}
+          C:
+            Type: AWS::Serverless::Function
+            Properties: {Handler: c.h}
         """,
     )
+    # WHEN each function's environment is read
     loaded = load_template(path)
-    with pytest.raises(TemplateError, match="MQTT_PORT differs"):
-        loaded.environment()
+    # THEN each has the Globals' variables, with its own values where it gives one
+    assert loaded.environment("A") == {"MQTT_PORT": "1884", "FLEET_CHARGERS": "5"}
+    assert loaded.environment("B") == {"MQTT_PORT": "1885", "FLEET_CHARGERS": "5", "API_KEY": "k"}
+    assert loaded.environment("C") == {"MQTT_PORT": "1883", "FLEET_CHARGERS": "5"}
 
 
 def test_unreadable_yaml_is_refused(tmp_path: Path) -> None:

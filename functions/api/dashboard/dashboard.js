@@ -100,6 +100,11 @@
       $(id).textContent = lettersText;
       $(id).className = (id.startsWith("kpi") ? "value " : "") + (letters ? "bad" : "ok");
     }
+    const suspects = health.suspect_sessions_open;
+    for (const id of ["health-suspects", "kpi-suspects"]) {
+      $(id).textContent = suspects === null || suspects === undefined ? "unknown" : String(suspects);
+      $(id).className = (id.startsWith("kpi") ? "value " : "") + (suspects ? "warn" : "ok");
+    }
     $("health-updated").textContent = when(new Date().toISOString());
     if (!database) setStatus("down", "database unreachable");
     else if (letters) setStatus("warn", `live · ${letters} dead letter${letters === 1 ? "" : "s"}`);
@@ -122,7 +127,11 @@
         cell(money(s.session_cost_in_cents), "num"),
       ]);
       tr.dataset.session = key;
-      tr.title = `received ${s.received_at || "–"} (end time: ${s.ended_at_source})`;
+      const who = s.transaction && s.transaction.id_tag ? ` · id tag ${s.transaction.id_tag}` : "";
+      const why = (s.findings || []).map((f) => `${f.code}: ${f.detail}`).join("; ");
+      tr.title = `received ${s.received_at || "–"} (end time: ${s.ended_at_source})${who}` +
+        (why ? ` · suspect (${s.counts_as}): ${why}` : "");
+      if (s.counts_as === "suspect") tr.classList.add("suspect");
       if (!seen.has(key) && !firstSessions) tr.classList.add("new");
       seen.add(key);
       return tr;
@@ -192,6 +201,10 @@
     $("kpi-sessions").textContent = String(report.totals.sessions);
     $("kpi-energy").textContent = `${kwh(report.totals.energy_kWh)} kWh`;
     $("kpi-revenue").textContent = money(report.totals.cost_cents);
+    const suspect = report.suspect || { sessions: 0, cost_cents: 0 };
+    $("kpi-suspect-note").textContent = suspect.sessions
+      ? `+ ${money(suspect.cost_cents)} in ${suspect.sessions} suspect, not counted`
+      : "";
     const hours = hourly(report);
     if (window.Chart) drawChart(hours);
     else listHours(hours);

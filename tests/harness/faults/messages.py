@@ -12,7 +12,11 @@ from decimal import Decimal
 MAX_PAYLOAD_BYTES = 128 * 1024
 """AWS IoT's payload limit: one byte more is a poison message."""
 
-POISON_KINDS = ("bad-json", "wrong-types", "negative-values", "non-utf8", "over-128kb")
+POISON_KINDS = ("bad-json", "non-utf8", "over-128kb")
+"""What cannot be a session at all: dead-lettered."""
+SUSPECT_KINDS = ("wrong-types", "negative-values")
+"""Sessions with values no charger should send: stored suspect (billed 0 where unusable), never
+dead-lettered, since the broker acknowledged them."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,9 @@ def good_messages(charger: str, count: int, rng: random.Random) -> list[Message]
 
 
 def poison_message(charger: str, number: int, kind: str) -> Message:
-    """One message that must be dead-lettered for exactly one reason (`kind`)."""
-    session = f"p{number}"
+    """One message that must be dead-lettered for exactly one reason (`kind`), or for a suspect
+    kind stored with the values it bills."""
+    session = f"p{number}" if kind in POISON_KINDS else str(1_000_000 + number)
     valid = {
         "session_id": session,
         "energy_delivered_in_kWh": 10.5,
@@ -74,21 +79,26 @@ def poison_message(charger: str, number: int, kind: str) -> Message:
         payload = json.dumps(valid).encode()[:-20]
     elif kind == "wrong-types":
         wrong = {**valid, "energy_delivered_in_kWh": "ten", "duration_in_seconds": [1]}
-        payload = json.dumps(wrong).encode()
+        billed = Expected(int(session), Decimal(0), 0, 400)
+        return Message(session_topic(charger, session), json.dumps(wrong).encode(), billed, kind)
     elif kind == "negative-values":
-        payload = json.dumps({**valid, "energy_delivered_in_kWh": -10.5}).encode()
+        negative = {**valid, "energy_delivered_in_kWh": -10.5}
+        billed = Expected(int(session), Decimal(0), 600, 400)
+        return Message(session_topic(charger, session), json.dumps(negative).encode(), billed, kind)
     elif kind == "non-utf8":
         payload = json.dumps(valid).encode("utf-16")  # a charger with the wrong encoding
     elif kind == "over-128kb":
         body = json.dumps(valid).encode()  # valid JSON: the size is its only fault
         payload = body + b" " * (MAX_PAYLOAD_BYTES + 1 - len(body))
     else:
-        raise ValueError(f"unknown poison kind {kind!r}; known: {', '.join(POISON_KINDS)}")
+        known = ", ".join((*POISON_KINDS, *SUSPECT_KINDS))
+        raise ValueError(f"unknown poison kind {kind!r}; known: {known}")
     return Message(session_topic(charger, session), payload, None, kind)
 
 
 def poison_messages(charger: str, count: int) -> list[Message]:
-    return [poison_message(charger, n, POISON_KINDS[n % len(POISON_KINDS)]) for n in range(count)]
+    kinds = (*POISON_KINDS, *SUSPECT_KINDS)
+    return [poison_message(charger, n, kinds[n % len(kinds)]) for n in range(count)]
 
 
 def interleave(

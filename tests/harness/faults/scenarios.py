@@ -89,9 +89,9 @@ def broker_restart(size: int, options: Options) -> FaultResult:
 
 
 def poison(size: int, options: Options) -> FaultResult:
-    """`options.poison` poison messages (bad JSON, wrong types, negative values, non-UTF-8, over
-    128 KB) among `size` good ones: each poison one dead-lettered with its reason, the good ones
-    stored, the runner alive throughout."""
+    """`options.poison` bad messages among `size` good ones: bad JSON, non-UTF-8 and over 128 KB
+    each dead-lettered with its reason; wrong types and negative values stored suspect with the
+    values they bill; the good ones stored; the runner alive throughout."""
     with Lab("poison", options) as lab:
         good = good_messages(lab.charger, size, lab.rng)
         messages = interleave(good, poison_messages(lab.charger, options.poison), lab.rng)
