@@ -10,6 +10,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import boto3
@@ -21,6 +22,7 @@ from websockets.exceptions import InvalidStatus
 
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import unknown_session_id
+from evsessions.contract import format_time
 from evsessions.mqtt_identity import charger_password
 from evsessions.settings import Settings
 from local_runner.system import LocalSystem
@@ -133,10 +135,11 @@ def test_a_transaction_of_a_real_charge_point_is_served_as_a_session(
         "stop_reason": "EVDisconnected",
         "meter_start_wh": 1_000,
         "meter_stop_wh": 23_500,
-        "id_tag": None,
+        "id_tag": "TAG-1",  # who charged; the Stop named the same tag
         "stop_id_tag": None,
         "billed_from": None,
     }
+    assert session["verdict"] == "clean"
 
 
 def _charger_totals(system: LocalSystem, charger: str) -> dict[str, Any]:
@@ -286,7 +289,8 @@ def test_a_client_that_offers_no_ocpp16_subprotocol_is_refused(local_system: Loc
 
 
 def _id_tags(system: LocalSystem) -> CentralSystemStore:
-    settings = Settings.from_env()
+    """The central system's store, on the system's database, as its function sees it."""
+    settings = Settings.from_env(system.invokers["OcppFunction"].environment)
     assert system.database is not None
     return CentralSystemStore(
         settings.sessions_table,
@@ -370,9 +374,15 @@ def test_each_case_of_issue_20_ends_in_a_visible_session(local_system: LocalSyst
     """The cases the issue saw dead-lettered after an Accepted StopTransaction, sent by a real
     ChargePoint: each is now a session the API serves, suspect with its reasons."""
     charger = "CP-ocpp-7"
-    ahead = "2026-12-02T10:45:00Z"  # the charger's clock 3 days ahead of its arrival
+    # the charger's clock 3 days ahead of its arrival
+    ahead = format_time(datetime.now(UTC) + timedelta(days=3))
     cases = {
-        "clock_ahead": (1_000, START, 23_500, ahead),
+        "clock_ahead": (
+            1_000,
+            format_time(datetime.now(UTC) + timedelta(days=3, hours=-1)),
+            23_500,
+            ahead,
+        ),
         "end_before_start": (1_000, "2026-11-29T11:00:00Z", 11_000, STOP),
         "meter_regression": (5_000, START, 0, STOP),
         "duration_above_limit": (1_000, "2026-11-20T10:00:00Z", 60_000, "2026-11-28T10:00:00Z"),
