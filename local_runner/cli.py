@@ -283,11 +283,15 @@ def _id_tag_store(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterato
     operator-key routes do deployed."""
     from centralsystem.store import CentralSystemStore
     from evsessions.dynamodb_store import create_client
+    from evsessions.invocation import invoked_with
     from evsessions.settings import Settings
 
     template = load_template(runner.template_path)
-    with _local_handlers(runner, environ, template) as local:
-        settings = Settings.from_env(local.handlers["OcppFunction"].environment)
+    with (
+        _local_handlers(runner, environ, template) as local,
+        invoked_with(local.handlers["OcppFunction"].environment),
+    ):
+        settings = Settings.from_env()
         yield CentralSystemStore(settings.sessions_table, create_client(settings))
 
 
