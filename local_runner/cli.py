@@ -1,6 +1,6 @@
 """`python -m local_runner`: the local emulator's command line.
 
-up [--speed K] [--record FILE] [--outcomes FILE]
+up [--speed K] [--record FILE] [--outcomes FILE] [--json-logs]
                                  start everything template.yaml declares; Ctrl-C stops it all
 status                           each part of the running system, up or down, and its counts
 replay FILE [--speed K]          replay a recording through the rules into the store
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
@@ -26,8 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evsessions.metrics import Emission, emf_document
 from evsessions.settings import SettingsError
 from local_runner.environments import operator_environment
+from local_runner.observers import json_logs
 from local_runner.observers.recorder import RecordingError
 from local_runner.runner_settings import RunnerSettings
 from local_runner.services.dead_letter_queue import LocalDeadLetterQueue
@@ -83,7 +84,9 @@ def _up(
             console.status(f"status unavailable: {document['error']}")
             return
         clock = document["clock"][11:16] + (f" x{speed:g}" if speed != 1 else "")
-        console.status(f"[{clock}] {counts_line(document, time.time())}")
+        firing = [a for a in document.get("alarms") or [] if a.get("state") == "ALARM"]
+        alarms = "".join(f"; ALARM {a['label']}: {a['value']:g}" for a in firing)
+        console.status(f"[{clock}] {counts_line(document, time.time())}{alarms}")
 
     writer = StatusWriter(status_path(runner.local_data_dir), system.status_snapshot, show)
     writer.start()
@@ -145,6 +148,12 @@ class LocalHandlers:
     dead_letter_queue: LocalDeadLetterQueue
 
 
+def _metrics_to_stderr(emission: Emission) -> None:
+    """A one-off call's metrics as the EMF line the function would log, on stderr beside its
+    logs (as `sam local invoke` shows them): standard output keeps the result alone."""
+    print(json.dumps(emf_document(emission)), file=sys.stderr)
+
+
 @contextmanager
 def _local_handlers(
     runner: RunnerSettings, environ: Mapping[str, str], template: Template
@@ -189,6 +198,8 @@ def _local_handlers(
             name: FunctionInvoker(spec, environments[name])
             for name, spec in template.functions.items()
         }
+        for invoker in handlers.values():
+            invoker.metrics = _metrics_to_stderr
         yield LocalHandlers(handlers, queue)
     finally:
         queue.shutdown()
@@ -242,6 +253,35 @@ def _dlq_list(runner: RunnerSettings, as_json: bool) -> int:
         )
     print(f"{len(letters)} dead letter(s) in {dead_letter_store(runner.local_data_dir).path}")
     return 0
+
+
+def _deployed_dlq(stack: str, ids: list[str], replay_all: bool, list_only: bool) -> int:
+    """`dlq list|replay --stack NAME`: the deployed stack's dead-letter queue and archive."""
+    import boto3
+
+    from local_runner.commands.deployed_replay import StackQueues, archived, queued, replay
+
+    cloudformation, sqs, dynamodb = (boto3.client(s) for s in ("cloudformation", "sqs", "dynamodb"))
+    stack_queues = StackQueues.of_stack(cloudformation, stack)
+    letters = [
+        *queued(sqs, stack_queues.dead_letter_queue_url, 30 if list_only else 300),
+        *archived(dynamodb, stack_queues.table),
+    ]
+    if list_only:
+        for letter in letters:
+            print(f"{letter.id[:40]}  {letter.where}  {letter.reason[:120]}")
+        print(f"{len(letters)} dead letter(s) in {stack}'s queue and archive")
+        return 0
+    chosen = [d for d in letters if replay_all or any(d.id.startswith(i) for i in ids)]
+    results = replay(chosen, sqs, dynamodb, stack_queues)
+    for result in results:
+        print(f"{result.letter.id[:40]}  {result.letter.where}: {result.outcome}")
+    replayed = sum(r.replayed for r in results)
+    print(
+        f"sent {replayed} of {len(results)} to the session queue; the listener stores each once "
+        "or dead-letters it again with its reason"
+    )
+    return 0 if replayed == len(results) else 1
 
 
 def _dlq_replay(
@@ -365,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="record every message the rules select to FILE (JSON lines), for `replay`",
     )
     up.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="print the functions' log records as Lambda's JSON log format does (one JSON "
+        "object each, with their charger, connector, session and message ids)",
+    )
+    up.add_argument(
         "--outcomes",
         metavar="FILE",
         help="append what became of each message to FILE (JSON lines), for harnesses",
@@ -394,9 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = _command(dlq_commands, "list", "show the dead letters")
     dlq_list.add_argument("--json", action="store_true", help="every field, as JSON")
+    dlq_list.add_argument(
+        "--stack", metavar="NAME", help="a deployed stack's dead-letter queue and archive instead"
+    )
     dlq_replay = _command(dlq_commands, "replay", "replay dead letters")
     dlq_replay.add_argument("ids", nargs="*", help="dead letter ids (a unique prefix is enough)")
     dlq_replay.add_argument("--all", action="store_true", help="replay every dead letter")
+    dlq_replay.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="a deployed stack's dead letters, from its queue and archive, sent to its session "
+        "queue (AWS credentials from the environment)",
+    )
     idtags = _command(commands, "idtags", "list or edit the OCPP central system's id tags")
     idtags_commands = idtags.add_subparsers(dest="idtags_command", required=True)
     idtags_list = _command(idtags_commands, "list", "show each id tag and the status it answers")
@@ -416,9 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    json_logs.configure(args.command == "up" and args.json_logs)
     try:
         environ = operator_environment(Path(".env"))
         runner = RunnerSettings.from_env(environ)
@@ -430,6 +483,16 @@ def main(argv: list[str] | None = None) -> int:
             return _replay_recording(runner, environ, args.file, args.speed)
         if args.command == "invoke":
             return _invoke(runner, environ, args.function, args.event)
+        if args.command == "dlq" and args.stack:
+            if args.dlq_command == "replay" and not args.ids and not args.all:
+                parser.error("dlq replay needs dead letter ids or --all")
+            list_only = args.dlq_command == "list"
+            return _deployed_dlq(
+                args.stack,
+                getattr(args, "ids", []),
+                getattr(args, "all", False),
+                list_only,
+            )
         if args.command == "dlq" and args.dlq_command == "list":
             return _dlq_list(runner, args.json)
         if args.command == "dlq":

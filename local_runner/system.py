@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from evsessions import alarm_states, metrics
 from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.invocation import invoked_with
@@ -43,9 +44,11 @@ from local_runner.infra.database import (
 from local_runner.infra.database import client as dynamodb_client
 from local_runner.infra.key_migration import migrate_to_shards
 from local_runner.infra.listening import THIS_MACHINE_ONLY, listeners, reach
+from local_runner.observers.alarm_board import MetricsBoard, as_documents, evaluate
 from local_runner.observers.recorder import Recorder
 from local_runner.observers.status import Component, StatusBoard, snapshot
 from local_runner.runner_settings import RunnerSettings
+from local_runner.services.alarms import AlarmSpec, dead_letter_queues, load_alarms
 from local_runner.services.api_server import ApiServer
 from local_runner.services.bridge import RuleBridge
 from local_runner.services.clock import Clock, real_clock
@@ -80,6 +83,10 @@ class LocalSystem:
     recorder: Recorder | None = None
     access: BrokerAccess | None = None
     gateways: list[WebSocketGateway] = field(default_factory=list)
+    metrics: MetricsBoard | None = None
+    """The functions' metrics, as data, for the template's alarms."""
+    alarms: list[AlarmSpec] = field(default_factory=list)
+    dead_letter_queue_ids: set[str] = field(default_factory=set)
 
     def local_ports(self) -> dict[str, int | None]:
         """The ports this system listens on itself (external parts excluded), by part."""
@@ -124,6 +131,19 @@ class LocalSystem:
             open_suspects=self._count(lambda store: store.open_suspects()),
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
+            alarms=as_documents(self.alarm_states()),
+        )
+
+    def alarm_states(self) -> list[Any]:
+        """The template's alarms the emulator measures, evaluated now."""
+        if self.metrics is None:
+            return []
+        dead_letters = self.dead_letters
+        return evaluate(
+            self.alarms,
+            self.metrics,
+            (lambda: dead_letters.count()) if dead_letters is not None else (lambda: None),
+            self.dead_letter_queue_ids,
         )
 
     @contextmanager
@@ -392,6 +412,7 @@ def start_system(
             name: FunctionInvoker(spec, environments[name])
             for name, spec in template.functions.items()
         }
+        _observe_metrics(system)
         _start_api(system, runner)
         _start_websocket_apis(system)
         _say_network_reach(system)
@@ -405,6 +426,36 @@ def start_system(
     return system
 
 
+def _observe_metrics(system: LocalSystem) -> None:
+    """The functions' metrics reach the system's board as data, for the template's alarms."""
+    system.alarms = load_alarms(system.runner.template_path)
+    system.dead_letter_queue_ids = dead_letter_queues(system.runner.template_path)
+    system.metrics = MetricsBoard(
+        clock=lambda: system.clock.now().timestamp(),
+        keep_seconds=max([3600, *(alarm.window_seconds for alarm in system.alarms)]),
+    )
+    for invoker in system.invokers.values():
+        invoker.metrics = system.metrics.emission
+        invoker.on_error = system.metrics.error
+
+
+def _api_observers(system: LocalSystem, function: str) -> Callable[[], Any]:
+    """Around each API request: its metrics to the board, as one invocation of `function` (the
+    Chalice app has no decorator to open one), and the alarms' states for the health route."""
+
+    @contextmanager
+    def around() -> Iterator[None]:
+        assert system.metrics is not None
+        with (
+            metrics.publishing_to(system.metrics.emission),
+            metrics.invocation(function),
+            alarm_states.providing(lambda: as_documents(system.alarm_states())),
+        ):
+            yield
+
+    return around
+
+
 def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
     for name, spec in system.template.functions.items():
         if spec.routes:
@@ -416,6 +467,7 @@ def _start_api(system: LocalSystem, runner: RunnerSettings) -> None:
                 runner.api_port,
                 name,
                 environment=system.invokers[name].environment,
+                around=_api_observers(system, name),
             )
             system.api.start()
             system.say(f"API ({name}) ready at {system.api.url}  dashboard: {system.api.url}/")

@@ -1,7 +1,7 @@
 """`./dev build`: `sam build` every function, then each package's size and cold import time.
 
 The packages go where `sam deploy` looks for them (.aws-sam/build). A cold import is the median of
-five fresh interpreters of the Lambda runtime's stand-in (.local/lambda-runtime: Python 3.11 with
+five fresh interpreters of the Lambda runtime's stand-in (.local/lambda-runtime: Python 3.13 with
 the runtime's boto3 and botocore only), each with the package folder first on sys.path: CPU time
 (what the import costs, steady on a busy machine) and wall clock.
 

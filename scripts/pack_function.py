@@ -35,7 +35,7 @@ _SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 
 _WHEEL_PLATFORMS = {"arm64": "aarch64-manylinux2014", "x86_64": "x86_64-manylinux2014"}
 """uv's --python-platform for each Lambda architecture (manylinux2014: glibc 2.17, below
-Amazon Linux 2's 2.26)."""
+Amazon Linux 2023's 2.34)."""
 
 
 class PackError(Exception):

@@ -70,6 +70,23 @@ find_python() {
   return 1
 }
 
+# The Python of the functions' Lambda runtime (template.yaml's Globals: python3.13), for the
+# runtime's stand-in: on PATH, in pyenv, or one uv already has or can download. Debian 12 has none.
+RUNTIME_PYTHON_VERSION=3.13
+find_runtime_python() {
+  local found
+  for found in "$(command -v "python$RUNTIME_PYTHON_VERSION" 2>/dev/null)" \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$RUNTIME_PYTHON_VERSION"*/bin/python"$RUNTIME_PYTHON_VERSION"; do
+    # pyenv's shims exist for versions that are not selected: ask the candidate itself
+    if [ -n "$found" ] && [ -x "$found" ] &&
+      "$found" -c "import sys; sys.exit(f'{sys.version_info[0]}.{sys.version_info[1]}' != '$RUNTIME_PYTHON_VERSION')" 2>/dev/null; then
+      echo "$found"
+      return 0
+    fi
+  done
+  "$UV" python find "$RUNTIME_PYTHON_VERSION" 2>/dev/null
+}
+
 # The hash of what decides an install: a stamp with it means that install is done.
 lock_hash() { cat "$@" | sha256sum | cut -c1-16; }
 
@@ -96,7 +113,7 @@ if [ "$LOCK" = true ]; then
   say "re-resolving uv.lock from pyproject.toml ${LOCK_ARGS[*]:-}"
   "$UV" lock --python "$PYTHON" ${LOCK_ARGS[@]+"${LOCK_ARGS[@]}"}
   say "re-resolving scripts/lambda-runtime.txt from scripts/lambda-runtime.in"
-  "$UV" pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
+  "$UV" pip compile --quiet --generate-hashes --python-version 3.13 --python-platform linux \
     scripts/lambda-runtime.in -o scripts/lambda-runtime.txt
 fi
 
@@ -134,12 +151,14 @@ if [ "$DEPLOY_TOOLS" = true ]; then
     say "make: not installed and cannot be installed here; sam build needs it"
     missing+=(make)
   fi
-  runtime_stamp="$LAMBDA_RUNTIME/.installed-$(lock_hash scripts/lambda-runtime.txt)"
+  runtime_stamp="$LAMBDA_RUNTIME/.installed-$(lock_hash scripts/lambda-runtime.txt)-$RUNTIME_PYTHON_VERSION"
   if [ ! -f "$runtime_stamp" ]; then
     say "creating the Lambda runtime's stand-in: $LAMBDA_RUNTIME"
     rm -rf "$LAMBDA_RUNTIME"
-    if ! "$UV" venv --quiet --python 3.11 "$LAMBDA_RUNTIME" 2>/dev/null; then
-      say "Python 3.11 (the functions' runtime) not found; the stand-in uses $($PYTHON --version)"
+    runtime_python=$(find_runtime_python) || runtime_python=""
+    if [ -z "$runtime_python" ] || ! "$UV" venv --quiet --python "$runtime_python" "$LAMBDA_RUNTIME" 2>/dev/null; then
+      say "WARNING: Python $RUNTIME_PYTHON_VERSION (the functions' runtime) not found; the stand-in" \
+        "uses $($PYTHON --version): built-package tests then prove imports and calls, not the runtime's version"
       "$UV" venv --quiet --python "$PYTHON" "$LAMBDA_RUNTIME"
     fi
     "$UV" pip install --quiet --python "$LAMBDA_RUNTIME/bin/python" --compile-bytecode \

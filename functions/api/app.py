@@ -31,10 +31,18 @@ from chalice.app import (
 from api import dashboard
 from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
+from api.limits import (
+    DEFAULT_LIMIT,
+    DEFAULT_TOTALS_WINDOW_DAYS,
+    MAX_BUCKETS,
+    MAX_LIMIT,
+    MAX_OCCURRENCE,
+)
 from api.openapi import openapi_document
 from api.resolutions import ResolutionBodyError, resolution_request
 from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
 from centralsystem.store import CentralSystemStore
+from evsessions import alarm_states
 from evsessions.contract import (
     ChargingSession,
     SessionKey,
@@ -61,11 +69,7 @@ T = TypeVar("T")
 app = Chalice(app_name="ev-charging-sessions")
 app.log.setLevel(logging.WARNING)
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-MAX_OCCURRENCE = 999_999
-DEFAULT_TOTALS_WINDOW = timedelta(days=30)
-MAX_BUCKETS = {"hour": 31 * 24, "day": 2 * 366}
+DEFAULT_TOTALS_WINDOW = timedelta(days=DEFAULT_TOTALS_WINDOW_DAYS)
 _ERROR_CODES = {
     "BadRequestError": "bad_request",
     "UnauthorizedError": "unauthorized",
@@ -299,6 +303,7 @@ def health() -> Response:
             "dead_letters": dead_letters,
             "reused_session_ids": reused,
             "suspect_sessions_open": open_suspects,
+            "alarms": alarm_states.current(),
         }
     )
 

@@ -6,8 +6,8 @@ shape `{"error": CODE, "message": TEXT}`. `api.docs` renders the same document a
 and tests compare the paths with the Chalice routes and the template's Api events, and run
 schemathesis against the served document.
 
-The limits below repeat the API's own (`api.app`) so that this module imports nothing from the
-app it describes; tests keep the two in step.
+The limits are the API's own (`api.limits`, which the app imports too); the patterns and codes
+below repeat the contract's and the integrity rules', and tests keep them in step.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
+from api.limits import (
+    DEFAULT_LIMIT,
+    DEFAULT_TOTALS_WINDOW_DAYS,
+    MAX_BUCKETS,
+    MAX_LIMIT,
+    MAX_OCCURRENCE,
+)
+
 JSON = dict[str, Any]
 
 OPENAPI_VERSION: Final = "3.0.3"
-DEFAULT_LIMIT: Final = 50
-MAX_LIMIT: Final = 500
-MAX_OCCURRENCE: Final = 999_999
-DEFAULT_TOTALS_WINDOW_DAYS: Final = 30
-MAX_BUCKETS: Final = {"hour": 31 * 24, "day": 2 * 366}
 IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
 """Charger, connector and session ids (evsessions.contract)."""
 CURSOR_PATTERN: Final = r"^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{24}$"
@@ -156,6 +159,25 @@ def _schemas() -> JSON:
                         "description": "Suspect sessions waiting for an operator's decision"
                         " (GET /sessions?review=open lists them).",
                     },
+                    "alarms": _nullable(
+                        {
+                            "type": "array",
+                            "description": "The template's alarms the local emulator evaluates,"
+                            " with their state; null deployed, where CloudWatch evaluates them"
+                            " (its dashboard and the alarm topic show them).",
+                            "items": _object(
+                                {
+                                    "logical_id": {"type": "string"},
+                                    "label": {"type": "string"},
+                                    "state": {"type": "string", "enum": ["ALARM", "OK"]},
+                                    "value": {"type": "number"},
+                                    "condition": {"type": "string"},
+                                },
+                                "One alarm: its name in template.yaml, its short name, its"
+                                " state and the value it was evaluated on.",
+                            ),
+                        }
+                    ),
                 },
                 "Whether the API can reach its table, how many messages were dead-lettered, and"
                 " how many session ids were reused.",

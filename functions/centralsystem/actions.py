@@ -27,6 +27,7 @@ from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import (
     MAX_TRANSACTION_ID,
     OpenTransaction,
+    StopReading,
     Tariff,
     energy_readings,
     meter_wh,
@@ -34,6 +35,7 @@ from centralsystem.transactions import (
     session_message,
     valid_transaction_id,
 )
+from evsessions import metrics
 from evsessions.contract import format_time
 from evsessions.errors import PipelineError
 from evsessions.integrity import Finding, finding
@@ -238,33 +240,46 @@ class CentralSystem:
             else None
         )
         if found is None:
-            opened, kept = self._unknown(charger_id, transaction_id, payload, now)
+            opened, kept, resent = self._unknown(charger_id, transaction_id, payload, now)
         elif found[1] is None:
             opened, kept = self.store.stop(charger_id, transaction_id, payload, now)
             if kept.meter_stop_wh is not None:
                 self.store.connector_stopped(charger_id, opened.connector_id, kept.meter_stop_wh)
+            resent = False
         else:
-            opened, kept = found[0], found[1]
+            opened, kept, resent = found[0], found[1], True
         message = session_message(opened, kept, self.tariff)
         report = self.publisher().publish_all([message])
         if report.failed or not report.published:
             raise SessionNotAccepted("; ".join(report.errors) or "not acknowledged")
+        metrics.record(metrics.Metric.DUPLICATES if resent else metrics.Metric.SESSIONS_STORED)
         log.info(
-            "charger %s transaction %s published as %s", charger_id, transaction_id, message.topic
+            "charger %s transaction %s published as %s",
+            charger_id,
+            transaction_id,
+            message.topic,
+            extra={
+                "charger_id": charger_id,
+                "session_id": message.topic.rsplit("/", 1)[1],
+                "topic": message.topic,
+            },
         )
         return answer
 
     def _unknown(
         self, charger_id: str, transaction_id: int, payload: dict[str, Any], now: datetime
-    ) -> tuple[OpenTransaction, Any]:
+    ) -> tuple[OpenTransaction, StopReading, bool]:
         """A Stop for a transaction never started here (data lost, an offline start with -1):
-        a session of its own, on connector 0 (the Stop names none), with what the Stop says."""
+        a session of its own, on connector 0 (the Stop names none), with what the Stop says;
+        and whether it is a replay of one kept before."""
         log.warning(
             "charger %s stopped transaction %s that was never started here: published as suspect",
             charger_id,
             str(transaction_id)[:20],
         )
-        session_id, kept = self.store.unknown_stop(charger_id, transaction_id, payload, now)
+        session_id, kept, replayed = self.store.unknown_stop(
+            charger_id, transaction_id, payload, now
+        )
         findings = [
             finding(
                 "unknown_transaction",
@@ -289,7 +304,7 @@ class CentralSystem:
             findings=tuple(findings),
             session_id=session_id,
         )
-        return opened, kept
+        return opened, kept, replayed
 
 
 def _start_key(connector: int, payload: dict[str, Any], started_at: datetime | None) -> str:

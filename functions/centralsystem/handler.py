@@ -24,6 +24,7 @@ from centralsystem.connections import ConnectionGone, delete_connection, post_to
 from centralsystem.frames import SUBPROTOCOL, FrameError, call_error, call_result, parse_call
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
+from evsessions import metrics
 from evsessions.dynamodb_store import create_client
 from evsessions.errors import PipelineError, StorageUnavailable
 from evsessions.publishing import publisher_for
@@ -95,6 +96,7 @@ def _close(settings: Settings, request: dict[str, Any], charger_id: str, connect
         )
 
 
+@metrics.recorded()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     request = event["requestContext"]

@@ -41,6 +41,7 @@ from centralsystem.transactions import (
     unknown_session_id,
 )
 from evsessions.contract import format_time
+from evsessions.dynamodb_errors import error_code, raise_translated
 from evsessions.dynamodb_items import plain, typed
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import findings_from_json, findings_json
@@ -75,9 +76,9 @@ class CentralSystemStore:
         try:
             return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 raise ConditionFailed(operation) from None
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+            raise_translated(operation, error)
         except BotoCoreError as error:
             raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
 
@@ -280,9 +281,9 @@ class CentralSystemStore:
 
     def unknown_stop(
         self, charger_id: str, transaction_id: int, payload: Mapping[str, Any], arrived: datetime
-    ) -> tuple[int | str, StopReading]:
+    ) -> tuple[int | str, StopReading, bool]:
         """A Stop for a transaction never started here, kept whole with its arrival time; a replay
-        of it gets the first one's (the same session id, the same reading)."""
+        of it gets the first one's (the same session id, the same reading), and says so."""
         session_id = unknown_session_id(transaction_id, payload)
         key = {
             "pk": _charger_pk(charger_id),
@@ -306,8 +307,14 @@ class CentralSystemStore:
             found = self._get(key["pk"], key["sk"])
             if found is None:  # pragma: no cover - the item the condition saw is there
                 raise StorageUnavailable("an unmatched stop vanished while being read") from None
-            arrived = datetime.fromisoformat(found["received_at"])
-        return session_id, parse_stop(payload, datetime.fromisoformat(format_time(arrived)))
+            arrived, replayed = datetime.fromisoformat(found["received_at"]), True
+        else:
+            replayed = False
+        return (
+            session_id,
+            parse_stop(payload, datetime.fromisoformat(format_time(arrived))),
+            replayed,
+        )
 
     def meter_readings(
         self,

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from evsessions import metrics
 from evsessions.errors import InvalidSession, StorageUnavailable
+from evsessions.metrics import Metric
 
 SOURCE_MESSAGE_ID = "source_message_id"
 """The attribute naming the queue record that was dead-lettered (SQS's messageId)."""
@@ -49,9 +51,23 @@ class Reason:
         return cls(text("error_type"), text("field"), text("problem"))
 
 
+@dataclass(frozen=True)
+class ReceivedLetter:
+    """A dead letter as the queue hands it out: its body, why, when it was first sent."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    reason: Reason
+    source_message_id: str
+    sent_at_ms: int
+    """SQS's SentTimestamp: the queue's retention counts from the first send, even after a
+    redrive moved the message here."""
+
+
 class SqsDeadLetters:
-    """SendMessage and GetQueueAttributes on one queue; botocore errors become StorageUnavailable
-    (transient: the caller retries)."""
+    """SendMessage and GetQueueAttributes on one queue (and, for the archive, ReceiveMessage and
+    DeleteMessage); botocore errors become StorageUnavailable (transient: the caller retries)."""
 
     def __init__(self, queue_url: str, region: str, client: Any = None) -> None:
         self.queue_url = queue_url
@@ -76,6 +92,7 @@ class SqsDeadLetters:
             )
         except (BotoCoreError, ClientError) as error:
             raise StorageUnavailable(f"dead-letter queue unreachable: {error}") from error
+        metrics.record(Metric.DEAD_LETTERS)
 
     def count(self) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -87,6 +104,48 @@ class SqsDeadLetters:
         except (BotoCoreError, ClientError) as error:
             raise StorageUnavailable(f"dead-letter queue unreachable: {error}") from error
         return int(attributes["ApproximateNumberOfMessages"])
+
+    def receive(self, visibility_seconds: int) -> list[ReceivedLetter]:
+        """Up to 10 letters, hidden from other receivers for `visibility_seconds`; a second's
+        long poll asks every SQS server, so an empty answer means none is visible."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            messages = (
+                self._sqs()
+                .receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=visibility_seconds,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["SentTimestamp"],
+                    MessageAttributeNames=["All"],
+                )
+                .get("Messages", [])
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"dead-letter queue unreachable: {error}") from error
+        return [_received(message) for message in messages]
+
+    def delete(self, letter: ReceivedLetter) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._sqs().delete_message(QueueUrl=self.queue_url, ReceiptHandle=letter.receipt_handle)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"dead-letter queue unreachable: {error}") from error
+
+
+def _received(message: dict[str, Any]) -> ReceivedLetter:
+    attributes = message.get("MessageAttributes") or {}
+    return ReceivedLetter(
+        message_id=str(message["MessageId"]),
+        receipt_handle=str(message["ReceiptHandle"]),
+        body=str(message.get("Body", "")),
+        reason=Reason.from_attributes(attributes),
+        source_message_id=str((attributes.get(SOURCE_MESSAGE_ID) or {}).get("StringValue", "")),
+        sent_at_ms=int((message.get("Attributes") or {}).get("SentTimestamp", 0)),
+    )
 
 
 @lru_cache(maxsize=4)

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from evsessions import metrics
 from evsessions.aws_clients import aws_client
 from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
+from evsessions.dynamodb_errors import raise_translated
 from evsessions.dynamodb_items import (
     BUCKET_PREFIX,
     BY_CONNECTOR_TIME,
@@ -53,6 +55,7 @@ from evsessions.dynamodb_items import (
 )
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import Billed, Resolution
+from evsessions.metrics import Metric
 from evsessions.session_transactions import ItemKey, pack, plan, plan_resolution
 from evsessions.settings import Settings
 from evsessions.shards import SHARDS, merged, sharded
@@ -77,19 +80,6 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-        "TransactionInProgressException",
-        "ResourceNotFoundException",
-        "UnrecognizedClientException",
-    }
-)
 _TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 _CONFLICT = "TransactionConflict"
 _MAX_PLANS = 20
@@ -175,10 +165,7 @@ class DynamoDbSessionStore:
         try:
             return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in _TRANSIENT_CODES:
-                raise StorageUnavailable(f"DynamoDB {operation} failed: {code}") from error
-            raise
+            raise_translated(operation, error)
         except BotoCoreError as error:
             raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
 
@@ -259,6 +246,7 @@ class DynamoDbSessionStore:
                                 "DynamoDB transactions kept conflicting past the backoff budget"
                             ) from error
                         self.counts.cancel(codes, "conflict")
+                        metrics.record(Metric.CONFLICTS_RETRIED)
                         self.backoff.sleep(wait)
                         continue
                     if any(code in _TRANSIENT_CANCELLATIONS for code in codes):

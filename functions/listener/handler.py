@@ -14,27 +14,31 @@ import json
 import logging
 from typing import Any
 
+from evsessions import metrics
 from evsessions.contract import ChargingSession, Limits, SessionKey, parse_session
 from evsessions.dead_letters import Reason, dead_letter_queue
 from evsessions.dynamodb_store import cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
+from evsessions.log_fields import session_fields
 from evsessions.settings import Settings
 from evsessions.storage import SaveOutcome
 
 log = logging.getLogger(__name__)
 
 
+@metrics.recorded()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Raises InvalidSession (permanent: dead-letter) or StorageUnavailable (transient: retry)."""
     settings = Settings.from_env()
     session = parse_session(event, _limits(settings))
     outcome = cached_store(settings).save(session)
+    metrics.saved([outcome])
     _log_suspects([session], [outcome])
-    if outcome is SaveOutcome.REUSED:
-        _log_reuse(session.key)
+    _log_saved(session.key, outcome, None)
     return {"status": outcome.value, "topic": session.key.topic}
 
 
+@metrics.recorded(duration=metrics.Metric.BATCH_DURATION)
 def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An SQS batch, answered with SQS's partial batch response and nothing else.
 
@@ -44,22 +48,29 @@ def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     there is reported as failed, to come back."""
     settings = Settings.from_env()
     sessions: list[ChargingSession] = []
+    message_ids: list[str] = []
     invalid: list[tuple[dict[str, Any], InvalidSession]] = []
     limits = _limits(settings)
     for record in event["Records"]:
         try:
             sessions.append(parse_session(_body(record), limits))
+            message_ids.append(record["messageId"])
         except InvalidSession as error:
             invalid.append((record, error))
     outcomes = cached_store(settings).save_many(sessions) if sessions else []
+    metrics.saved(outcomes)
     _log_suspects(sessions, outcomes)
-    for session, outcome in zip(sessions, outcomes, strict=True):
-        if outcome is SaveOutcome.REUSED:
-            _log_reuse(session.key)
+    for session, outcome, message_id in zip(sessions, outcomes, message_ids, strict=True):
+        _log_saved(session.key, outcome, message_id)
     dead_letters = dead_letter_queue(settings.dead_letter_queue_url, settings.aws_region)
     failed: list[str] = []
     for record, invalidity in invalid:
-        log.warning("invalid session message %s: %s", record["messageId"], invalidity)
+        log.warning(
+            "invalid session message %s: %s",
+            record["messageId"],
+            invalidity,
+            extra=session_fields(None, record["messageId"], outcome="invalid"),
+        )
         try:
             if dead_letters is None:
                 raise StorageUnavailable("no DEAD_LETTER_QUEUE_URL")
@@ -76,23 +87,33 @@ def _limits(settings: Settings) -> Limits:
 
 
 def _log_suspects(sessions: list[ChargingSession], outcomes: list[SaveOutcome]) -> None:
+    suspects = 0
     for session, outcome in zip(sessions, outcomes, strict=True):
         if session.findings and outcome is not SaveOutcome.DUPLICATE:
+            suspects += 1
             log.warning(
                 "session %s stored suspect (%s): kept apart from revenue until an operator "
                 "resolves it",
                 session.key.topic,
                 ", ".join(f.code for f in session.findings),
+                extra=session_fields(session.key, outcome="suspect"),
             )
+    metrics.suspect_sessions(suspects)
 
 
-def _log_reuse(key: SessionKey) -> None:
+def _log_saved(key: SessionKey, outcome: SaveOutcome, message_id: str | None) -> None:
+    """One log event per session, with its ids as fields (Lambda's JSON log format)."""
+    fields = session_fields(key, message_id, outcome=outcome.value)
+    if outcome is not SaveOutcome.REUSED:
+        log.info("session %s %s", key.topic, outcome.value, extra=fields)
+        return
     log.warning(
         "session id reused: %s carried other content than the session stored under it; "
         "stored as another occurrence of that id (GET /sessions?charger=%s&connector=%s)",
         key.topic,
         key.charger_id,
         key.connector_id,
+        extra=fields,
     )
 
 

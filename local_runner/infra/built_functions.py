@@ -2,8 +2,9 @@
 
 `sam build` packs each function through functions/Makefile (only the modules it imports). A built
 handler runs in a fresh interpreter of the Lambda runtime's stand-in, `.local/lambda-runtime`
-(Python 3.11 with the runtime's boto3 and botocore and nothing else; scripts/setup.sh makes it),
-with its package folder first on sys.path: whatever the package lacks fails here as on Lambda.
+(the runtime's Python when setup finds one, with the runtime's boto3 and botocore and nothing
+else; scripts/setup.sh makes it), with its package folder first on sys.path: whatever the
+package lacks fails here as on Lambda.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class BuiltFunction:
     timeout_seconds: int
     architecture: str
     """arm64 or x86_64, as the template gives it: what its compiled modules are built for."""
+    runtime: str = "python3.13"
+    """Lambda's runtime identifier, as the template gives it."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def built_functions(build_dir: Path, root: Path = ROOT) -> dict[str, BuiltFuncti
             spec.environment,
             spec.timeout_seconds,
             spec.architecture,
+            spec.runtime,
         )
         for name, spec in template.functions.items()
     }
@@ -166,7 +170,7 @@ def lambda_environment(
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
         "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "LAMBDA_TASK_ROOT": str(function.folder),

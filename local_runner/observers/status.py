@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from local_runner.infra.listening import Listener, listeners, reach
+from local_runner.observers.alarm_board import alarm_lines
 from local_runner.services.outcomes import ACKNOWLEDGED, Outcome
 
 STALE_AFTER_SECONDS = 5.0
@@ -71,6 +72,7 @@ def snapshot(
     open_suspects: int | None = None,
     clock_now: datetime,
     speed: float,
+    alarms: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What the running system writes for `status`: plain JSON."""
     return {
@@ -88,6 +90,7 @@ def snapshot(
             "in_flight": in_flight,
         },
         "last_message_at": board.last_message_at,
+        "alarms": alarms or [],
     }
 
 
@@ -244,4 +247,5 @@ def report(
         clock + ("" if fresh else f"; status is {moment - document['written_at']:.0f} s old")
     )
     lines.append(counts_line(document, moment))
+    lines += alarm_lines(document.get("alarms") or [])
     return Report(runner_up, lines, all(up for _, _, up in rows))

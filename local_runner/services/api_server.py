@@ -28,8 +28,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any, cast
@@ -42,6 +42,9 @@ from evsessions.invocation import invoked_with
 from evsessions.settings import Settings
 
 log = logging.getLogger("local_runner.api")
+
+Around = Callable[[], AbstractContextManager[None]]
+"""Opens a context around one request the app runs (the caller's observers)."""
 
 RETRY_AFTER_SECONDS = 1
 BUSY_BODY = json.dumps({"error": "unavailable", "message": "the local API is busy; try again"})
@@ -199,10 +202,16 @@ class _RequestHandler(ChaliceRequestHandler):
     sys_version = ""
 
     def __init__(
-        self, *args: Any, keep_alive: float, environment: Mapping[str, str], **kwargs: Any
+        self,
+        *args: Any,
+        keep_alive: float,
+        environment: Mapping[str, str],
+        around: Around | None = None,
+        **kwargs: Any,
     ) -> None:
         self.timeout = keep_alive  # StreamRequestHandler sets it on the socket
         self.environment = environment
+        self.around = around
         super().__init__(*args, **kwargs)
 
     def setup(self) -> None:
@@ -215,7 +224,10 @@ class _RequestHandler(ChaliceRequestHandler):
         admission = cast(_Server, self.server).admission
         with admission.slot() as admitted:
             if admitted:
-                with invoked_with(self.environment):
+                with (
+                    invoked_with(self.environment),
+                    self.around() if self.around is not None else nullcontext(),
+                ):
                     self._generic_handle()
                 return
         self._discard_body()
@@ -276,8 +288,10 @@ class ApiServer:
         function_name: str,
         capacity: Capacity | None = None,
         environment: Mapping[str, str] | None = None,
+        around: Around | None = None,
     ) -> None:
-        """`environment`: the function's, read at each request (default: the process's)."""
+        """`environment`: the function's, read at each request (default: the process's);
+        `around` wraps each request the app runs: the system's observers (metrics, alarms)."""
         capacity = capacity or Capacity()
         config = Config.create(
             chalice_stage="dev",
@@ -291,6 +305,7 @@ class ApiServer:
             config=config,
             keep_alive=capacity.keep_alive,
             environment=os.environ if environment is None else environment,
+            around=around,
         )
         self._server = _Server((host, port), handler, capacity)
         self.host = host

@@ -2,9 +2,11 @@
 
 Handlers reach it as they reach SQS on AWS, through botocore's `AWS_ENDPOINT_URL_SQS` and the
 queue URL in `DEAD_LETTER_QUEUE_URL`; nothing deployed knows it is local. It speaks SQS's JSON
-protocol for two operations: SendMessage (the listener dead-letters an invalid record) and
+protocol for three operations: SendMessage (the listener dead-letters an invalid record),
 GetQueueAttributes (the API's health route counts the dead letters: those in the emulator's
-durable store plus those sent and not yet claimed).
+durable store plus those sent and not yet claimed) and ReceiveMessage (the archiver's daily run),
+which hands out nothing: the local store keeps dead letters without expiry, so none needs
+archiving before a retention drops it.
 
 A sent letter waits in memory until the bridge that invoked the handler claims it by its
 record's message id and appends it to the durable store, before it acknowledges the message: a
@@ -103,6 +105,8 @@ def _handler_for(queue: LocalDeadLetterQueue) -> type[BaseHTTPRequestHandler]:
                 message_id = queue.receive(body, request.get("MessageAttributes") or {})
                 md5 = hashlib.md5(body.encode()).hexdigest()
                 self._answer(HTTPStatus.OK, {"MessageId": message_id, "MD5OfMessageBody": md5})
+            elif target == "AmazonSQS.ReceiveMessage":
+                self._answer(HTTPStatus.OK, {})
             elif target == "AmazonSQS.GetQueueAttributes":
                 count = str(queue.count())
                 self._answer(HTTPStatus.OK, {"Attributes": {"ApproximateNumberOfMessages": count}})

@@ -9,13 +9,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from evsessions.invocation import invoked_with
+from evsessions.metrics import Sink, publishing_to
 from local_runner.services.template import FunctionSpec
 
 Handler = Callable[[Any, Any], Any]
+
+current_request_id: ContextVar[str | None] = ContextVar("local_request_id", default=None)
+"""The request id of the call running in this context, for log records (Lambda's requestId)."""
 
 
 @dataclass
@@ -61,6 +67,10 @@ class FunctionInvoker:
             max([1, *(queue.max_concurrency for queue in spec.queues)])
         )
         self._stopped = threading.Event()
+        self.metrics: Sink | None = None
+        """Where its metrics go instead of stdout (the system's board), as data."""
+        self.on_error: Callable[[str], None] | None = None
+        """Told the function's name when a call raised (Lambda's Errors metric)."""
 
     def stop(self) -> None:
         """Refuse every later call, as a deleted stack would: a thread of a stopped system that
@@ -90,5 +100,21 @@ class FunctionInvoker:
             raise FunctionStopped(f"{self.spec.logical_id}: its local system has stopped")
         handler = self.load()
         context = LambdaContext(self.spec.logical_id, 256, self.spec.timeout_seconds)
-        with invoked_with(self.environment):
-            return handler(event, context)
+        return self.run(handler, event, context)
+
+    def run(self, handler: Handler, event: Any, context: Any) -> Any:
+        """One call in the function's environment, with its observers: its metrics to
+        `metrics`, a raise counted, its request id on its log records."""
+        publishing: AbstractContextManager[None] = (
+            publishing_to(self.metrics) if self.metrics is not None else nullcontext()
+        )
+        token = current_request_id.set(getattr(context, "aws_request_id", None))
+        try:
+            with invoked_with(self.environment), publishing:
+                return handler(event, context)
+        except Exception:
+            if self.on_error is not None:
+                self.on_error(self.spec.logical_id)
+            raise
+        finally:
+            current_request_id.reset(token)

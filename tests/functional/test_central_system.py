@@ -2,7 +2,8 @@
 schema-checked as the handler does, answered as it answers), with a recording publisher: replays
 get the same transaction id and the same bytes, every confirmed Stop becomes a session (suspect
 with its findings where something is doubtful), id tags answer their real status, and a session
-the broker did not acknowledge is published again when the Stop comes again."""
+the broker did not acknowledge (or the database did not take) is answered with the CALLERROR
+chargers resend on, and published when the Stop comes again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from centralsystem import handler
 from centralsystem.actions import CentralSystem
@@ -56,15 +58,34 @@ def publisher() -> RecordingPublisher:
     return RecordingPublisher()
 
 
+class Database:
+    """The store's client, which the test can take down: every call then fails to connect."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        if self.down:
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com")
+        return getattr(self._client, name)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-def system(sessions_table: str, publisher: RecordingPublisher, clock: Clock) -> CentralSystem:
-    settings = Settings.from_env()
-    store = CentralSystemStore(sessions_table, create_client(settings))
+def database(sessions_table: str) -> Database:
+    return Database(create_client(Settings.from_env()))
+
+
+@pytest.fixture
+def system(
+    sessions_table: str, database: Database, publisher: RecordingPublisher, clock: Clock
+) -> CentralSystem:
+    store = CentralSystemStore(sessions_table, database)  # type: ignore[arg-type]
     return CentralSystem(
         store, lambda: publisher, Tariff(39, 50), heartbeat_interval=300, clock=clock
     )
@@ -506,3 +527,88 @@ def test_a_second_connection_closes_the_first_and_only_the_newer_is_answered(
     assert json.loads(management_api.connections["new"].data)[:2] == [3, "h1"]
     [item], _ = handler._central_system(Settings.from_env()).store.charge_points(10)
     assert (item["connection_id"], item["connected"]) == ("new", True)
+
+
+# --- the CALLERROR of a Stop not done --------------------------------------------------------
+
+
+def _frame(unique_id: str, action: str, payload: dict[str, Any]) -> str:
+    return json.dumps([2, unique_id, action, payload])
+
+
+def test_a_stop_whose_session_the_broker_did_not_take_is_answered_internal_error(
+    system: CentralSystem, publisher: RecordingPublisher
+) -> None:
+    # GIVEN a started transaction, and a broker that does not acknowledge its session
+    transaction = system.answer("CP1", "StartTransaction", START)["transactionId"]
+    publisher.refuse = True
+    # WHEN the charger stops it
+    reply = _answer(system, "CP1", _frame("u1", "StopTransaction", _stop(transaction)))
+    # THEN the answer is the CALLERROR a charger resends a transaction message on: InternalError
+    assert reply is not None
+    assert json.loads(reply)[:3] == [4, "u1", "InternalError"]
+    # AND the resent Stop, once the broker takes it, is accepted and published
+    publisher.refuse = False
+    again = _answer(system, "CP1", _frame("u2", "StopTransaction", _stop(transaction)))
+    assert again is not None
+    assert json.loads(again) == [3, "u2", {}]  # no idTag in the Stop: no idTagInfo
+    assert len(publisher.sent) == 1
+
+
+def test_a_stop_the_database_could_not_take_is_answered_internal_error(
+    system: CentralSystem, database: Database, publisher: RecordingPublisher
+) -> None:
+    # GIVEN a started transaction, and then the database unreachable
+    transaction = system.answer("CP1", "StartTransaction", START)["transactionId"]
+    database.down = True
+    # WHEN the charger stops it
+    reply = _answer(system, "CP1", _frame("u1", "StopTransaction", _stop(transaction)))
+    # THEN the Stop is not stored, and the answer is InternalError, so the charger resends it
+    assert reply is not None
+    assert json.loads(reply)[:3] == [4, "u1", "InternalError"]
+    assert publisher.sent == []
+    # AND once the database is back, the resent Stop is stored and published
+    database.down = False
+    again = _answer(system, "CP1", _frame("u2", "StopTransaction", _stop(transaction)))
+    assert again is not None and json.loads(again)[0] == 3
+    assert len(publisher.sent) == 1
+
+
+# --- MeterValues ---------------------------------------------------------------------------------
+
+
+def _last_meter_wh(dynamodb: Any, table: str) -> list[int]:
+    """The last energy reading kept of every transaction in the table, in Wh."""
+    items = dynamodb.scan(TableName=table)["Items"]
+    return [int(item["last_meter_wh"]["N"]) for item in items if "last_meter_wh" in item]
+
+
+@pytest.mark.parametrize(
+    ("sampled", "expected_wh"),
+    [
+        ({"value": "12000"}, 12_000),  # no unit: Wh, OCPP 1.6's default
+        ({"value": "12000", "unit": "Wh"}, 12_000),
+        ({"value": "12.5", "unit": "kWh"}, 12_500),
+        ({"value": "7", "unit": "kWh", "measurand": "Energy.Active.Import.Register"}, 7_000),
+    ],
+    ids=["no unit", "Wh", "kWh", "kWh of the energy register"],
+)
+def test_an_energy_reading_in_wh_or_in_kwh_is_kept_in_wh(
+    system: CentralSystem,
+    dynamodb: Any,
+    sessions_table: str,
+    sampled: dict[str, str],
+    expected_wh: int,
+) -> None:
+    # GIVEN a started transaction
+    transaction = system.answer("CP1", "StartTransaction", START)["transactionId"]
+    # WHEN the charger sends its energy register's reading
+    reading = {"timestamp": "2026-11-29T10:15:00Z", "sampledValue": [sampled]}
+    answer = system.answer(
+        "CP1",
+        "MeterValues",
+        {"connectorId": 1, "transactionId": transaction, "meterValue": [reading]},
+    )
+    # THEN it is answered, and kept in Wh
+    assert answer == {}
+    assert _last_meter_wh(dynamodb, sessions_table) == [expected_wh]

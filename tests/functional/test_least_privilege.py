@@ -13,6 +13,7 @@ import base64
 import copy
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -23,9 +24,11 @@ from api.app import app
 from centralsystem import handler as central_system
 from centralsystem.authorizer import Unauthorized
 from centralsystem.authorizer import handler as authorize
+from evsessions.dead_letter_archive import ARCHIVE_AFTER
 from evsessions.dynamodb_store import cached_store
 from evsessions.mqtt_identity import charger_password
 from evsessions.settings import Settings
+from listener import archive
 from listener.handler import handle_batch
 from listener.handler import handler as listen_once
 from local_runner.services.events import sqs_event
@@ -75,6 +78,23 @@ def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
         "status": "stored",
         "topic": "charger/2/connector/1/session/3",
     }
+
+
+def archive_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daily run that finds a dead letter 10 days old (archived, then deleted from the queue)
+    and a younger one (left there)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="DeadLetterQueue")["QueueUrl"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
+    with RECORDER.recording():  # what the listener sent there beforehand
+        invalid = {**rule_event(*EARLY), "session_id": "not-the-topics"}  # no identity
+        handle_batch(sqs_event("SessionQueue", [("bad", invalid, 1_764_268_500_000, 1)]), None)
+    now = datetime.now(UTC)
+    ages = iter([ARCHIVE_AFTER + timedelta(hours=1), timedelta(0)])
+    monkeypatch.setattr(archive, "_now", lambda: now + next(ages))
+    assert archive.handler({}, None) == {"archived": 1, "kept": 0}
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    assert archive.handler({}, None) == {"archived": 0, "kept": 1}
 
 
 def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,6 +203,7 @@ def authorizer_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 SCENARIOS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "PublisherFunction": publisher_paths,
     "ListenerFunction": listener_paths,
+    "DeadLetterArchiveFunction": archive_paths,
     "ApiFunction": api_paths,
     "OcppFunction": ocpp_paths,
     "OcppAuthorizerFunction": authorizer_paths,

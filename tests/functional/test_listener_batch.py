@@ -14,7 +14,9 @@ import boto3
 import pytest
 
 from evsessions.contract import parse_session
+from evsessions.dead_letters import Reason, SqsDeadLetters
 from evsessions.dynamodb_store import cached_store
+from evsessions.errors import StorageUnavailable
 from evsessions.settings import Settings
 from evsessions.storage import InMemorySessionStore
 from listener.handler import handle_batch
@@ -81,6 +83,53 @@ def test_without_a_dead_letter_queue_an_invalid_record_is_reported_failed(
     result = handle_batch(batch(("a", event_of(1, 1, 1, 0)), ("b", invalid)), None)
     # THEN it stays on the session queue, whose redrive policy is the last resort
     assert result == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+
+
+def test_every_invalid_record_that_could_not_be_dead_lettered_is_reported_once(
+    sessions_table: str,
+) -> None:
+    # GIVEN a batch with three invalid records among valid ones, and no dead-letter queue
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
+    event = batch(
+        ("a", event_of(1, 1, 1, 0)),
+        ("b", invalid),
+        ("c", event_of(2, 1, 2, 0)),
+        ("d", {**invalid, "topic": "charger/1/connector/1"}),
+        ("e", {**invalid, "session_id": None}),
+    )
+    # WHEN the listener handles it
+    result = handle_batch(event, None)
+    # THEN each of the three is reported, by its own id, once, so all three come back (an id
+    # missing from the answer is deleted from the queue: lost without a dead letter)
+    assert result == {"batchItemFailures": [{"itemIdentifier": m} for m in ("b", "d", "e")]}
+
+
+def test_of_several_invalid_records_only_those_not_dead_lettered_are_reported(
+    sessions_table: str, dead_letter_queue_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN three invalid records, and a dead-letter queue that takes all but the middle one
+    refused = "d"
+    send = SqsDeadLetters.send
+
+    def send_unless_refused(
+        queue: SqsDeadLetters, body: str, reason: Reason, message_id: str
+    ) -> None:
+        if message_id == refused:
+            raise StorageUnavailable("dead-letter queue unreachable: throttled")
+        send(queue, body, reason, message_id)
+
+    monkeypatch.setattr(SqsDeadLetters, "send", send_unless_refused)
+    invalid = {**event_of(1, 1, 3, 0), "session_id": "30"}  # not its topic's: no identity
+    event = batch(("b", invalid), ("c", event_of(2, 1, 2, 0)), ("d", invalid), ("e", invalid))
+    # WHEN the listener handles the batch
+    result = handle_batch(event, None)
+    # THEN only the refused one is reported, to come back; the other two are dead letters
+    assert result == {"batchItemFailures": [{"itemIdentifier": refused}]}
+    sources = sorted(
+        letter["MessageAttributes"]["source_message_id"]["StringValue"]
+        for letter in dead_letters(dead_letter_queue_url)
+    )
+    assert sources == ["b", "e"]
 
 
 def test_an_unreachable_dead_letter_queue_leaves_the_record_to_come_back(

@@ -68,3 +68,13 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
             return value
         time.sleep(0.1)
     pytest.fail(f"condition not met within {timeout} s; last value: {value!r}")
+
+
+def settled(system: LocalSystem, timeout: float = 30.0) -> None:
+    """Wait until every rule bridge of the system acknowledged every message it received; a
+    bridge acknowledges a message only after its handler returned (or it was dead-lettered).
+
+    Batches are handled several at a time, so a later message stored says nothing of an earlier
+    one's fate. Call this after something that shows the messages in question were received (a
+    later message served: the broker delivers in order, and the bridge takes them in order)."""
+    eventually(lambda: sum(bridge.in_flight for bridge in system.bridges) == 0, timeout)

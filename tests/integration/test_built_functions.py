@@ -11,6 +11,7 @@ build is `sam build` itself, cached in .local/sam-build until one of its inputs 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ REGION = "eu-north-1"
 ACCOUNT = "123456789012"
 PACKED = {
     "PublisherFunction": {"publisher", "evsessions"},
+    "DeadLetterArchiveFunction": {"listener", "evsessions"},
     "ListenerFunction": {"listener", "evsessions"},
     "ApiFunction": {"api", "evsessions", "centralsystem", "chalice"},
     "OcppFunction": {
@@ -148,8 +150,22 @@ def test_compiled_modules_are_built_for_their_functions_architecture(
         expected = ELF_MACHINES[built[name].architecture]
         assert all(machine == expected for machine in modules.values()), (name, modules)
     assert built["OcppFunction"].architecture == "arm64"
-    assert list(compiled["OcppFunction"]) == ["rpds/rpds.cpython-311-aarch64-linux-gnu.so"]
+    # CPython 3.13's ABI for aarch64, from the template's Runtime: a cp311 module would not import
+    assert built["OcppFunction"].runtime == "python3.13"
+    assert list(compiled["OcppFunction"]) == ["rpds/rpds.cpython-313-aarch64-linux-gnu.so"]
     assert {name for name, modules in compiled.items() if modules} == {"OcppFunction"}
+
+
+def test_the_runtime_stand_in_runs_the_templates_python(
+    built: dict[str, BuiltFunction], runtime_python: Path
+) -> None:
+    """The built-package tests run each handler on the Python version Lambda runs it on
+    (scripts/setup.sh finds a python3.13; without one it warns and this fails)."""
+    version = "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"
+    completed = subprocess.run(
+        [str(runtime_python), "-c", version], capture_output=True, text=True, check=True
+    )
+    assert {function.runtime for function in built.values()} == {completed.stdout.strip()}
 
 
 def test_built_publisher_publishes_a_tick_through_iot_data(

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from local_runner.commands.dead_letter_replay import replay
+from local_runner.services.events import scheduled_event
 from local_runner.system import LocalSystem
 from tests.integration.helpers import get_json, served
 
@@ -80,3 +81,17 @@ def test_replay_stores_a_fixed_letter_and_keeps_a_still_invalid_one(
     assert result.replayed
     _, listing = get_json(f"{local_system.api.url}/sessions?charger=replay")
     assert listing["count"] == 1
+
+
+def test_the_archivers_daily_run_finds_nothing_to_archive_locally(
+    local_system: LocalSystem,
+) -> None:
+    # GIVEN the running system, whose dead-letter store keeps letters without expiry
+    before = local_system.dead_letters.count() if local_system.dead_letters else None
+    # WHEN the template's archiver runs, as its schedule runs it
+    result = local_system.invokers["DeadLetterArchiveFunction"](
+        scheduled_event(local_system.clock.now(), "Daily")
+    )
+    # THEN the local SQS stand-in hands it no letter, and the dead letters stay where they are
+    assert result == {"archived": 0, "kept": 0}
+    assert (local_system.dead_letters.count() if local_system.dead_letters else None) == before

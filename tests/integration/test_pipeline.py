@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 import pytest
 
 from local_runner.system import LocalSystem
-from tests.integration.helpers import charger_client, eventually, get_json, publish, served
+from tests.integration.helpers import (
+    charger_client,
+    eventually,
+    get_json,
+    publish,
+    served,
+    settled,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,11 +50,13 @@ def test_the_same_message_twice_makes_one_row(local_system: LocalSystem) -> None
     message = json.dumps({**ORIGINAL, "session_id": 5})
     publish(local_system, "charger/dup/connector/1/session/5", message)
     publish(local_system, "charger/dup/connector/1/session/5", message)
-    # WHEN a later message shows both copies were processed (one worker, arrival order)
+    # WHEN a later message is served (so both copies were received) and every message the
+    # bridge received is handled (batches run side by side: the later one may finish first)
     publish(
         local_system, "charger/dup/connector/1/session/6", json.dumps({**ORIGINAL, "session_id": 6})
     )
     eventually(lambda: served(f"{_api(local_system)}/sessions/dup/1/6"))
+    settled(local_system)
     # THEN the charger has exactly two sessions
     status, body = get_json(f"{_api(local_system)}/sessions?charger=dup")
     assert status == 200
@@ -65,8 +74,9 @@ def test_an_invalid_message_is_dead_lettered_and_the_next_one_is_stored(
         "charger/poison/connector/1/session/8",
         json.dumps({**ORIGINAL, "session_id": 8}),
     )
-    # THEN the valid one is served and the invalid one is not
+    # THEN the valid one is served and, once the bridge handled both, the invalid one is not
     eventually(lambda: served(f"{_api(local_system)}/sessions/poison/1/8"))
+    settled(local_system)
     assert get_json(f"{_api(local_system)}/sessions/poison/1/7")[0] == 404
     # AND the dead letter keeps the original payload and says why
     assert local_system.dead_letters is not None
@@ -141,7 +151,10 @@ def test_health_reports_the_database_and_the_dead_letters(local_system: LocalSys
         "dead_letters": len(local_system.dead_letters.all()),
         "reused_session_ids": body["reused_session_ids"],
         "suspect_sessions_open": body["suspect_sessions_open"],
+        "alarms": body["alarms"],
     }
+    # the template's alarms the emulator evaluates, the dead letters' among them
+    assert {alarm["logical_id"] for alarm in body["alarms"]} >= {"DeadLettersAlarm"}
     # (other tests of the shared system reuse ids and store suspect sessions: they count them)
     assert isinstance(body["reused_session_ids"], int)
     assert isinstance(body["suspect_sessions_open"], int)

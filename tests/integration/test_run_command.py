@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -79,8 +78,7 @@ def test_up_serves_a_session_within_seconds_and_ctrl_c_leaves_nothing_behind(
         rest, _ = runner.communicate(timeout=60)
     assert runner.returncode == 0, rest
     assert "stopped" in rest
-    time.sleep(0.2)
-    assert _processes_mentioning(str(data_dir)) == []
+    eventually(lambda: _processes_mentioning(str(data_dir)) == [], timeout=10)
 
 
 def test_sessions_survive_a_restart(tmp_path: Path) -> None:

@@ -6,6 +6,10 @@ earlier connection's message ids; an outage retried with capped backoff and neve
 dead-lettered; a payload over 128 KB dead-lettered; a reported failure redelivered up to the
 queue's maxReceiveCount; an invalid record dead-lettered at once with the reason the handler
 sent to the dead-letter queue, as data.
+
+The first promise is also kept by the real paho client the bridge makes (manual acknowledgement
+on: paho would otherwise PUBACK a message as soon as it read it), on the wire of a broker the
+test scripts (harness.scripted_broker).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pytest
 
 from evsessions.dead_letters import Reason
 from evsessions.errors import StorageUnavailable
+from harness.scripted_broker import PUBACK, PUBREC, ScriptedBroker
 from local_runner.services.bridge import MAX_PAYLOAD_BYTES, RuleBridge, _AckLedger, _Received
 from local_runner.services.dead_letter_queue import SentLetter
 from local_runner.services.dead_letters import DeadLetterStore
@@ -199,6 +204,46 @@ def test_no_acknowledgement_before_the_handler_returned(
     assert harness.client.acks == []
     invoker.release(0)
     assert harness.client.wait_for_acks(1) == [1]
+
+
+def test_the_real_paho_client_acknowledges_only_after_the_handler_returned(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a bridge with the paho client it makes itself, subscribed at a scripted broker, and
+    # a handler that is held
+    broker = ScriptedBroker(WAIT)
+    invoker = HeldInvoker()
+    bridge = RuleBridge(
+        rule_name="SessionMessagesRule",
+        rule=RULE,
+        invoke=invoker,
+        host=broker.host,
+        port=broker.port,
+        dead_letters=DeadLetterStore(tmp_path / "dead-letters.jsonl"),
+        client_id="iot-rule-test",
+        batching=QueueBatching("SessionQueue", 1, 0.0, 1, max_receive_count=3),
+        function_name="ListenerFunction",
+    )
+    try:
+        bridge.start(timeout=WAIT)
+        broker.wait_until_subscribed()
+        # WHEN a QoS 1 message arrives, and after it a QoS 2 one, whose PUBREC paho writes the
+        # moment it reads it, in any acknowledgement mode: a mark in the client's outgoing
+        # packets, which paho writes in the order it makes them
+        broker.publish("charger/1/connector/1/session/1", b'{"session_id": 1}', packet_id=1)
+        broker.publish("charger/1/connector/1/session/2", b'{"session_id": 2}', 2, qos=2)
+        mark = broker.next_packet()
+        invoker.wait_for_calls(1)
+        # THEN nothing acknowledged the first message when paho had read it, nor while its
+        # handler runs
+        assert (mark.kind, mark.packet_id) == (PUBREC, 2), "a packet came before the mark"
+        # AND once the handler returned, the PUBACK goes out
+        invoker.release(0)
+        ack = broker.next_packet()
+        assert (ack.kind, ack.packet_id) == (PUBACK, 1)
+    finally:
+        bridge.shutdown()
+        broker.close()
 
 
 def test_acknowledgements_go_out_in_arrival_order_whatever_order_batches_finish(

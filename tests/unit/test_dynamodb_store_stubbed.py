@@ -358,6 +358,31 @@ def test_conflict_waits_are_capped_and_their_sum_bounded() -> None:
     assert list(backoff.waits()) == [0.1, 0.2, 0.4]
 
 
+def test_conflict_waits_stay_at_the_cap_until_the_budget_is_spent() -> None:
+    # GIVEN a backoff whose cap is reached before its budget, and whose draws are their bounds
+    backoff = ConflictBackoff(0.1, 0.2, 1.0, lambda _s: None, lambda _low, high: high)
+    # THEN the waits double up to the cap, and then stay there (uncapped, the third would be
+    # 0.4 and the fourth 0.8, past the budget: three tries instead of five)
+    assert list(backoff.waits()) == [0.1, 0.2, 0.2, 0.2, 0.2]
+
+
+def test_the_default_conflict_backoff_never_draws_a_wait_above_half_a_second() -> None:
+    # GIVEN the store's default backoff, recording the bound of every draw
+    bounds: list[float] = []
+
+    def draw(low: float, high: float) -> float:
+        bounds.append(high)
+        return high
+
+    waits = list(replace(ConflictBackoff(), uniform=draw).waits())
+    # THEN every bound, and so every wait, is at most the 0.5 s cap, and the budget's 15 s are
+    # spent in waits of the cap: many short tries, not a few ever longer ones
+    assert max(bounds) == 0.5
+    assert bounds[:7] == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5]
+    assert sum(waits) <= 15.0
+    assert len(waits) > 25
+
+
 def test_conflicts_past_the_budget_are_storage_unavailable(
     stubbed: tuple[DynamoDbSessionStore, Stubber],
 ) -> None:

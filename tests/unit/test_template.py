@@ -53,19 +53,26 @@ def test_real_template_declares_the_functions(template: Template) -> None:
         "ApiFunction",
         "OcppFunction",
         "OcppAuthorizerFunction",
+        "DeadLetterArchiveFunction",
     }
     assert template.functions["PublisherFunction"].handler == "publisher.handler.handler"
     assert template.functions["ListenerFunction"].handler == "listener.handler.handle_batch"
     assert template.functions["ApiFunction"].handler == "api.app.app"
     assert template.functions["OcppFunction"].handler == "centralsystem.handler.handler"
+    assert template.functions["DeadLetterArchiveFunction"].handler == "listener.archive.handler"
     assert {f.code_dir for f in template.functions.values()} == {ROOT / "functions"}
 
 
-def test_every_function_runs_python_3_11_on_the_globals_arm64(template: Template) -> None:
-    # Every package is built for this (functions/Makefile installs compiled wheels for it)
+def test_every_function_runs_python_3_13_on_the_globals_arm64(template: Template) -> None:
+    # Amazon Linux 2023, supported to 2029-06-30 (python3.11 runs on Amazon Linux 2, whose end of
+    # life was 2026-06-30). Every package is built for this (functions/Makefile installs
+    # compiled wheels for it), and scripts/setup.sh makes the runtime's stand-in of this version.
     assert {(f.runtime, f.architecture) for f in template.functions.values()} == {
-        ("python3.11", "arm64")
+        ("python3.13", "arm64")
     }
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert "RUNTIME_PYTHON_VERSION=3.13\n" in setup
+    assert "--python-version 3.13" in (ROOT / "scripts" / "lambda-runtime.txt").read_text()
 
 
 def test_a_function_without_architectures_runs_on_lambdas_default_x86_64(tmp_path: Path) -> None:

@@ -105,8 +105,18 @@
       $(id).textContent = suspects === null || suspects === undefined ? "unknown" : String(suspects);
       $(id).className = (id.startsWith("kpi") ? "value " : "") + (suspects ? "warn" : "ok");
     }
+    // The template's alarms: evaluated by the local emulator; null deployed (CloudWatch has them)
+    const alarms = health.alarms;
+    const firing = (alarms || []).filter((alarm) => alarm.state === "ALARM");
+    $("health-alarms").textContent = alarms === null || alarms === undefined
+      ? "in CloudWatch"
+      : firing.length
+        ? firing.map((alarm) => `ALARM ${alarm.label}: ${alarm.value}`).join(" · ")
+        : "OK";
+    $("health-alarms").className = firing.length ? "bad" : alarms ? "ok" : "";
     $("health-updated").textContent = when(new Date().toISOString());
     if (!database) setStatus("down", "database unreachable");
+    else if (firing.length) setStatus("warn", `live · ALARM ${firing[0].label}`);
     else if (letters) setStatus("warn", `live · ${letters} dead letter${letters === 1 ? "" : "s"}`);
     else setStatus("live", "live");
   }

@@ -1,0 +1,56 @@
+"""One error policy for both DynamoDB adapters: a retry for what a retry can fix, the error
+itself for what it cannot (the central system's store once turned every error into "try again")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from centralsystem.store import CentralSystemStore
+from evsessions.contract import SessionKey
+from evsessions.dynamodb_store import DynamoDbSessionStore
+from evsessions.errors import StorageUnavailable
+
+KEY = SessionKey("1", "1", "1")
+
+
+def _client_failing_with(code: str) -> Any:
+    client = boto3.client(
+        "dynamodb",
+        region_name="eu-north-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    stubber = Stubber(client)
+    stubber.add_client_error("get_item", service_error_code=code, http_status_code=400)
+    stubber.activate()
+    return client
+
+
+READS: dict[str, Callable[[Any], object]] = {
+    "sessions": lambda client: DynamoDbSessionStore("t", client).get(KEY),
+    "central system": lambda client: CentralSystemStore("t", client).transaction("CP-1", 1),
+}
+
+
+@pytest.mark.parametrize("adapter", list(READS))
+@pytest.mark.parametrize(
+    "code", ["ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"]
+)
+def test_a_transient_failure_is_storage_unavailable(adapter: str, code: str) -> None:
+    with pytest.raises(StorageUnavailable):
+        READS[adapter](_client_failing_with(code))
+
+
+@pytest.mark.parametrize("adapter", list(READS))
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ValidationException"])
+def test_a_permanent_failure_is_the_error_itself_not_a_retry(adapter: str, code: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        READS[adapter](_client_failing_with(code))
+    assert not isinstance(raised.value, StorageUnavailable)
+    assert raised.value.response["Error"]["Code"] == code
