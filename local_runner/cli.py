@@ -7,6 +7,7 @@ replay FILE [--speed K]          replay a recording through the rules into the s
 invoke FUNCTION --event FILE     call one handler with one event, like `sam local invoke`
 generate-event schedule|sqs|iot  print a sample event for a function
 dlq list|replay                  the dead letters: what failed, and replaying them
+idtags list|set|delete           the OCPP central system's id-tag list
 """
 
 from __future__ import annotations
@@ -315,6 +316,65 @@ def _dlq_replay(
     return 0 if replayed == len(results) else 1
 
 
+@contextmanager
+def _id_tag_store(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterator[Any]:
+    """The central system's store on the local database (a running `up`'s, or one started for
+    the duration): the operator at this machine edits the list directly, as the API's
+    operator-key routes do deployed."""
+    from centralsystem.store import CentralSystemStore
+    from evsessions.dynamodb_store import create_client
+    from evsessions.invocation import invoked_with
+    from evsessions.settings import Settings
+
+    template = load_template(runner.template_path)
+    with (
+        _local_handlers(runner, environ, template) as local,
+        invoked_with(local.handlers["OcppFunction"].environment),
+    ):
+        settings = Settings.from_env()
+        yield CentralSystemStore(settings.sessions_table, create_client(settings))
+
+
+def _idtags(runner: RunnerSettings, environ: Mapping[str, str], args: argparse.Namespace) -> int:
+    from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
+    from evsessions.contract import format_time
+
+    if args.idtags_command != "list" and not valid_tag(args.tag):
+        print("error: an id tag is 1-20 printable ASCII characters", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    if args.idtags_command == "set":
+        body = {"status": args.status, "expiry_date": args.expires, "parent_id_tag": args.parent}
+        try:
+            entry = parse_entry({k: v for k, v in body.items() if v is not None})
+        except IdTagError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    with _id_tag_store(runner, environ) as store:
+        if args.idtags_command == "list":
+            items, more = store.id_tags(1000)
+            tags = [entry_json(str(item["sk"]), item, now) for item in items]
+            if args.json:
+                print(json.dumps(tags, indent=2))
+                return 0
+            for tag in tags:
+                extra = " ".join(
+                    f"{k}={tag[k]}" for k in ("expiry_date", "parent_id_tag") if tag.get(k)
+                )
+                print(f"{tag['id_tag']:<20}  {tag['status_now']:<8}  {extra}".rstrip())
+            print(f"{len(tags)} id tag(s)" + (" (first 1000)" if more else ""))
+            return 0
+        if args.idtags_command == "delete":
+            if not store.delete_id_tag(args.tag):
+                print(f"no id tag {args.tag!r}")
+                return 1
+            print(f"{args.tag}: removed (it answers as an unknown tag now)")
+            return 0
+        store.put_id_tag(args.tag, {**entry.as_item(), "updated_at": format_time(now)})
+        print(f"{args.tag}: {entry_json(args.tag, entry.as_item(), now)['status_now']}")
+        return 0
+
+
 Commands = argparse._SubParsersAction  # the type add_subparsers() returns
 
 
@@ -392,6 +452,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="a deployed stack's dead letters, from its queue and archive, sent to its session "
         "queue (AWS credentials from the environment)",
     )
+    idtags = _command(commands, "idtags", "list or edit the OCPP central system's id tags")
+    idtags_commands = idtags.add_subparsers(dest="idtags_command", required=True)
+    idtags_list = _command(idtags_commands, "list", "show each id tag and the status it answers")
+    idtags_list.add_argument("--json", action="store_true", help="every field, as JSON")
+    idtags_set = _command(idtags_commands, "set", "add an id tag or change its status")
+    idtags_set.add_argument("tag", help="the idTag, 1-20 printable ASCII characters")
+    idtags_set.add_argument("status", choices=["Accepted", "Blocked", "Expired", "Invalid"])
+    idtags_set.add_argument(
+        "--expires", metavar="TIME", help="ISO 8601; after it an Accepted tag answers Expired"
+    )
+    idtags_set.add_argument("--parent", metavar="TAG", help="the parent idTag (a fleet card)")
+    idtags_delete = _command(idtags_commands, "delete", "remove an id tag")
+    idtags_delete.add_argument("tag", help="the idTag")
     return parser
 
 
@@ -426,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.ids and not args.all:
                 parser.error("dlq replay needs dead letter ids or --all")
             return _dlq_replay(runner, environ, args.ids, args.all)
+        if args.command == "idtags":
+            return _idtags(runner, environ, args)
         return _generate(args.kind)
     except (SettingsError, TemplateError, RecordingError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -40,6 +40,7 @@ from api.limits import (
 )
 from api.openapi import openapi_document
 from api.resolutions import ResolutionBodyError, resolution_request
+from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
 from centralsystem.store import CentralSystemStore
 from evsessions import alarm_states
 from evsessions.contract import (
@@ -474,6 +475,8 @@ def charge_point_json(item: dict[str, Any]) -> dict[str, Any]:
         "vendor": item.get("vendor"),
         "model": item.get("model"),
         "transactions_started": int(item.get("transactions_started", 0)),
+        "diagnostics_status": item.get("diagnostics_status"),
+        "firmware_status": item.get("firmware_status"),
         "connectors": [
             {
                 "connector_id": connector,
@@ -500,6 +503,63 @@ def list_charge_points() -> dict[str, Any]:
         raise ServiceUnavailableError("the session store is unreachable; try again") from None
     found = [charge_point_json(item) for item in items]
     return {"charge_points": found, "count": len(found), "more": more}
+
+
+# --- the OCPP central system's id-tag list ---------------------------------------------------
+
+
+def _charge_points() -> CentralSystemStore:
+    return CentralSystemStore(settings().sessions_table, store().client)
+
+
+def _tag(raw: str) -> str:
+    tag = raw
+    if not valid_tag(tag):
+        raise BadRequestError("an id tag is 1-20 printable ASCII characters (OCPP IdToken)")
+    return tag
+
+
+def _central(call: Callable[[CentralSystemStore], T]) -> T:
+    try:
+        return call(_charge_points())
+    except StorageUnavailable:
+        raise ServiceUnavailableError("the session store is unreachable; try again") from None
+
+
+@app.route("/idtags")
+def list_id_tags() -> dict[str, Any]:
+    """The id tags the central system answers Authorize, Start and Stop with, in tag order."""
+    limit = _limit(_params({"limit"}).get("limit"))
+    items, more = _central(lambda tags: tags.id_tags(limit))
+    now = datetime.now(UTC)
+    found = [entry_json(str(item["sk"]), item, now) for item in items]
+    return {"id_tags": found, "count": len(found), "more": more}
+
+
+@app.route("/idtags/{tag}", methods=["GET", "PUT", "DELETE"])
+def id_tag(tag: str) -> Response:
+    request = app.current_request
+    assert request is not None
+    method = request.method
+    _params(set())
+    name = _tag(tag)
+    if method == "GET":
+        item = _central(lambda tags: tags.id_tag(name))
+        if item is None:
+            raise NotFoundError(f"no id tag {name!r}")
+        return Response(entry_json(name, item, datetime.now(UTC)))
+    require_operator(request)
+    if method == "DELETE":
+        if not _central(lambda tags: tags.delete_id_tag(name)):
+            raise NotFoundError(f"no id tag {name!r}")
+        return Response("", status_code=204)
+    try:
+        entry = parse_entry(request.json_body)
+    except IdTagError as error:
+        raise BadRequestError(str(error)) from None
+    fields = {**entry.as_item(), "updated_at": format_time(datetime.now(UTC))}
+    _central(lambda tags: tags.put_id_tag(name, fields))
+    return Response(entry_json(name, fields, datetime.now(UTC)))
 
 
 @app.route("/totals")

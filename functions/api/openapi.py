@@ -325,6 +325,12 @@ def _schemas() -> JSON:
                 "vendor": _nullable({"type": "string"}),
                 "model": _nullable({"type": "string"}),
                 "transactions_started": _COUNT,
+                "diagnostics_status": _nullable(
+                    {"type": "string", "description": "The last DiagnosticsStatusNotification."}
+                ),
+                "firmware_status": _nullable(
+                    {"type": "string", "description": "The last FirmwareStatusNotification."}
+                ),
                 "connectors": {
                     "type": "array",
                     "items": _object(
@@ -347,6 +353,7 @@ def _schemas() -> JSON:
             },
             "Real chargers in id order.",
         ),
+        **_id_tag_schemas(),
         "Totals": _object(_totals_properties(), "Aggregates over a set of sessions."),
         "BucketTotals": _object(
             {"start": _TIMESTAMP, **_totals_properties(), "suspect": _ref("schemas", "Totals")},
@@ -364,6 +371,51 @@ def _schemas() -> JSON:
             },
             "Totals for the fleet or one charger over a window, and per bucket (empty ones left"
             " out).",
+        ),
+    }
+
+
+_ID_TAG_STATUS: Final = {"type": "string", "enum": ["Accepted", "Blocked", "Expired", "Invalid"]}
+_ID_TAG: Final = {
+    "type": "string",
+    "pattern": "^[\\x20-\\x7e]{1,20}$",
+    "description": "An OCPP IdToken: 1-20 printable ASCII characters.",
+    "example": "CARD-0001",
+}
+
+
+def _id_tag_schemas() -> JSON:
+    entry = {
+        "status": _ID_TAG_STATUS,
+        "expiry_date": {
+            **_TIMESTAMP,
+            "description": "After it, an Accepted tag answers Expired.",
+        },
+        "parent_id_tag": _ID_TAG,
+    }
+    return {
+        "IdTagEntry": _object(
+            entry,
+            "An id tag as an operator sets it.",
+            optional=("expiry_date", "parent_id_tag"),
+        ),
+        "IdTag": _object(
+            {
+                "id_tag": _ID_TAG,
+                **entry,
+                "status_now": {**_ID_TAG_STATUS, "description": "What it answers now."},
+                "updated_at": _nullable(_TIMESTAMP),
+            },
+            "An id tag of the OCPP central system's list.",
+            optional=("expiry_date", "parent_id_tag"),
+        ),
+        "IdTagList": _object(
+            {
+                "id_tags": {"type": "array", "items": _ref("schemas", "IdTag")},
+                "count": {**_COUNT, "maximum": MAX_LIMIT},
+                "more": {"type": "boolean", "description": "More id tags than the limit."},
+            },
+            "Id tags in tag order.",
         ),
     }
 
@@ -708,6 +760,7 @@ def _paths() -> JSON:
             ],
             "totals",
         ),
+        **_id_tag_paths(),
         "/openapi.json": _operation(
             "getOpenApi",
             "This document",
@@ -726,6 +779,74 @@ def _paths() -> JSON:
             ["/docs"],
             "operations",
         ),
+    }
+
+
+def _id_tag_paths() -> JSON:
+    tag = {
+        "name": "tag",
+        "in": "path",
+        "required": True,
+        "description": "The id tag.",
+        "schema": _ID_TAG,
+        "example": "CARD-0001",
+    }
+    operator_key = {
+        "name": "x-operator-key",
+        "in": "header",
+        "required": False,
+        "description": "The OPERATOR_KEY setting.",
+        "schema": {"type": "string"},
+    }
+    one = _ok(_ref("schemas", "IdTag"), "The id tag.")
+    return {
+        "/idtags": _operation(
+            "listIdTags",
+            "The OCPP central system's id tags",
+            "What Authorize, StartTransaction and StopTransaction answer each tag; a tag not"
+            " listed answers as OCPP_UNKNOWN_ID_TAGS says.",
+            [_ref("parameters", "limit")],
+            {
+                "200": _ok(_ref("schemas", "IdTagList"), "The id tags."),
+                **_errors(400, 401, 405, 503),
+            },
+            ["/idtags", "/idtags?limit=10"],
+            "chargers",
+        ),
+        "/idtags/{tag}": {
+            **_operation(
+                "getIdTag",
+                "One id tag",
+                "A GetItem of the tag's entry.",
+                [tag],
+                {"200": one, **_errors(400, 401, 404, 405, 503)},
+                ["/idtags/CARD-0001"],
+                "chargers",
+            ),
+            "put": {
+                "operationId": "putIdTag",
+                "summary": "Set an id tag's status (operator)",
+                "description": "Creates or replaces the entry; needs x-operator-key.",
+                "tags": ["chargers"],
+                "parameters": [tag, operator_key],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("schemas", "IdTagEntry")}},
+                },
+                "responses": {"200": one, **_errors(400, 401, 403, 405, 503)},
+            },
+            "delete": {
+                "operationId": "deleteIdTag",
+                "summary": "Remove an id tag (operator)",
+                "description": "It then answers as an unknown tag; needs x-operator-key.",
+                "tags": ["chargers"],
+                "parameters": [tag, operator_key],
+                "responses": {
+                    "204": {"description": "Removed."},
+                    **_errors(400, 401, 403, 404, 405, 503),
+                },
+            },
+        },
     }
 
 
@@ -758,7 +879,7 @@ def _build() -> JSON:
                     "in": "header",
                     "name": "x-api-key",
                     "description": "Needed only when the API has a key (API_KEY, or deployed).",
-                }
+                },
             },
             "parameters": _parameters(),
             "schemas": _schemas(),

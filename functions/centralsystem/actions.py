@@ -5,45 +5,56 @@ returns the CALLRESULT payload. A finished transaction is published as a session
 StopTransaction is answered: when the broker did not acknowledge it, SessionNotAccepted makes the
 handler answer with a CALLERROR, and the charger resends the Stop (OCPP 1.6 retries transaction
 messages), which is then published again from what the store kept.
+
+Once a Stop is confirmed nothing may be refused, so values are judged, not rejected: whatever the
+central system alone can see is doubtful becomes a finding in the session (see
+centralsystem.transactions). Only what comes before a confirmation may be refused with a CALLERROR
+the charger can act on (a Start for no real connector; a Stop whose session was not acknowledged).
+Every action a charger may start in OCPP 1.6 gets its confirmation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from centralsystem.idtags import IdTagEntry, id_tag_info, status_at, tag_finding, valid_tag
 from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import OpenTransaction, StopReading, Tariff, session_message
+from centralsystem.transactions import (
+    MAX_TRANSACTION_ID,
+    OpenTransaction,
+    StopReading,
+    Tariff,
+    energy_readings,
+    meter_wh,
+    sent_time,
+    session_message,
+    valid_transaction_id,
+)
 from evsessions import metrics
-from evsessions.contract import format_time, parse_time
-from evsessions.errors import InvalidSession, PipelineError
+from evsessions.contract import format_time
+from evsessions.errors import PipelineError
+from evsessions.integrity import Finding, finding
 from evsessions.publishing import MessagePublisher
 
 log = logging.getLogger(__name__)
-
-ACCEPTED = {"status": "Accepted"}
 
 
 class SessionNotAccepted(PipelineError):
     """The session of a finished transaction was not acknowledged; the Stop must come again."""
 
 
-class BadTime(PipelineError):
-    """A timestamp the schema let through that is no usable time (answered as a CALLERROR)."""
+class BadValue(PipelineError):
+    """A value the schema let through that no confirmation can be given for (answered with a
+    CALLERROR PropertyConstraintViolation, before anything was confirmed)."""
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _time(value: Any, field: str) -> datetime:
-    try:
-        return parse_time(value, field)
-    except InvalidSession as error:
-        raise BadTime(str(error)) from None
 
 
 @dataclass
@@ -53,6 +64,8 @@ class CentralSystem:
     tariff: Tariff
     heartbeat_interval: int
     clock: Callable[[], datetime] = _utc_now
+    unknown_id_tags_accepted: bool = True
+    data_transfer_vendors: frozenset[str] = field(default_factory=frozenset)
 
     def actions(self) -> frozenset[str]:
         return frozenset(self._handlers())
@@ -66,10 +79,15 @@ class CentralSystem:
             "StartTransaction": self.start_transaction,
             "MeterValues": self.meter_values,
             "StopTransaction": self.stop_transaction,
+            "DataTransfer": self.data_transfer,
+            "DiagnosticsStatusNotification": self.diagnostics_status_notification,
+            "FirmwareStatusNotification": self.firmware_status_notification,
         }
 
     def answer(self, charger_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return self._handlers()[action](charger_id, payload)
+
+    # --- the charge point ---
 
     def boot_notification(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
@@ -104,73 +122,132 @@ class CentralSystem:
         )
         return {}
 
+    def data_transfer(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """OCPP 1.6 answers a DataTransfer with its own status, never a CALLERROR: no vendor's
+        messages are implemented here, so a recognised vendor's are UnknownMessageId."""
+        known = payload["vendorId"] in self.data_transfer_vendors
+        log.info("charger %s DataTransfer from vendor %r", charger_id, payload["vendorId"][:60])
+        return {"status": "UnknownMessageId" if known else "UnknownVendorId"}
+
+    def diagnostics_status_notification(
+        self, charger_id: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        now = self.clock()
+        self.store.charge_point_seen(
+            charger_id,
+            now,
+            diagnostics_status=payload["status"],
+            diagnostics_at=format_time(now),
+        )
+        return {}
+
+    def firmware_status_notification(
+        self, charger_id: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        now = self.clock()
+        self.store.charge_point_seen(
+            charger_id, now, firmware_status=payload["status"], firmware_at=format_time(now)
+        )
+        return {}
+
+    # --- id tags ---
+
+    def _tag(self, tag: str, now: datetime) -> tuple[str, dict[str, Any]]:
+        """A tag's status and IdTagInfo; a tag that is no IdToken is Invalid, never looked up."""
+        if not valid_tag(tag):
+            return "Invalid", {"status": "Invalid"}
+        item = self.store.id_tag(tag)
+        entry = None if item is None else IdTagEntry.from_item(item)
+        accepted = self.unknown_id_tags_accepted
+        return status_at(entry, now, accepted), id_tag_info(entry, now, accepted)
+
     def authorize(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Every idTag is accepted: this central system bills sessions, it keeps no tag list."""
-        return {"idTagInfo": ACCEPTED}
+        return {"idTagInfo": self._tag(payload["idTag"], self.clock())[1]}
+
+    # --- transactions ---
 
     def start_transaction(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        started_at = _time(payload["timestamp"], "timestamp")
+        """Recorded whatever the tag's status: the charger may be charging already (offline, or
+        it started before asking); the session carries the finding."""
+        now = self.clock()
         connector = int(payload["connectorId"])
-        meter_start = int(payload["meterStart"])
-        start_key = f"{connector}#{format_time(started_at)}#{meter_start}"
+        if not 1 <= connector <= MAX_TRANSACTION_ID:
+            raise BadValue(f"connectorId {str(connector)[:20]} is no connector (1 or more)")
+        tag = str(payload["idTag"])
+        status, info = self._tag(tag, now)
+        started_at, clock = sent_time(payload["timestamp"], "timestamp", now)
+        meter_start = meter_wh(payload["meterStart"])
+        findings: list[Finding] = []
+        raw: dict[str, Any] = {}
+        if clock is not None:
+            findings.append(clock)
+            raw["started_at"] = str(payload["timestamp"])[:40]
+        if meter_start is None:
+            sent = str(payload["meterStart"])[:40]
+            findings.append(finding("meter_value_invalid", f"meterStart {sent}"))
+            raw["meter_start_wh"] = sent
+        elif meter_start == 0:
+            previous = self.store.connector_meter(charger_id, connector)
+            if previous:
+                findings.append(
+                    finding(
+                        "zero_start_meter",
+                        f"meterStart 0 after connector {connector}'s previous transaction "
+                        f"ended at {previous} Wh",
+                    )
+                )
+        tagged = tag_finding(tag, status)
+        if tagged is not None:
+            findings.append(tagged)
         transaction = self.store.start(
             OpenTransaction(
                 charger_id=charger_id,
                 transaction_id=self.store.next_transaction_id(charger_id),
                 connector_id=connector,
-                id_tag=str(payload["idTag"]),
+                id_tag=tag,
                 meter_start_wh=meter_start,
                 started_at=started_at,
+                findings=tuple(findings),
+                raw=raw,
             ),
-            start_key,
+            _start_key(connector, payload, None if clock or meter_start is None else started_at),
         )
         log.info("charger %s started transaction %s", charger_id, transaction.transaction_id)
-        return {"transactionId": transaction.transaction_id, "idTagInfo": ACCEPTED}
+        return {"transactionId": transaction.transaction_id, "idTagInfo": info}
 
     def meter_values(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Always confirmed: an unusable reading is kept as a finding of its transaction."""
+        readings, problems = energy_readings(payload["meterValue"])
         transaction_id = payload.get("transactionId")
-        if transaction_id is None:
+        if transaction_id is None or not valid_transaction_id(int(transaction_id)):
             return {}
-        for reading in payload["meterValue"]:
-            for sample in reading["sampledValue"]:
-                measurand = sample.get("measurand", "Energy.Active.Import.Register")
-                if measurand == "Energy.Active.Import.Register" and sample.get("unit", "Wh") in (
-                    "Wh",
-                    "kWh",
-                ):
-                    try:
-                        value = float(sample["value"])
-                    except ValueError:
-                        continue
-                    wh = int(value * 1000) if sample.get("unit") == "kWh" else int(value)
-                    self.store.meter_value(
-                        charger_id, int(transaction_id), wh, reading["timestamp"]
-                    )
+        if readings or problems:
+            self.store.meter_readings(
+                charger_id, int(transaction_id), readings, [p.as_json() for p in problems[:1]]
+            )
         return {}
 
     def stop_transaction(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Always answered, and always a session: a Stop for a transaction never started here
+        too. The session is published before the answer; a replay republishes the same bytes."""
+        now = self.clock()
         transaction_id = int(payload["transactionId"])
-        found = self.store.transaction(charger_id, transaction_id)
+        tag = payload.get("idTag")
+        answer = {} if tag is None else {"idTagInfo": self._tag(str(tag), now)[1]}
+        found = (
+            self.store.transaction(charger_id, transaction_id)
+            if valid_transaction_id(transaction_id)
+            else None
+        )
         if found is None:
-            log.warning(
-                "charger %s stopped transaction %s that was never started here: kept as unmatched",
-                charger_id,
-                transaction_id,
-            )
-            self.store.unmatched_stop(charger_id, transaction_id, payload)
-            return {}
-        opened, kept = found
-        resent = kept is not None
-        if kept is None:
-            kept = self.store.stop(
-                charger_id,
-                transaction_id,
-                StopReading(
-                    meter_stop_wh=int(payload["meterStop"]),
-                    stopped_at=_time(payload["timestamp"], "timestamp"),
-                    reason=payload.get("reason"),
-                ),
-            )
+            opened, kept, resent = self._unknown(charger_id, transaction_id, payload, now)
+        elif found[1] is None:
+            opened, kept = self.store.stop(charger_id, transaction_id, payload, now)
+            if kept.meter_stop_wh is not None:
+                self.store.connector_stopped(charger_id, opened.connector_id, kept.meter_stop_wh)
+            resent = False
+        else:
+            opened, kept, resent = found[0], found[1], True
         message = session_message(opened, kept, self.tariff)
         report = self.publisher().publish_all([message])
         if report.failed or not report.published:
@@ -183,8 +260,56 @@ class CentralSystem:
             message.topic,
             extra={
                 "charger_id": charger_id,
-                "session_id": str(transaction_id),
+                "session_id": message.topic.rsplit("/", 1)[1],
                 "topic": message.topic,
             },
         )
-        return {"idTagInfo": ACCEPTED}
+        return answer
+
+    def _unknown(
+        self, charger_id: str, transaction_id: int, payload: dict[str, Any], now: datetime
+    ) -> tuple[OpenTransaction, StopReading, bool]:
+        """A Stop for a transaction never started here (data lost, an offline start with -1):
+        a session of its own, on connector 0 (the Stop names none), with what the Stop says;
+        and whether it is a replay of one kept before."""
+        log.warning(
+            "charger %s stopped transaction %s that was never started here: published as suspect",
+            charger_id,
+            str(transaction_id)[:20],
+        )
+        session_id, kept, replayed = self.store.unknown_stop(
+            charger_id, transaction_id, payload, now
+        )
+        findings = [
+            finding(
+                "unknown_transaction",
+                f"transactionId {str(transaction_id)[:20]} was never started here: "
+                "connector, start and id tag unknown",
+            )
+        ]
+        if not valid_transaction_id(transaction_id):
+            findings.append(
+                finding(
+                    "transaction_id_out_of_range",
+                    f"transactionId {str(transaction_id)[:20]} is outside 1..{MAX_TRANSACTION_ID}",
+                )
+            )
+        opened = OpenTransaction(
+            charger_id=charger_id,
+            transaction_id=transaction_id,
+            connector_id=0,
+            id_tag="",
+            meter_start_wh=None,
+            started_at=kept.stopped_at,
+            findings=tuple(findings),
+            session_id=session_id,
+        )
+        return opened, kept, replayed
+
+
+def _start_key(connector: int, payload: dict[str, Any], started_at: datetime | None) -> str:
+    """What identifies one StartTransaction, so its replay gets the transaction it started."""
+    if started_at is not None:
+        return f"{connector}#{format_time(started_at)}#{payload['meterStart']}"
+    seed = f"{payload['timestamp']}#{payload['meterStart']}"
+    return f"{connector}#sent#{hashlib.sha256(seed.encode()).hexdigest()[:16]}"

@@ -1,4 +1,5 @@
-"""Replies to a charge point through API Gateway's management API (POST @connections/{id}).
+"""Replies to a charge point through API Gateway's management API (POST @connections/{id}), and
+closes a connection a newer one of the same charge point replaced (DELETE @connections/{id}).
 
 Deployed, the endpoint is the API's own (`https://{domainName}/{stage}` of the event); the
 emulator sets OCPP_MANAGEMENT_ENDPOINT_URL to its local stand-in. One client per endpoint is
@@ -47,3 +48,15 @@ def post_to_connection(endpoint_url: str, region: str, connection_id: str, data:
         raise PipelineError(f"PostToConnection failed: {error}") from error
     except BotoCoreError as error:
         raise PipelineError(f"PostToConnection failed: {error}") from error
+
+
+def delete_connection(endpoint_url: str, region: str, connection_id: str) -> None:
+    """Close a connection; one already gone is what was wanted."""
+    try:
+        _client(endpoint_url, region).delete_connection(ConnectionId=connection_id)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "GoneException":
+            return
+        raise PipelineError(f"DeleteConnection failed: {error}") from error
+    except BotoCoreError as error:
+        raise PipelineError(f"DeleteConnection failed: {error}") from error

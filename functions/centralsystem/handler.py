@@ -6,6 +6,10 @@ which API Gateway passes on every route of the connection), never an id from a p
 frame gets its answer through the management API: a CALLRESULT, or the CALLERROR OCPP names for
 what was wrong with it. Nothing a charge point sends makes this handler raise: a bad frame is
 logged and answered, and the connection stays open.
+
+One connection per charge point: a new one under the same id replaces the older, which is closed
+(a charger that reconnects after a network change often leaves its old socket half-open). A frame
+that still arrives on a replaced connection is not answered, and that connection is closed again.
 """
 
 from __future__ import annotations
@@ -15,14 +19,14 @@ import functools
 import logging
 from typing import Any
 
-from centralsystem.actions import BadTime, CentralSystem, SessionNotAccepted
-from centralsystem.connections import ConnectionGone, post_to_connection
+from centralsystem.actions import BadValue, CentralSystem, SessionNotAccepted
+from centralsystem.connections import ConnectionGone, delete_connection, post_to_connection
 from centralsystem.frames import SUBPROTOCOL, FrameError, call_error, call_result, parse_call
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
 from evsessions import metrics
 from evsessions.dynamodb_store import create_client
-from evsessions.errors import StorageUnavailable
+from evsessions.errors import PipelineError, StorageUnavailable
 from evsessions.publishing import publisher_for
 from evsessions.settings import Settings
 
@@ -38,6 +42,8 @@ def _central_system(settings: Settings) -> CentralSystem:
         publisher=functools.cache(lambda: publisher_for(settings)),
         tariff=Tariff(settings.ocpp_tariff_cents_per_kwh, settings.ocpp_session_fee_cents),
         heartbeat_interval=settings.ocpp_heartbeat_interval_seconds,
+        unknown_id_tags_accepted=settings.ocpp_unknown_id_tags == "accepted",
+        data_transfer_vendors=frozenset(settings.ocpp_data_transfer_vendors),
     )
 
 
@@ -67,7 +73,7 @@ def _answer(system: CentralSystem, charger_id: str, body: str) -> str | None:
         return call_error(error.unique_id, error.code, error.description)
     try:
         return call_result(call.unique_id, system.answer(charger_id, call.action, call.payload))
-    except BadTime as error:
+    except BadValue as error:
         log.warning("charger %s %s: %s", charger_id, call.action, error)
         return call_error(call.unique_id, "PropertyConstraintViolation", str(error))
     except (SessionNotAccepted, StorageUnavailable) as error:
@@ -76,6 +82,18 @@ def _answer(system: CentralSystem, charger_id: str, body: str) -> str | None:
     except Exception:
         log.exception("charger %s %s failed", charger_id, call.action)
         return call_error(call.unique_id, "InternalError", "an unexpected error occurred")
+
+
+def _close(settings: Settings, request: dict[str, Any], charger_id: str, connection: str) -> None:
+    try:
+        delete_connection(_management_endpoint(settings, request), settings.aws_region, connection)
+        log.info(
+            "charger %s: connection %s replaced by a newer one, closed", charger_id, connection
+        )
+    except PipelineError as error:
+        log.warning(
+            "charger %s: replaced connection %s not closed: %s", charger_id, connection, error
+        )
 
 
 @metrics.recorded()
@@ -89,13 +107,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if SUBPROTOCOL not in _offered_subprotocols(event):
             log.warning("charger %s offered no %s subprotocol: refused", charger_id, SUBPROTOCOL)
             return {"statusCode": 400}
-        system.store.charge_point_seen(
-            charger_id,
-            system.clock(),
-            connected=True,
-            connection_id=request["connectionId"],
-            connected_at=request.get("connectedAt", 0),
+        replaced = system.store.connected(
+            charger_id, request["connectionId"], system.clock(), request.get("connectedAt", 0)
         )
+        if replaced is not None:
+            _close(settings, request, charger_id, replaced)
         log.info("charger %s connected (%s)", charger_id, request["connectionId"])
         return {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": SUBPROTOCOL}}
     if kind == "DISCONNECT":
@@ -105,6 +121,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         body = base64.b64decode(body).decode("utf-8", "replace")
+    current = system.store.current_connection(charger_id)
+    if current is not None and current != request["connectionId"]:
+        log.warning("charger %s sent on a replaced connection: not answered", charger_id)
+        _close(settings, request, charger_id, request["connectionId"])
+        return {"statusCode": 200}
     reply = _answer(system, charger_id, body)
     if reply is not None:
         try:

@@ -1,13 +1,19 @@
 """What the central system keeps in DynamoDB (the sessions table, under its own `OCPP#` keys).
 
 - a charge point, `OCPP#CHARGEPOINTS` / `{charger}`: connected or not, its connection, boot
-  data, last seen, each connector's last status, and the transaction id counter;
+  data, last seen, each connector's last status and last meterStop, diagnostics and firmware
+  status, and the transaction id counter;
 - a transaction, `OCPP#CHARGER#{charger}` / `TX#{id:010d}`: connector, idTag, meterStart, start
-  time; after the first Stop, its meter, time and reason;
+  time, what the Start showed (findings, values as sent), the earliest and latest energy reading
+  of its MeterValues; after the first Stop, that Stop as sent and when it arrived (a session
+  message is made from these alone, so a replay publishes the same bytes);
 - a start, `OCPP#CHARGER#{charger}` / `START#{connector}#{time}#{meterStart}`: the id given to
   that StartTransaction, so a replayed Start gets the same one;
-- an unmatched stop, `OCPP#CHARGER#{charger}` / `UNMATCHED#{id}#{time}`: a Stop for a transaction
-  never started here, kept whole for an operator.
+- an unmatched stop, `OCPP#CHARGER#{charger}` / `UNMATCHED#{id}#{fingerprint}`: a Stop for a
+  transaction never started here, kept whole with its arrival time; it is published as a session
+  too, and its replay finds this item and publishes the same bytes;
+- an id tag, `OCPP#IDTAGS` / `{tag}`: status (Accepted, Blocked, Expired, Invalid), optional
+  expiry date and parent tag, managed through the API and the runner.
 
 Every key starts with the charger's own id, taken from the authorizer, never from a payload: a
 charge point reads and writes only its own items. Transaction ids count up per charge point from
@@ -20,16 +26,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from centralsystem.transactions import OpenTransaction, StopReading
+from centralsystem.transactions import (
+    OpenTransaction,
+    Reading,
+    StopReading,
+    parse_stop,
+    stop_fingerprint,
+    unknown_session_id,
+)
 from evsessions.contract import format_time
 from evsessions.dynamodb_errors import error_code, raise_translated
 from evsessions.dynamodb_items import plain, typed
 from evsessions.errors import StorageUnavailable
+from evsessions.integrity import findings_from_json, findings_json
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -37,6 +52,7 @@ else:
     DynamoDBClient = Any
 
 CHARGE_POINTS = "OCPP#CHARGEPOINTS"
+ID_TAGS = "OCPP#IDTAGS"
 
 
 def _charger_pk(charger_id: str) -> str:
@@ -72,20 +88,23 @@ class CentralSystemStore:
         sets: dict[str, Any],
         condition: str = "",
         condition_values: dict[str, Any] | None = None,
-    ) -> None:
+        returning: str = "NONE",
+    ) -> dict[str, Any]:
         names = {f"#a{i}": name for i, name in enumerate(sets)}
         values = {f":v{i}": value for i, value in enumerate(sets.values())}
         values.update(condition_values or {})
         extra = {"ConditionExpression": condition} if condition else {}
-        self._call(
+        answer = self._call(
             "update_item",
             TableName=self.table,
             Key=typed(key),
             UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(sets))),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=typed(values),
+            ReturnValues=returning,
             **extra,
         )
+        return plain(answer.get("Attributes") or {})
 
     # --- charge points ---
 
@@ -95,6 +114,36 @@ class CentralSystemStore:
             {"pk": CHARGE_POINTS, "sk": charger_id},
             {"charger_id": charger_id, "last_seen": format_time(moment), **fields},
         )
+
+    def connected(
+        self, charger_id: str, connection_id: str, moment: datetime, connected_at: int
+    ) -> str | None:
+        """Make this connection the charge point's current one; the one it replaces, if any."""
+        before = self._update(
+            {"pk": CHARGE_POINTS, "sk": charger_id},
+            {
+                "charger_id": charger_id,
+                "last_seen": format_time(moment),
+                "connected": True,
+                "connection_id": connection_id,
+                "connected_at": connected_at,
+            },
+            returning="ALL_OLD",
+        )
+        previous = before.get("connection_id")
+        if previous is None or previous == connection_id or not before.get("connected"):
+            return None
+        return str(previous)
+
+    def current_connection(self, charger_id: str) -> str | None:
+        found = self._get(CHARGE_POINTS, charger_id)
+        return None if found is None else found.get("connection_id")
+
+    def connector_meter(self, charger_id: str, connector_id: int) -> int | None:
+        """The meterStop of the connector's last finished transaction, when one was seen."""
+        found = self._get(CHARGE_POINTS, charger_id) or {}
+        value = found.get(f"meter#{connector_id}")
+        return None if value is None else int(value)
 
     def disconnected(self, charger_id: str, connection_id: str, moment: datetime) -> None:
         """Only the connection that is current: a late $disconnect of an old one changes nothing."""
@@ -154,22 +203,26 @@ class CentralSystemStore:
             transaction = OpenTransaction(
                 **{**transaction.__dict__, "transaction_id": int(found["transaction_id"])}
             )
+        item: dict[str, Any] = {
+            "pk": pk,
+            "sk": _tx_sk(transaction.transaction_id),
+            "transaction_id": transaction.transaction_id,
+            "connector_id": transaction.connector_id,
+            "id_tag": transaction.id_tag,
+            "started_at": format_time(transaction.started_at),
+        }
+        if transaction.meter_start_wh is not None:
+            item["meter_start_wh"] = transaction.meter_start_wh
+        if transaction.findings:
+            item["start_findings"] = _json(findings_json(transaction.findings))
+        if transaction.raw:
+            item["start_raw"] = _json(transaction.raw)
         # also on a replay: a first attempt may have stopped before this put
         with contextlib.suppress(ConditionFailed):
             self._call(
                 "put_item",
                 TableName=self.table,
-                Item=typed(
-                    {
-                        "pk": pk,
-                        "sk": _tx_sk(transaction.transaction_id),
-                        "transaction_id": transaction.transaction_id,
-                        "connector_id": transaction.connector_id,
-                        "id_tag": transaction.id_tag,
-                        "meter_start_wh": transaction.meter_start_wh,
-                        "started_at": format_time(transaction.started_at),
-                    }
-                ),
+                Item=typed(item),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         return transaction
@@ -188,66 +241,196 @@ class CentralSystemStore:
         self, charger_id: str, transaction_id: int
     ) -> tuple[OpenTransaction, StopReading | None] | None:
         item = self._get(_charger_pk(charger_id), _tx_sk(transaction_id))
-        if item is None:
-            return None
-        opened = OpenTransaction(
-            charger_id=charger_id,
-            transaction_id=int(item["transaction_id"]),
-            connector_id=int(item["connector_id"]),
-            id_tag=str(item["id_tag"]),
-            meter_start_wh=int(item["meter_start_wh"]),
-            started_at=datetime.fromisoformat(item["started_at"]),
-        )
-        if "stopped_at" not in item:
-            return opened, None
-        return opened, StopReading(
-            meter_stop_wh=int(item["meter_stop_wh"]),
-            stopped_at=datetime.fromisoformat(item["stopped_at"]),
-            reason=item.get("stop_reason"),
-        )
+        return None if item is None else _transaction(charger_id, item)
 
-    def stop(self, charger_id: str, transaction_id: int, stop: StopReading) -> StopReading:
-        """Keep the first Stop of a transaction; return what was kept (the first one's)."""
+    def stop(
+        self, charger_id: str, transaction_id: int, payload: Mapping[str, Any], arrived: datetime
+    ) -> tuple[OpenTransaction, StopReading]:
+        """Keep the first Stop of a transaction as sent, and return the transaction as it is kept
+        from then on (a later Stop, or MeterValues, change nothing of it)."""
+        reading = parse_stop(payload, arrived)
         fields: dict[str, Any] = {
-            "meter_stop_wh": stop.meter_stop_wh,
-            "stopped_at": format_time(stop.stopped_at),
+            "stop_payload": _json(payload),
+            "stop_received_at": format_time(arrived),
+            "stopped_at": format_time(reading.stopped_at),
+            "stop_reason": reading.reason,
         }
-        if stop.reason:
-            fields["stop_reason"] = stop.reason
+        if reading.meter_stop_wh is not None:
+            fields["meter_stop_wh"] = reading.meter_stop_wh
         try:
-            self._update(
+            item = self._update(
                 {"pk": _charger_pk(charger_id), "sk": _tx_sk(transaction_id)},
                 fields,
                 "attribute_exists(pk) AND attribute_not_exists(stopped_at)",
+                returning="ALL_NEW",
             )
         except ConditionFailed:
-            found = self.transaction(charger_id, transaction_id)
-            if found is None or found[1] is None:
+            found = self._get(_charger_pk(charger_id), _tx_sk(transaction_id))
+            if found is None or "stopped_at" not in found:
                 raise StorageUnavailable("the transaction changed while it was stopped") from None
-            return found[1]
-        return StopReading(
-            stop.meter_stop_wh, datetime.fromisoformat(fields["stopped_at"]), stop.reason
+            item = found
+        opened, kept = _transaction(charger_id, item)
+        assert kept is not None
+        return opened, kept
+
+    def connector_stopped(self, charger_id: str, connector_id: int, meter_stop_wh: int) -> None:
+        """The connector's last meterStop, which a next Start at meter 0 is compared with."""
+        self._update(
+            {"pk": CHARGE_POINTS, "sk": charger_id}, {f"meter#{connector_id}": meter_stop_wh}
         )
 
-    def unmatched_stop(self, charger_id: str, transaction_id: int, payload: dict[str, Any]) -> None:
-        """A Stop we cannot match: kept whole, so nothing a charger reported is lost."""
-        self._call(
-            "put_item",
-            TableName=self.table,
-            Item=typed(
-                {
-                    "pk": _charger_pk(charger_id),
-                    "sk": f"UNMATCHED#{transaction_id}#{payload.get('timestamp', '')}",
-                    "payload": json.dumps(payload, separators=(",", ":"), sort_keys=True),
-                }
-            ),
-        )
-
-    def meter_value(self, charger_id: str, transaction_id: int, energy_wh: int, at: str) -> None:
-        """The last energy register reading of an open transaction, for an operator's view."""
-        with contextlib.suppress(ConditionFailed):
-            self._update(
-                {"pk": _charger_pk(charger_id), "sk": _tx_sk(transaction_id)},
-                {"last_meter_wh": energy_wh, "last_meter_at": at},
-                "attribute_exists(pk)",
+    def unknown_stop(
+        self, charger_id: str, transaction_id: int, payload: Mapping[str, Any], arrived: datetime
+    ) -> tuple[int | str, StopReading, bool]:
+        """A Stop for a transaction never started here, kept whole with its arrival time; a replay
+        of it gets the first one's (the same session id, the same reading), and says so."""
+        session_id = unknown_session_id(transaction_id, payload)
+        key = {
+            "pk": _charger_pk(charger_id),
+            "sk": f"UNMATCHED#{str(transaction_id)[:20]}#{stop_fingerprint(payload)}",
+        }
+        try:
+            self._call(
+                "put_item",
+                TableName=self.table,
+                Item=typed(
+                    {
+                        **key,
+                        "payload": _json(payload),
+                        "session_id": str(session_id),
+                        "received_at": format_time(arrived),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
             )
+        except ConditionFailed:
+            found = self._get(key["pk"], key["sk"])
+            if found is None:  # pragma: no cover - the item the condition saw is there
+                raise StorageUnavailable("an unmatched stop vanished while being read") from None
+            arrived, replayed = datetime.fromisoformat(found["received_at"]), True
+        else:
+            replayed = False
+        return (
+            session_id,
+            parse_stop(payload, datetime.fromisoformat(format_time(arrived))),
+            replayed,
+        )
+
+    def meter_readings(
+        self,
+        charger_id: str,
+        transaction_id: int,
+        readings: list[Reading],
+        problems: list[dict[str, str]],
+    ) -> None:
+        """The earliest and latest energy reading of an open transaction, and its first unusable
+        one; a finished transaction keeps what it had at its Stop (its message must not change)."""
+        key = {"pk": _charger_pk(charger_id), "sk": _tx_sk(transaction_id)}
+        open_tx = "attribute_exists(pk) AND attribute_not_exists(stopped_at)"
+        ordered = sorted(readings, key=lambda r: r.at)
+        updates: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
+        if ordered:
+            first, last = ordered[0], ordered[-1]
+            updates += [
+                (
+                    {
+                        "first_meter": _json(first.as_json()),
+                        "first_meter_at": format_time(first.at),
+                    },
+                    f"{open_tx} AND (attribute_not_exists(first_meter_at) OR first_meter_at > :at)",
+                    {":at": format_time(first.at)},
+                ),
+                (
+                    {
+                        "last_meter": _json(last.as_json()),
+                        "last_meter_at": format_time(last.at),
+                        "last_meter_wh": last.wh,
+                    },
+                    f"{open_tx} AND (attribute_not_exists(last_meter_at) OR last_meter_at < :at)",
+                    {":at": format_time(last.at)},
+                ),
+            ]
+        if problems:
+            updates.append(
+                (
+                    {"meter_invalid": _json(problems[0])},
+                    f"{open_tx} AND attribute_not_exists(meter_invalid)",
+                    {},
+                )
+            )
+        for sets, condition, values in updates:
+            with contextlib.suppress(ConditionFailed):
+                self._update(key, sets, condition, values)
+
+    # --- id tags ---
+
+    def id_tag(self, tag: str) -> dict[str, Any] | None:
+        return self._get(ID_TAGS, tag)
+
+    def put_id_tag(self, tag: str, fields: Mapping[str, Any]) -> None:
+        self._call(
+            "put_item", TableName=self.table, Item=typed({"pk": ID_TAGS, "sk": tag, **fields})
+        )
+
+    def delete_id_tag(self, tag: str) -> bool:
+        """Whether there was such a tag."""
+        answer = self._call(
+            "delete_item",
+            TableName=self.table,
+            Key=typed({"pk": ID_TAGS, "sk": tag}),
+            ReturnValues="ALL_OLD",
+        )
+        return "Attributes" in answer
+
+    def id_tags(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The first `limit` id tags in tag order, and whether there are more."""
+        page = self._call(
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=typed({":pk": ID_TAGS}),
+            Limit=limit,
+        )
+        return [plain(item) for item in page.get("Items", [])], "LastEvaluatedKey" in page
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _reading(text: str | None) -> Reading | None:
+    return None if text is None else Reading.from_json(json.loads(text))
+
+
+def _transaction(
+    charger_id: str, item: Mapping[str, Any]
+) -> tuple[OpenTransaction, StopReading | None]:
+    findings = findings_from_json(json.loads(item.get("start_findings", "[]")))
+    if "meter_invalid" in item:
+        findings += findings_from_json([json.loads(item["meter_invalid"])])
+    meter_start = item.get("meter_start_wh")
+    opened = OpenTransaction(
+        charger_id=charger_id,
+        transaction_id=int(item["transaction_id"]),
+        connector_id=int(item["connector_id"]),
+        id_tag=str(item["id_tag"]),
+        meter_start_wh=None if meter_start is None else int(meter_start),
+        started_at=datetime.fromisoformat(item["started_at"]),
+        findings=findings,
+        raw=json.loads(item.get("start_raw", "{}")),
+        first_reading=_reading(item.get("first_meter")),
+        last_reading=_reading(item.get("last_meter")),
+    )
+    return opened, (_kept_stop(item) if "stopped_at" in item else None)
+
+
+def _kept_stop(item: Mapping[str, Any]) -> StopReading:
+    """The first Stop as kept; items from before the Stop was kept whole carry its fields."""
+    if "stop_payload" in item:
+        arrived = datetime.fromisoformat(item["stop_received_at"])
+        return parse_stop(json.loads(item["stop_payload"]), arrived)
+    stopped_at = datetime.fromisoformat(item["stopped_at"])
+    payload = {"meterStop": int(item["meter_stop_wh"]), "timestamp": item["stopped_at"]}
+    if item.get("stop_reason"):
+        payload["reason"] = item["stop_reason"]
+    return parse_stop(payload, stopped_at)

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar, get_args
 from evsessions import invocation
 
 PublishTransport = Literal["mqtt", "iot-data"]
+UnknownIdTags = Literal["accepted", "invalid"]
 
 Parser = Callable[[str, str], Any]
 """(the variable's non-blank text, its name) -> the value, or SettingsError naming it."""
@@ -143,7 +144,8 @@ class Settings:
     cursor_secret: str | None = setting(None, secret=True)
     api_key: str | None = setting(None, secret=True)
     operator_key: str | None = setting(None, secret=True)
-    """Operators' writes (resolving a suspect session) need it in x-operator-key; unset: off."""
+    """Operators' writes (resolving a suspect session, the OCPP id-tag list) need it in
+    x-operator-key; unset: off."""
     max_average_power_kw: float = setting(400.0, number(1, 10_000))
     """Above this average power a session is stored suspect (`integrity`: power_implausible)."""
     cors_allowed_origins: tuple[str, ...] = setting((), words)
@@ -152,6 +154,11 @@ class Settings:
     ocpp_session_fee_cents: int = setting(50, integer(0, 100_000))
     ocpp_heartbeat_interval_seconds: int = setting(300, integer(10, 86_400))
     ocpp_management_endpoint_url: str | None = setting(None)
+    ocpp_unknown_id_tags: UnknownIdTags = setting("accepted", choice(UnknownIdTags))
+    """How the central system answers an idTag that is not on its list."""
+    ocpp_data_transfer_vendors: tuple[str, ...] = setting((), words)
+    """Vendor ids whose DataTransfer is recognised (answered UnknownMessageId, not
+    UnknownVendorId): this central system implements no vendor's messages."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

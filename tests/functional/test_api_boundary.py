@@ -10,6 +10,9 @@ import pytest
 from chalice.test import Client
 
 import api.app
+from centralsystem.store import CentralSystemStore
+from evsessions.dynamodb_store import cached_store
+from evsessions.settings import Settings
 from evsessions.storage import SessionStore
 from tests.functional.conftest import DOCUMENT, call, resolved, shared_api
 
@@ -31,9 +34,22 @@ EVERY_ROUTE = [
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    """One table for the module, holding session 1 on charger 1, connector 1."""
+    """One table for the module, holding session 1 on charger 1, connector 1, and id tag
+    CARD-0001 (the documented examples)."""
     with shared_api([("1", "1", "1", "2025-11-27T18:35:00Z")]) as test_client:
+        store = cached_store(Settings.from_env())
+        CentralSystemStore(store.table, store.client).put_id_tag(
+            "CARD-0001", {"status": "Accepted"}
+        )
         yield test_client
+
+
+def methods_of(path: str) -> set[str]:
+    """The methods the document gives the route a concrete path falls under."""
+    for template, item in DOCUMENT["paths"].items():
+        if re.fullmatch(re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(template)), path):
+            return {method.upper() for method in item}
+    raise AssertionError(f"{path} is no documented route")
 
 
 def test_every_documented_route_is_exercised_here() -> None:
@@ -61,14 +77,15 @@ def test_unknown_route_is_a_json_404(client: Client, method: str, path: str) -> 
 
 @pytest.mark.parametrize("path", EVERY_ROUTE)
 def test_other_methods_on_a_route_are_a_json_405(client: Client, path: str) -> None:
-    # GIVEN a route that serves GET only
-    for method in ("POST", "PUT", "PATCH", "DELETE"):
+    # GIVEN a route and the methods it serves
+    served = methods_of(path)
+    for method in {"POST", "PUT", "PATCH", "DELETE"} - served:
         # WHEN another method is used
         reply = call(client, path, method)
-        # THEN it is a 405 in the API's error shape, and Allow names GET
+        # THEN it is a 405 in the API's error shape, and Allow names the route's methods
         assert reply.status == 405, method
         assert reply.body["error"] == "method_not_allowed"
-        assert reply.headers.get("Allow") == "GET"
+        assert set(reply.headers.get("Allow", "").split(", ")) == served
 
 
 # --- the API key --------------------------------------------------------------------------------

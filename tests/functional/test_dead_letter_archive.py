@@ -19,7 +19,12 @@ from listener import archive
 from local_runner.services.invoker import LambdaContext
 
 REGION = "eu-north-1"
-CONTEXT = LambdaContext("DeadLetterArchiveFunction", 256, 60)
+
+
+def context() -> LambdaContext:
+    """A fresh invocation's context: its 60 s run from now (one made at import would have run
+    out by the time a long suite reaches these tests, and the archiver would stop at once)."""
+    return LambdaContext("DeadLetterArchiveFunction", 256, 60)
 
 
 @pytest.fixture
@@ -69,7 +74,7 @@ def test_letters_ten_days_old_are_archived_with_their_reason_and_leave_the_queue
     # WHEN the archiver runs 10 days after they were sent
     later = datetime.now(UTC) + ARCHIVE_AFTER + timedelta(minutes=1)
     monkeypatch.setattr(archive, "_now", lambda: later)
-    assert archive.handler({}, CONTEXT) == {"archived": 2, "kept": 0}
+    assert archive.handler({}, context()) == {"archived": 2, "kept": 0}
     # THEN the table keeps both, bodies whole and reasons as fields, and the queue is empty
     items = sorted(archived(sessions_table), key=lambda item: item["body"]["S"])
     assert [item["body"]["S"] for item in items] == ['{"session_id": 7}', '{"session_id": 8}']
@@ -89,7 +94,7 @@ def test_younger_letters_stay_in_the_queue(
     send(queue_url, '{"session_id": 9}', "m-9")
     nine_days = datetime.now(UTC) + ARCHIVE_AFTER - timedelta(days=1)
     monkeypatch.setattr(archive, "_now", lambda: nine_days)
-    assert archive.handler({}, CONTEXT) == {"archived": 0, "kept": 1}
+    assert archive.handler({}, context()) == {"archived": 0, "kept": 1}
     assert archived(sessions_table) == []
     assert waiting(queue_url) == 1
 
@@ -109,9 +114,9 @@ def test_a_letter_archived_by_a_run_that_died_before_its_delete_is_kept_once(
     with monkeypatch.context() as dying:
         dying.setattr(SqsDeadLetters, "delete", die)
         with pytest.raises(RuntimeError):
-            archive.handler({}, CONTEXT)
+            archive.handler({}, context())
     # WHEN the next run finds the letter again
-    assert archive.handler({}, CONTEXT) == {"archived": 1, "kept": 0}
+    assert archive.handler({}, context()) == {"archived": 1, "kept": 0}
     # THEN the table holds it once and the queue is empty
     assert len(archived(sessions_table)) == 1
     assert waiting(queue_url) == 0

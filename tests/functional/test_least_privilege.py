@@ -99,7 +99,8 @@ def archive_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every route that reads, with the deployed health check's dead-letter queue, and an
-    operator's resolution of a suspect session (one transaction of updates)."""
+    operator's resolution of a suspect session (one transaction of updates) and writes to the
+    id-tag list."""
     queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="DeadLetterQueue")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", queue["QueueUrl"])
     monkeypatch.setenv("OPERATOR_KEY", "operator-key-of-the-least-privilege-scenario")
@@ -119,25 +120,29 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
         "/totals?charger=1&bucket=hour&from=2025-11-27&to=2025-11-28",
         "/chargepoints",
     ]
+    operator = {
+        "x-operator-key": "operator-key-of-the-least-privilege-scenario",
+        "content-type": "application/json",
+    }
     with Client(app, stage_name="dev", project_dir=str(API_DIR)) as client:
-        for path in paths:
+        put = client.http.put("/idtags/CARD-1", headers=operator, body='{"status": "Blocked"}')
+        assert put.status_code == 200, put.body
+        for path in [*paths, "/idtags", "/idtags/CARD-1"]:
             response = client.http.get(path)
             assert response.status_code == 200, (path, response.body)
+        assert client.http.delete("/idtags/CARD-1", headers=operator).status_code == 204
         response = client.http.post(
             "/sessions/1/1/9/resolution",
-            headers={
-                "content-type": "application/json",
-                "x-operator-key": "operator-key-of-the-least-privilege-scenario",
-            },
+            headers=operator,
             body='{"action": "accept", "reason": "checked"}',
         )
         assert response.status_code == 200, response.body
 
 
-def _ocpp_event(kind: str, body: str | None = None) -> dict[str, Any]:
+def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") -> dict[str, Any]:
     context = {
         "eventType": kind,
-        "connectionId": "conn-1",
+        "connectionId": connection,
         "domainName": "abc123.execute-api.eu-north-1.amazonaws.com",
         "stage": "ocpp",
         "authorizer": {"chargerId": "1"},
@@ -150,9 +155,9 @@ def _ocpp_event(kind: str, body: str | None = None) -> dict[str, Any]:
 
 
 def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A charge point connects, boots, starts and stops a transaction (the session published
-    through the IoT data plane, as deployed), each answer posted back through the management
-    API, and disconnects."""
+    """A charge point connects, boots, is authorized, starts and stops a transaction (the
+    session published through the IoT data plane, as deployed), each answer posted back through
+    the management API, connects again (the older connection closed), and disconnects."""
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "2")
     central_system._central_system.cache_clear()
@@ -161,10 +166,17 @@ def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     boot = {"chargePointVendor": "V", "chargePointModel": "M"}
     assert central_system.handler(_ocpp_event("CONNECT"), None)["statusCode"] == 200
     for unique_id, (action, payload) in enumerate(
-        [("BootNotification", boot), ("StartTransaction", start), ("StopTransaction", stop)]
+        [
+            ("BootNotification", boot),
+            ("Authorize", {"idTag": "T"}),
+            ("StartTransaction", start),
+            ("StopTransaction", stop),
+        ]
     ):
         frame = json.dumps([2, str(unique_id), action, payload])
         assert central_system.handler(_ocpp_event("MESSAGE", frame), None)["statusCode"] == 200
+    # a second connection of the charge point closes the first (DELETE @connections/conn-1)
+    assert central_system.handler(_ocpp_event("CONNECT", None, "conn-2"), None)["statusCode"] == 200
     assert central_system.handler(_ocpp_event("DISCONNECT"), None)["statusCode"] == 200
 
 

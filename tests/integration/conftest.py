@@ -35,7 +35,7 @@ TEST_CHARGERS = (
     "CP-field",
 )
 DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
-OCPP_CHARGERS = ("CP-ocpp-1", "CP-ocpp-2", "CP-ocpp-3", "CP-ocpp-4")
+OCPP_CHARGERS = tuple(f"CP-ocpp-{n}" for n in range(1, 10))
 """Charger ids the tests publish as: each gets a broker identity besides the simulated fleet."""
 
 

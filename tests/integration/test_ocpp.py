@@ -10,15 +10,21 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import boto3
 import pytest
 import websockets
 from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from centralsystem.store import CentralSystemStore
+from centralsystem.transactions import unknown_session_id
+from evsessions.contract import format_time
 from evsessions.mqtt_identity import charger_password
+from evsessions.settings import Settings
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, served
 
@@ -76,7 +82,11 @@ def _session(system: LocalSystem, charger: str, transaction_id: int) -> Any:
 
 def _stop(transaction_id: int) -> call.StopTransaction:
     return call.StopTransaction(
-        meter_stop=23_500, timestamp=STOP, transaction_id=transaction_id, reason="EVDisconnected"
+        meter_stop=23_500,
+        timestamp=STOP,
+        transaction_id=transaction_id,
+        reason="EVDisconnected",
+        id_tag="TAG-1",
     )
 
 
@@ -125,10 +135,11 @@ def test_a_transaction_of_a_real_charge_point_is_served_as_a_session(
         "stop_reason": "EVDisconnected",
         "meter_start_wh": 1_000,
         "meter_stop_wh": 23_500,
-        "id_tag": None,
+        "id_tag": "TAG-1",  # who charged; the Stop named the same tag
         "stop_id_tag": None,
         "billed_from": None,
     }
+    assert session["verdict"] == "clean"
 
 
 def _charger_totals(system: LocalSystem, charger: str) -> dict[str, Any]:
@@ -224,7 +235,7 @@ def test_bad_frames_get_ocpps_answer_and_the_endpoint_keeps_serving(
     assert answers["u1"][:3] == [4, "u1", "NotImplemented"]
     assert answers["u2"][:3] == [4, "u2", "FormationViolation"]
     assert answers["u3"][:3] == [4, "u3", "OccurenceConstraintViolation"]
-    assert answers["u4"] == [3, "u4", {}]  # a Stop is always taken; kept as unmatched
+    assert answers["u4"] == [3, "u4", {}]  # a Stop is always taken; a suspect session
     assert answers["u5"][:3] == [4, "u5", "TypeConstraintViolation"]
     assert answers["u6"][0] == 3 and "currentTime" in answers["u6"][2]
 
@@ -272,3 +283,148 @@ def test_a_client_that_offers_no_ocpp16_subprotocol_is_refused(local_system: Loc
             return refusal.response.status_code
 
     assert _run(scenario) == 400
+
+
+# --- issue 20: nothing a charger was told is accepted gets lost -------------------------------
+
+
+def _id_tags(system: LocalSystem) -> CentralSystemStore:
+    """The central system's store, on the system's database, as its function sees it."""
+    settings = Settings.from_env(system.invokers["OcppFunction"].environment)
+    assert system.database is not None
+    return CentralSystemStore(
+        settings.sessions_table,
+        boto3.client(
+            "dynamodb",
+            endpoint_url=system.database.endpoint_url,
+            region_name=settings.aws_region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        ),
+    )
+
+
+def test_every_charger_initiated_action_is_confirmed_and_tags_answer_their_status(
+    local_system: LocalSystem,
+) -> None:
+    charger = "CP-ocpp-5"
+    tags = _id_tags(local_system)
+    tags.put_id_tag("STOLEN", {"status": "Blocked"})
+    tags.put_id_tag("OLD", {"status": "Accepted", "expiry_date": "2026-01-01T00:00:00.000Z"})
+
+    async def scenario() -> dict[str, Any]:
+        async with _charge_point(local_system, charger) as point:
+            started = await point.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag="STOLEN", meter_start=1_000, timestamp=START
+                )
+            )
+            nan = [{"timestamp": START, "sampledValue": [{"value": "NaN", "unit": "kWh"}]}]
+            return {
+                "transfer": await point.call(call.DataTransfer(vendor_id="com.example")),
+                "diagnostics": await point.call(
+                    call.DiagnosticsStatusNotification(status="Uploaded")
+                ),
+                "firmware": await point.call(call.FirmwareStatusNotification(status="Installed")),
+                "blocked": await point.call(call.Authorize(id_tag="STOLEN")),
+                "expired": await point.call(call.Authorize(id_tag="OLD")),
+                "started": started,
+                "nan": await point.call(
+                    call.MeterValues(
+                        connector_id=1, transaction_id=started.transaction_id, meter_value=nan
+                    )
+                ),
+            }
+
+    answers = _run(scenario)
+    assert answers["transfer"].status == "UnknownVendorId"
+    assert answers["blocked"].id_tag_info == {"status": "Blocked"}
+    assert answers["expired"].id_tag_info["status"] == "Expired"
+    # a Start with a blocked tag is still recorded: the charger may be charging already
+    assert answers["started"].id_tag_info == {"status": "Blocked"}
+    assert answers["started"].transaction_id >= 1
+    assert answers["nan"] is not None  # MeterValues.conf, not a CALLERROR
+    assert local_system.api is not None
+    points = served(f"{local_system.api.url}/chargepoints")["charge_points"]
+    [point] = [p for p in points if p["charger_id"] == charger]
+    assert (point["diagnostics_status"], point["firmware_status"]) == ("Uploaded", "Installed")
+
+
+def test_a_second_connection_closes_the_first_and_only_the_newer_is_answered(
+    local_system: LocalSystem,
+) -> None:
+    charger = "CP-ocpp-6"
+
+    async def scenario() -> tuple[Any, Any]:
+        async with _socket(local_system, charger) as old:
+            await old.send(json.dumps([2, "a", "Heartbeat", {}]))
+            assert json.loads(await asyncio.wait_for(old.recv(), 20))[:2] == [3, "a"]
+            async with _socket(local_system, charger) as new:
+                # the older connection is closed by the central system
+                await asyncio.wait_for(old.wait_closed(), 20)
+                await new.send(json.dumps([2, "b", "Heartbeat", {}]))
+                return old.close_code, json.loads(await asyncio.wait_for(new.recv(), 20))
+
+    close_code, answer = _run(scenario)
+    assert close_code is not None
+    assert answer[:2] == [3, "b"]
+
+
+def test_each_case_of_issue_20_ends_in_a_visible_session(local_system: LocalSystem) -> None:
+    """The cases the issue saw dead-lettered after an Accepted StopTransaction, sent by a real
+    ChargePoint: each is now a session the API serves, suspect with its reasons."""
+    charger = "CP-ocpp-7"
+    # the charger's clock 3 days ahead of its arrival
+    ahead = format_time(datetime.now(UTC) + timedelta(days=3))
+    cases = {
+        "clock_ahead": (
+            1_000,
+            format_time(datetime.now(UTC) + timedelta(days=3, hours=-1)),
+            23_500,
+            ahead,
+        ),
+        "end_before_start": (1_000, "2026-11-29T11:00:00Z", 11_000, STOP),
+        "meter_regression": (5_000, START, 0, STOP),
+        "duration_above_limit": (1_000, "2026-11-20T10:00:00Z", 60_000, "2026-11-28T10:00:00Z"),
+        "energy_above_limit": (0, "2026-11-28T10:00:00Z", 1_200_000, "2026-11-29T10:00:00Z"),
+        "clock_not_set": (1_000, START, 23_500, "1970-01-01T00:00:00Z"),
+    }
+
+    async def scenario() -> dict[str, int | str]:
+        ids: dict[str, int | str] = {}
+        async with _charge_point(local_system, charger) as point:
+            for case, (meter_start, started_at, meter_stop, stopped_at) in cases.items():
+                started = await point.call(
+                    call.StartTransaction(
+                        connector_id=1, id_tag="T", meter_start=meter_start, timestamp=started_at
+                    )
+                )
+                stopped = await point.call(
+                    call.StopTransaction(
+                        meter_stop=meter_stop,
+                        timestamp=stopped_at,
+                        transaction_id=started.transaction_id,
+                    )
+                )
+                assert stopped is not None  # confirmed: the charger never sends it again
+                ids[case] = started.transaction_id
+            for case, transaction_id in (("unknown_transaction", 987_654), ("offline", -1)):
+                stop = {"meterStop": 23_500, "timestamp": STOP, "transactionId": transaction_id}
+                await point.call(
+                    call.StopTransaction(
+                        meter_stop=23_500, timestamp=STOP, transaction_id=transaction_id
+                    )
+                )
+                ids[case] = unknown_session_id(transaction_id, stop)
+        return ids
+
+    ids = _run(scenario)
+    assert local_system.api is not None
+    for case, session_id in ids.items():
+        connector = 0 if case in ("unknown_transaction", "offline") else 1
+        url = f"{local_system.api.url}/sessions/{charger}/{connector}/{session_id}"
+        session = eventually(lambda url=url: served(url))
+        assert session["verdict"] == "suspect", (case, session)
+        codes = {finding["code"] for finding in session["findings"]}
+        expected = "transaction_id_out_of_range" if case == "offline" else case
+        assert expected in codes, (case, session)

@@ -161,3 +161,30 @@ def test_invoke_calls_the_listener_against_dynamodb_local_like_sam_local_invoke(
     results = [json.loads(r.stdout[r.stdout.index("{") :]) for r in runs]
     assert results == [{"batchItemFailures": []}] * 2
     assert _processes_mentioning(str(tmp_path / "data")) == []
+
+
+def test_idtags_sets_lists_and_removes_a_tag_in_the_local_database(tmp_path: Path) -> None:
+    # GIVEN no running system, only the data folder
+    env = {
+        **os.environ,
+        "LOCAL_DATA_DIR": str(prepare_data_dir(tmp_path / "data")),
+        "DYNAMODB_LOCAL_PORT": str(free_port()),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "local_runner", "idtags", *args]
+        return subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    # WHEN an operator blocks a card, gives another an expiry date, and lists them
+    assert run("set", "STOLEN", "Blocked").stdout.strip().endswith("STOLEN: Blocked")
+    assert run("set", "OLD", "Accepted", "--expires", "2026-01-01T00:00:00Z").returncode == 0
+    printed = run("list", "--json").stdout  # after the lines of a database started for it
+    listed = json.loads(printed[printed.index("[") :])
+    # THEN each answers its status now, kept in the database between runs
+    assert {t["id_tag"]: t["status_now"] for t in listed} == {"OLD": "Expired", "STOLEN": "Blocked"}
+    # AND a removed tag is gone, and removing it again says so
+    assert run("delete", "STOLEN").returncode == 0
+    assert run("delete", "STOLEN").returncode == 1
+    assert _processes_mentioning(str(tmp_path / "data")) == []

@@ -54,3 +54,18 @@ def test_up_refuses_a_speed_that_is_not_a_positive_number(
         main(["up", "--speed", speed])
     assert exit_.value.code == 2
     assert "--speed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["idtags", "set", "x" * 21, "Accepted"],
+        ["idtags", "set", "CARD", "Accepted", "--expires", "next week"],
+        ["idtags", "delete", ""],
+    ],
+)
+def test_idtags_refuses_a_bad_tag_or_time_before_touching_the_database(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: ")

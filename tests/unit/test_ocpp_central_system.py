@@ -14,8 +14,18 @@ import yaml
 
 from centralsystem import authorizer
 from centralsystem.frames import FrameError, call_error, call_result, parse_call
-from centralsystem.transactions import OpenTransaction, StopReading, Tariff, session_message
+from centralsystem.idtags import IdTagEntry, IdTagError, id_tag_info, parse_entry
+from centralsystem.transactions import (
+    OpenTransaction,
+    Reading,
+    StopReading,
+    Tariff,
+    energy_readings,
+    parse_stop,
+    session_message,
+)
 from evsessions.contract import parse_session
+from evsessions.integrity import finding
 from evsessions.mqtt_identity import charger_password
 from local_runner.services.template import TemplateLoader
 from local_runner.services.websocket_api import websocket_apis
@@ -92,6 +102,7 @@ OPENED = OpenTransaction(
     started_at=datetime(2026, 11, 29, 10, 0, tzinfo=UTC),
 )
 STOPPED = StopReading(23_500, datetime(2026, 11, 29, 10, 45, 30, 250_000, tzinfo=UTC), "Local")
+ARRIVED = datetime(2026, 11, 29, 10, 46, tzinfo=UTC)
 TARIFF = Tariff(cents_per_kwh=25, session_fee_cents=50)
 
 
@@ -109,6 +120,7 @@ def test_energy_duration_and_cost_follow_from_the_meters_and_the_tariff() -> Non
         "meter_start_wh": 1_000,
         "meter_stop_wh": 23_500,
         "stop_reason": "Local",
+        "id_tag": "TAG",
     }
 
 
@@ -122,6 +134,181 @@ def test_the_session_message_passes_the_pipelines_contract() -> None:
     assert session.transaction is not None
     assert session.transaction.meter_stop_wh == 23_500
     assert session.session_cost_in_cents == 613
+
+
+def _payload(opened: OpenTransaction, stop: StopReading) -> dict[str, Any]:
+    return dict(json.loads(session_message(opened, stop, TARIFF).payload))
+
+
+def _codes(payload: dict[str, Any]) -> list[str]:
+    return [f["code"] for f in payload.get("findings", [])]
+
+
+def _stop(**sent: Any) -> StopReading:
+    return parse_stop(
+        {"transactionId": 7, "meterStop": 23_500, "timestamp": "2026-11-29T10:45:00Z", **sent},
+        ARRIVED,
+    )
+
+
+def test_a_clean_transaction_carries_no_findings_and_who_charged() -> None:
+    payload = _payload(OPENED, _stop(idTag="OTHER"))
+    assert "findings" not in payload and "raw" not in payload and "billed_from" not in payload
+    assert (payload["id_tag"], payload["stop_id_tag"]) == ("TAG", "OTHER")
+    assert "stop_id_tag" not in _payload(OPENED, _stop(idTag="TAG"))
+
+
+def test_a_stop_without_reason_is_local() -> None:
+    assert _payload(OPENED, _stop())["stop_reason"] == "Local"
+    assert _payload(OPENED, _stop(reason="EVDisconnected"))["stop_reason"] == "EVDisconnected"
+
+
+def test_a_regressed_meter_is_published_as_sent_and_flagged() -> None:
+    payload = _payload(OPENED, _stop(meterStop=400))
+    assert payload["energy_delivered_in_kWh"] == -0.6  # honest: the listener bills 0
+    assert (payload["meter_start_wh"], payload["meter_stop_wh"]) == (1_000, 400)
+    assert _codes(payload) == ["meter_regression"] and "billed_from" not in payload
+
+
+def _data(*readings: tuple[str, str, str]) -> list[dict[str, Any]]:
+    return [
+        {"timestamp": at, "sampledValue": [{"value": value, "unit": unit}]}
+        for at, value, unit in readings
+    ]
+
+
+def test_a_regressed_meter_with_transaction_data_bills_the_data_and_keeps_the_meters() -> None:
+    # GIVEN a meter replaced at the Stop: meterStop 0, while the transaction's data ran 1000 -> 6000
+    data = _data(("2026-11-29T10:00:00Z", "1000", "Wh"), ("2026-11-29T10:45:00Z", "6", "kWh"))
+    payload = _payload(OPENED, _stop(meterStop=0, transactionData=data))
+    # THEN the data's energy is billed, and the meters as sent are kept
+    assert payload["energy_delivered_in_kWh"] == 5.0
+    assert payload["billed_from"] == "transaction_data"
+    assert payload["raw"] == {"meter_start_wh": 1_000, "meter_stop_wh": 0}
+    assert _codes(payload) == ["meter_regression"]
+
+
+def test_a_regressed_meter_with_meter_values_seen_bills_them() -> None:
+    opened = OpenTransaction(
+        **{
+            **OPENED.__dict__,
+            "first_reading": Reading(1_000, datetime(2026, 11, 29, 10, 1, tzinfo=UTC)),
+            "last_reading": Reading(9_000, datetime(2026, 11, 29, 10, 40, tzinfo=UTC)),
+        }
+    )
+    payload = _payload(opened, _stop(meterStop=50))
+    assert payload["energy_delivered_in_kWh"] == 8.0
+    assert payload["billed_from"] == "meter_values"
+    assert _codes(payload) == ["meter_regression"]
+
+
+def test_a_zero_start_with_readings_bills_from_the_first_reading() -> None:
+    # GIVEN a Start at 0 after the connector ended at 910,000 Wh; MeterValues saw 910,000..910,083
+    opened = OpenTransaction(
+        **{
+            **OPENED.__dict__,
+            "meter_start_wh": 0,
+            "findings": (finding("zero_start_meter", "after 910000 Wh"),),
+            "first_reading": Reading(910_000, datetime(2026, 11, 29, 10, 1, tzinfo=UTC)),
+            "last_reading": Reading(910_083, datetime(2026, 11, 29, 10, 40, tzinfo=UTC)),
+        }
+    )
+    payload = _payload(opened, _stop(meterStop=910_083))
+    assert payload["energy_delivered_in_kWh"] == 0.083  # not 910 kWh
+    assert payload["billed_from"] == "meter_values"
+    assert payload["raw"] == {"meter_start_wh": 0, "meter_stop_wh": 910_083}
+    assert _codes(payload) == ["zero_start_meter"]
+
+
+@pytest.mark.parametrize(("value", "unit"), [("12", "Wh"), ("12000", "kWh"), ("12.5", "Wh")])
+def test_a_reading_1000x_off_the_meters_is_a_mislabelled_unit(value: str, unit: str) -> None:
+    data = _data(("2026-11-29T10:20:00Z", value, unit))
+    payload = _payload(OPENED, _stop(transactionData=data))
+    assert _codes(payload) == ["unit_mislabelled"]
+    assert payload["energy_delivered_in_kWh"] == 22.5  # the meters are still what is billed
+
+
+def test_readings_within_the_meters_are_not_mislabelled() -> None:
+    data = _data(("2026-11-29T10:20:00Z", "12000", "Wh"), ("2026-11-29T10:30:00Z", "20", "kWh"))
+    assert "findings" not in _payload(OPENED, _stop(transactionData=data))
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", "1e40", "-5", "twelve", ""])
+def test_unusable_readings_are_findings_never_errors(value: str) -> None:
+    readings, problems = energy_readings(_data(("2026-11-29T10:20:00Z", value, "Wh")))
+    assert readings == [] and [p.code for p in problems] == ["meter_value_invalid"]
+    payload = _payload(OPENED, _stop(transactionData=_data(("2026-11-29T10:20:00Z", value, "Wh"))))
+    assert _codes(payload) == ["meter_value_invalid"]
+
+
+@pytest.mark.parametrize("sent", ["1970-01-01T00:00:00Z", "2150-01-01T00:00:00Z", 0])
+def test_a_stop_time_without_a_clock_is_billed_at_arrival_with_the_sent_one_kept(
+    sent: object,
+) -> None:
+    payload = _payload(OPENED, _stop(timestamp=sent))
+    assert payload["ended_at"] == "2026-11-29T10:46:00.000Z"
+    assert payload["raw"] == {"ended_at": str(sent)}
+    assert _codes(payload) == ["clock_not_set"]
+
+
+def test_a_clock_days_ahead_is_published_as_sent_for_the_listener_to_judge() -> None:
+    payload = _payload(OPENED, _stop(timestamp="2026-12-02T10:45:00Z"))
+    assert payload["ended_at"] == "2026-12-02T10:45:00.000Z" and "findings" not in payload
+
+
+def test_an_unusable_meter_stop_bills_nothing_and_keeps_what_was_sent() -> None:
+    payload = _payload(OPENED, _stop(meterStop=10**20))
+    assert payload["energy_delivered_in_kWh"] == 0
+    assert "meter_stop_wh" not in payload and payload["raw"] == {"meter_stop_wh": str(10**20)}
+    assert _codes(payload) == ["meter_value_invalid"]
+
+
+# --- id tags --------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("entry", "unknown_accepted", "status"),
+    [
+        (None, True, "Accepted"),
+        (None, False, "Invalid"),
+        (IdTagEntry("Accepted"), False, "Accepted"),
+        (IdTagEntry("Blocked"), True, "Blocked"),
+        (IdTagEntry("Invalid"), True, "Invalid"),
+        (IdTagEntry("Expired"), True, "Expired"),
+        (IdTagEntry("Accepted", datetime(2026, 11, 29, 11, tzinfo=UTC)), True, "Expired"),
+        (IdTagEntry("Accepted", datetime(2026, 11, 29, 13, tzinfo=UTC)), True, "Accepted"),
+    ],
+)
+def test_each_tag_answers_its_real_status(
+    entry: IdTagEntry | None, unknown_accepted: bool, status: str
+) -> None:
+    assert id_tag_info(entry, NOW, unknown_accepted)["status"] == status
+
+
+def test_a_tags_expiry_and_parent_are_answered() -> None:
+    entry = IdTagEntry("Accepted", datetime(2027, 1, 1, tzinfo=UTC), "FLEET")
+    assert id_tag_info(entry, NOW, True) == {
+        "status": "Accepted",
+        "expiryDate": "2027-01-01T00:00:00.000Z",
+        "parentIdTag": "FLEET",
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"status": "accepted"},
+        {"status": "Accepted", "expiry_date": "tomorrow"},
+        {"status": "Accepted", "parent_id_tag": "x" * 21},
+        {"status": "Accepted", "colour": "red"},
+    ],
+)
+def test_a_bad_entry_is_refused_with_a_reason(body: object) -> None:
+    with pytest.raises(IdTagError):
+        parse_entry(body)
 
 
 # --- the $connect authorizer --------------------------------------------------------------------
