@@ -415,7 +415,6 @@ def parse_session(event: Mapping[str, Any], limits: Limits | None = None) -> Cha
             "session_id", f"{session_text!r} does not match the topic's session {topic_session!r}"
         )
     received_at = _received_at(event.get("received_at"))
-    raw = _raw(event)
     found = _Findings()
     allowed = (*PAYLOAD_FIELDS, *OTHER_SPELLINGS.values())
     unknown = sorted(set(event) - set(allowed) - set(RULE_FIELDS))
@@ -483,5 +482,5 @@ def parse_session(event: Mapping[str, Any], limits: Limits | None = None) -> Cha
         received_at=None if received_at is None else _to_milliseconds(received_at),
         transaction=transaction,
         findings=findings,
-        raw=raw if findings else None,
+        raw=_raw(event) if findings else None,
     )
