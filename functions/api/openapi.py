@@ -571,6 +571,15 @@ def _path_parameter(name: str, description: str, example: str) -> JSON:
     }
 
 
+def _session_identity() -> list[JSON]:
+    """The path parameters that name one session."""
+    return [
+        _path_parameter("charger_id", "The charger.", "1"),
+        _path_parameter("connector_id", "The connector of that charger.", "1"),
+        _path_parameter("session_id", "The session id the charger sent.", "1"),
+    ]
+
+
 def _ok(schema: JSON, description: str, media_type: str = "application/json") -> JSON:
     return {"description": description, "content": {media_type: {"schema": schema}}}
 
@@ -649,9 +658,7 @@ def _paths() -> JSON:
             "One session by its identity",
             "A GetItem on (charger, connector, session, occurrence).",
             [
-                _path_parameter("charger_id", "The charger.", "1"),
-                _path_parameter("connector_id", "The connector of that charger.", "1"),
-                _path_parameter("session_id", "The session id the charger sent.", "1"),
+                *_session_identity(),
                 {
                     "name": "occurrence",
                     "in": "query",
@@ -683,9 +690,7 @@ def _paths() -> JSON:
                 " when, why and by whom. Needs the operator key in x-operator-key.",
                 "tags": ["sessions"],
                 "parameters": [
-                    _path_parameter("charger_id", "The charger.", "1"),
-                    _path_parameter("connector_id", "The connector of that charger.", "1"),
-                    _path_parameter("session_id", "The session id the charger sent.", "1"),
+                    *_session_identity(),
                     {
                         "name": "occurrence",
                         "in": "query",
