@@ -55,6 +55,8 @@ from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.integrity import RESOLUTION_ACTIONS, Resolution, Verdict, findings_json
+from evsessions.registry import STATUSES, RegistryError, record_from_json, valid_charger_id
+from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
 from evsessions.storage import (
     Bucket,
@@ -560,6 +562,62 @@ def id_tag(tag: str) -> Response:
     fields = {**entry.as_item(), "updated_at": format_time(datetime.now(UTC))}
     _central(lambda tags: tags.put_id_tag(name, fields))
     return Response(entry_json(name, fields, datetime.now(UTC)))
+
+
+# --- the charger registry ---------------------------------------------------------------------
+
+
+def _registry() -> DynamoDBChargerRegistry:
+    """Read uncached: an operator sees a write at once (the readers that connect chargers see
+    it within REGISTRY_CACHE_SECONDS)."""
+    return DynamoDBChargerRegistry(settings().sessions_table, store().client)
+
+
+def _in_registry(call: Callable[[DynamoDBChargerRegistry], T]) -> T:
+    try:
+        return call(_registry())
+    except StorageUnavailable:
+        raise ServiceUnavailableError("the session store is unreachable; try again") from None
+
+
+@app.route("/registry/chargers")
+def list_registry_chargers() -> dict[str, Any]:
+    """Every charger of the registry in charger-id order, or only those of one status."""
+    status = _params({"status"}).get("status")
+    if status is not None and status not in STATUSES:
+        raise BadRequestError(f"status: one of {', '.join(STATUSES)}")
+    found = [
+        record.as_json()
+        for record in _in_registry(lambda registry: registry.records())
+        if status is None or record.status == status
+    ]
+    return {"chargers": found, "count": len(found)}
+
+
+@app.route(
+    "/registry/chargers/{charger_id}",
+    methods=["GET", "PUT"],
+    content_types=["application/json"],
+)
+def registry_charger(charger_id: str) -> dict[str, Any]:
+    """One charger's record; an operator's PUT adds or replaces it (retiring is a PUT with
+    status RETIRED: sessions keep referring to the charger, so it is never deleted)."""
+    request = app.current_request
+    assert request is not None
+    _params(set())
+    if not valid_charger_id(charger_id):
+        raise BadRequestError("charger_id: 1-36 characters of letters, digits, '.', '_' or '-'")
+    if request.method == "GET":
+        record = _in_registry(lambda registry: registry.get(charger_id))
+        if record is None:
+            raise NotFoundError(f"no charger {charger_id!r} in the registry")
+        return record.as_json()
+    require_operator(request)
+    try:
+        record = record_from_json(charger_id, request.json_body)
+    except RegistryError as error:
+        raise BadRequestError(str(error)) from None
+    return _in_registry(lambda registry: registry.put(record)).as_json()
 
 
 @app.route("/totals")

@@ -2,11 +2,13 @@
 
 OCPP 1.6 security profiles 1 and 2: HTTP Basic, username = the charge point id, password = its
 own password, which here is the one the broker also knows it by: HMAC-SHA256(fleet secret, id)
-(see evsessions.mqtt_identity). Only a known charger connects: one of the fleet's
-1..FLEET_CHARGERS or one listed in MQTT_CHARGER_IDS, the chargers the broker knows; any other id
-is refused, whatever its password. The id in the URL (`chargePointId`, put there from the path's
-last segment) must be the username. The vouched-for id goes to every route of the connection as
-`requestContext.authorizer.chargerId`. Deployed, API Gateway serves only wss:// (profile 2).
+(see evsessions.mqtt_identity). Only a charger with an ACTIVE record in the charger registry
+connects (read through its cache: a charger added or retired is seen within
+REGISTRY_CACHE_SECONDS); an unknown or RETIRED id is refused, whatever its password, and so is
+every id while the registry cannot be read. The id in the URL (`chargePointId`, put there from
+the path's last segment) must be the username. The vouched-for id goes to every route of the
+connection as `requestContext.authorizer.chargerId`. Deployed, API Gateway serves only wss://
+(profile 2).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import logging
 from typing import Any
 
 from evsessions.contract import identifier
-from evsessions.errors import InvalidSession
-from evsessions.mqtt_identity import charger_password, known_charger
+from evsessions.errors import InvalidSession, StorageUnavailable
+from evsessions.mqtt_identity import charger_password
+from evsessions.registry_cache import cached_registry
 from evsessions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,14 +73,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         charger_id = identifier(username, "username")
     except InvalidSession:
         raise Unauthorized() from None
-    if not known_charger(charger_id, settings.fleet_chargers, settings.mqtt_charger_ids):
-        log.warning(
-            "charger %s is not known (FLEET_CHARGERS, MQTT_CHARGER_IDS): refused", charger_id
-        )
-        raise Unauthorized()
     expected = charger_password(settings.mqtt_fleet_secret, charger_id)
     if not hmac.compare_digest(password.encode(), expected.encode()):
         log.warning("charger %s: wrong password, refused", charger_id)
+        raise Unauthorized()
+    try:
+        record = cached_registry(settings).get(charger_id)
+    except StorageUnavailable as error:
+        log.error("charger %s refused: the charger registry is unreachable (%s)", charger_id, error)
+        raise Unauthorized() from None
+    if record is None or not record.active:
+        state = "not in the charger registry" if record is None else "retired"
+        log.warning("charger %s is %s: refused", charger_id, state)
         raise Unauthorized()
     if in_url != charger_id:
         log.warning("charger %s tried to connect as %r: refused", charger_id, in_url)

@@ -80,6 +80,9 @@ class ChargerRecord:
     connectors: tuple[Connector, ...]
     tariff_id: str | None = None
     status: str = ACTIVE
+    simulated: bool = False
+    """One of the publisher's simulated chargers: it publishes a session per connector a tick
+    while ACTIVE (a real charger publishes its own)."""
     last_updated: str = field(default="", compare=False)
     """When the record was last written (format_time text); set by the store."""
 
@@ -115,6 +118,7 @@ class ChargerRecord:
                 for c in self.connectors
             ],
             "status": self.status,
+            "simulated": self.simulated,
         }
         if self.tariff_id is not None:
             record["tariff_id"] = self.tariff_id
@@ -139,6 +143,7 @@ def record_from_json(charger_id: str, body: Mapping[str, Any]) -> ChargerRecord:
         "connectors",
         "tariff_id",
         "status",
+        "simulated",
         "last_updated",
     }
     if unknown:
@@ -160,6 +165,9 @@ def record_from_json(charger_id: str, body: Mapping[str, Any]) -> ChargerRecord:
     status = body.get("status", ACTIVE)
     if status not in STATUSES:
         raise RegistryError(f"status: one of {', '.join(STATUSES)}")
+    simulated = body.get("simulated", False)
+    if not isinstance(simulated, bool):
+        raise RegistryError("simulated: true or false")
     last_updated = body.get("last_updated", "")
     return ChargerRecord(
         charger_id=charger_id,
@@ -168,6 +176,7 @@ def record_from_json(charger_id: str, body: Mapping[str, Any]) -> ChargerRecord:
         connectors=parsed,
         tariff_id=tariff_id,
         status=str(status),
+        simulated=simulated,
         last_updated=str(last_updated),
     )
 
@@ -248,4 +257,30 @@ class ChargerRegistry(Protocol):
 
     def put(self, record: ChargerRecord) -> ChargerRecord: ...
 
+    def put_if_absent(self, record: ChargerRecord) -> bool: ...
+
     def records(self) -> list[ChargerRecord]: ...
+
+
+class MemoryChargerRegistry:
+    """The port's semantics in a dict, for tests and tools: a put replaces, a conditional put
+    never does, records come in charger-id text order."""
+
+    def __init__(self, records: list[ChargerRecord] | None = None) -> None:
+        self.kept = {r.charger_id: r for r in records or []}
+
+    def get(self, charger_id: str) -> ChargerRecord | None:
+        return self.kept.get(charger_id)
+
+    def put(self, record: ChargerRecord) -> ChargerRecord:
+        self.kept[record.charger_id] = record
+        return record
+
+    def put_if_absent(self, record: ChargerRecord) -> bool:
+        if record.charger_id in self.kept:
+            return False
+        self.kept[record.charger_id] = record
+        return True
+
+    def records(self) -> list[ChargerRecord]:
+        return [self.kept[c] for c in sorted(self.kept)]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.contract import format_time
-from evsessions.dynamodb_errors import raise_translated
+from evsessions.dynamodb_errors import error_code, raise_translated
 from evsessions.dynamodb_items import plain, typed
 from evsessions.errors import StorageUnavailable
 from evsessions.registry import ChargerRecord, record_from_json
@@ -75,17 +76,27 @@ class DynamoDBChargerRegistry:
 
     def put(self, record: ChargerRecord) -> ChargerRecord:
         """Keep the record (a new one or a replacement), stamped with when it was written."""
-        stamped = ChargerRecord(
-            charger_id=record.charger_id,
-            name=record.name,
-            location=record.location,
-            connectors=record.connectors,
-            tariff_id=record.tariff_id,
-            status=record.status,
-            last_updated=format_time(self.now()),
-        )
+        stamped = replace(record, last_updated=format_time(self.now()))
         self._call("put_item", TableName=self.table, Item=typed(record_item(stamped)))
         return stamped
+
+    def put_if_absent(self, record: ChargerRecord) -> bool:
+        """Keep a seed record unless the charger has one already (an operator's edit, a
+        retirement, or an earlier seed wins); True when it was written."""
+        stamped = replace(record, last_updated=format_time(self.now()))
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=typed(record_item(stamped)),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise_translated("put_item", error)
+        except BotoCoreError as error:
+            raise StorageUnavailable(f"DynamoDB put_item failed: {error}") from error
+        return True
 
     def records(self) -> list[ChargerRecord]:
         """Every record, in charger-id text order."""

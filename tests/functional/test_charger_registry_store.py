@@ -87,3 +87,17 @@ def test_a_bad_location_is_refused_with_the_field_named(
     location = {**charger_json()["location"], **location_change}
     with pytest.raises(RegistryError, match=says):
         record_from_json("depot-7", charger_json(location=location))
+
+
+def test_a_seed_never_overwrites_a_record(dynamodb: Any, sessions_table: str) -> None:
+    # GIVEN an operator's record of depot-7
+    registry = DynamoDBChargerRegistry(sessions_table, dynamodb)
+    registry.put(record_from_json("depot-7", charger_json(name="Edited by the operator")))
+    # WHEN a seed of depot-7 and one of depot-8 are put conditionally
+    written = [
+        registry.put_if_absent(record_from_json(c, charger_json(name="A seed")))
+        for c in ("depot-7", "depot-8")
+    ]
+    # THEN only the missing one was written; the operator's edit stands
+    assert written == [False, True]
+    assert [r.name for r in registry.records()] == ["Edited by the operator", "A seed"]

@@ -13,6 +13,7 @@ import base64
 import copy
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,9 @@ from centralsystem.authorizer import handler as authorize
 from evsessions.dead_letter_archive import ARCHIVE_AFTER
 from evsessions.dynamodb_store import cached_store
 from evsessions.mqtt_identity import charger_password
+from evsessions.registry import RETIRED
+from evsessions.registry_seed import listed_record
+from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
 from listener import archive
 from listener.handler import handle_batch
@@ -131,6 +135,11 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
             response = client.http.get(path)
             assert response.status_code == 200, (path, response.body)
         assert client.http.delete("/idtags/CARD-1", headers=operator).status_code == 204
+        record = json.dumps(listed_record("depot-7").as_json())
+        put = client.http.put("/registry/chargers/depot-7", headers=operator, body=record)
+        assert put.status_code == 200, put.body
+        for path in ["/registry/chargers", "/registry/chargers/depot-7"]:
+            assert client.http.get(path).status_code == 200, path
         response = client.http.post(
             "/sessions/1/1/9/resolution",
             headers=operator,
@@ -181,23 +190,34 @@ def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def authorizer_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A charge point with its own password is let in, a wrong one refused: no AWS call."""
+    """A registered charge point with its own password is let in (its registry record read), a
+    wrong password refused before any read, an unregistered and a retired charger refused."""
     monkeypatch.setenv("MQTT_FLEET_SECRET", "fleet-secret")
+    registry = DynamoDBChargerRegistry(
+        Settings.from_env().sessions_table, boto3.client("dynamodb", region_name=REGION)
+    )
+    registry.put(listed_record("1"))
+    registry.put(replace(listed_record("9"), status=RETIRED))
 
-    def event(password: str) -> dict[str, Any]:
-        basic = base64.b64encode(f"1:{password}".encode()).decode()
+    def event(charger: str, password: str) -> dict[str, Any]:
+        basic = base64.b64encode(f"{charger}:{password}".encode()).decode()
         return {
             "type": "REQUEST",
             "methodArn": "arn:aws:execute-api:eu-north-1:123456789012:abc123/ocpp/$connect",
             "headers": {"Authorization": f"Basic {basic}"},
-            "queryStringParameters": {"chargePointId": "1"},
+            "queryStringParameters": {"chargePointId": charger},
         }
 
-    assert authorize(event(charger_password("fleet-secret", "1")), None)["context"] == {
+    assert authorize(event("1", charger_password("fleet-secret", "1")), None)["context"] == {
         "chargerId": "1"
     }
-    with pytest.raises(Unauthorized):
-        authorize(event("wrong"), None)
+    for charger, password in [
+        ("1", "wrong"),
+        ("8", charger_password("fleet-secret", "8")),
+        ("9", charger_password("fleet-secret", "9")),
+    ]:
+        with pytest.raises(Unauthorized):
+            authorize(event(charger, password), None)
 
 
 SCENARIOS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
@@ -208,7 +228,7 @@ SCENARIOS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "OcppFunction": ocpp_paths,
     "OcppAuthorizerFunction": authorizer_paths,
 }
-NO_AWS_CALLS = {"OcppAuthorizerFunction"}
+NO_AWS_CALLS: set[str] = set()
 """Functions that only compute: their scenarios make no call, and their policy grants nothing."""
 
 
