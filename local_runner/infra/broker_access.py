@@ -141,6 +141,13 @@ class BrokerAccess:
         return secrets.compare_digest(password.encode(), expected.encode())
 
 
+@dataclass
+class LiveAccess:
+    """The identities the embedded broker's plugins enforce now; its `reload` replaces them."""
+
+    current: BrokerAccess
+
+
 def broker_access(
     data_dir: Path,
     *,
