@@ -27,8 +27,12 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from websockets import Subprotocol
 from websockets.asyncio.client import connect
 
+from evsessions.dynamodb_store import create_client
 from evsessions.mqtt_identity import charger_password
+from evsessions.registry import record_from_json
+from evsessions.registry_store import DynamoDBChargerRegistry
 from local_runner.system import LocalSystem
+from tests.functional.test_charger_registry_store import charger_json
 from tests.integration.conftest import DASHBOARD_CHARGERS, ROOT
 from tests.integration.helpers import eventually, publish, served
 
@@ -148,6 +152,23 @@ def test_a_published_session_appears_without_a_reload(
     assert int(page.locator("#kpi-sessions").inner_text()) >= len(history)
     assert errors == []
     _screenshot(page, "dashboard.png")
+
+
+def test_a_charger_shows_its_location_and_tariff_from_the_registry(
+    browser: Browser, local_system: LocalSystem, history: list[str]
+) -> None:
+    # GIVEN a charger with sessions, given a registry record with a place and a tariff
+    charger = history[2]
+    with local_system.invoked_as("ApiFunction") as settings:
+        registry = DynamoDBChargerRegistry(settings.sessions_table, create_client(settings))
+        registry.put(record_from_json(charger, charger_json()))
+    # WHEN the dashboard is open
+    page, errors = _open(browser, local_system, viewport={"width": 1280, "height": 900})
+    # THEN the charger's row shows where it is and its tariff
+    row = page.locator(f'tr[data-charger="{charger}"]')
+    expect(row).to_contain_text("Kaigata 1, Bergen", timeout=WAIT_MS)
+    expect(row).to_contain_text("dc-standard")
+    assert errors == []
 
 
 def test_usable_in_a_phone_sized_window(
