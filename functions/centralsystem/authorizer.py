@@ -1,11 +1,10 @@
 """$connect authorizer (REQUEST type): a charge point connects only as itself.
 
 OCPP 1.6 security profiles 1 and 2: HTTP Basic, username = the charge point id, password = its
-own password, which here is the one the broker also knows it by: HMAC-SHA256(fleet secret, id)
-(see evsessions.mqtt_identity). Only a charger with an ACTIVE record in the charger registry
-connects (read through its cache: a charger added or retired is seen within
-REGISTRY_CACHE_SECONDS); an unknown or RETIRED id is refused, whatever its password, and so is
-every id while the registry cannot be read. The id in the URL (`chargePointId`, put there from
+own password, which here is the one the broker also knows it by, and only while the charger
+registry has it ACTIVE: `evsessions.charger_admission`, the rule every door applies. An unknown
+or RETIRED id is refused, whatever its password, and so is every id while the registry cannot be
+read. The id in the URL (`chargePointId`, put there from
 the path's last segment) must be the username. The vouched-for id goes to every route of the
 connection as `requestContext.authorizer.chargerId`. Deployed, API Gateway serves only wss://
 (profile 2).
@@ -15,14 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
 from typing import Any
 
+from evsessions.charger_admission import admitted
 from evsessions.contract import identifier
-from evsessions.errors import InvalidSession, StorageUnavailable
-from evsessions.mqtt_identity import charger_password
-from evsessions.registry_cache import cached_registry
+from evsessions.errors import InvalidSession
 from evsessions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,9 +57,6 @@ def _policy(principal: str, effect: str, resource: str) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
-    if not settings.mqtt_fleet_secret:
-        log.error("MQTT_FLEET_SECRET is not set: every charge point is refused")
-        raise Unauthorized()
     credentials = basic_credentials(event.get("headers") or {})
     if credentials is None:
         log.warning("a connection without HTTP Basic credentials was refused")
@@ -73,18 +67,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         charger_id = identifier(username, "username")
     except InvalidSession:
         raise Unauthorized() from None
-    expected = charger_password(settings.mqtt_fleet_secret, charger_id)
-    if not hmac.compare_digest(password.encode(), expected.encode()):
-        log.warning("charger %s: wrong password, refused", charger_id)
-        raise Unauthorized()
-    try:
-        record = cached_registry(settings).get(charger_id)
-    except StorageUnavailable as error:
-        log.error("charger %s refused: the charger registry is unreachable (%s)", charger_id, error)
-        raise Unauthorized() from None
-    if record is None or not record.active:
-        state = "not in the charger registry" if record is None else "retired"
-        log.warning("charger %s is %s: refused", charger_id, state)
+    if not admitted(settings, charger_id, password):
         raise Unauthorized()
     if in_url != charger_id:
         log.warning("charger %s tried to connect as %r: refused", charger_id, in_url)

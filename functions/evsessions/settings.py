@@ -137,6 +137,9 @@ class Settings:
     mqtt_charger_ids: tuple[str, ...] = setting((), words)
     """Real chargers seeded into the charger registry beside the fleet's 1..fleet_chargers (a
     seed never overwrites a record): the registry decides who connects (evsessions.registry)."""
+    iot_arn_prefix: str | None = setting(None)
+    """`arn:{partition}:iot:{region}:{account}`: the IoT custom authorizer's policies name the
+    charger's client and topics under it (deployed only)."""
     registry_cache_seconds: float = setting(30.0, number(0, 3600))
     """How long a reader (the OCPP authorizer, the publisher, the local broker's identities) may
     act on a charger registry record it read: a new or retired charger is seen within it."""

@@ -22,6 +22,7 @@ import pytest
 from chalice.test import Client
 
 from api.app import app
+from brokerauth.handler import handler as authorize_mqtt
 from centralsystem import handler as central_system
 from centralsystem.authorizer import Unauthorized
 from centralsystem.authorizer import handler as authorize
@@ -220,6 +221,29 @@ def authorizer_paths(monkeypatch: pytest.MonkeyPatch) -> None:
             authorize(event(charger, password), None)
 
 
+def charger_authorizer_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """IoT Core's custom authorizer: a registered charger with its own password is let in (its
+    registry record read), a wrong password refused before any read, a retired one refused."""
+    monkeypatch.setenv("MQTT_FLEET_SECRET", "fleet-secret")
+    monkeypatch.setenv("IOT_ARN_PREFIX", "arn:aws:iot:eu-north-1:123456789012")
+    registry = DynamoDBChargerRegistry(
+        Settings.from_env().sessions_table, boto3.client("dynamodb", region_name=REGION)
+    )
+    registry.put(listed_record("1"))
+    registry.put(replace(listed_record("9"), status=RETIRED))
+
+    def event(charger: str, password: str) -> dict[str, Any]:
+        encoded = base64.b64encode(password.encode()).decode()
+        mqtt = {"username": charger, "clientId": charger, "password": encoded}
+        return {"protocols": ["mqtt"], "protocolData": {"mqtt": mqtt}}
+
+    assert authorize_mqtt(event("1", charger_password("fleet-secret", "1")), None)[
+        "isAuthenticated"
+    ]
+    for charger, password in [("1", "wrong"), ("9", charger_password("fleet-secret", "9"))]:
+        assert not authorize_mqtt(event(charger, password), None)["isAuthenticated"]
+
+
 SCENARIOS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "PublisherFunction": publisher_paths,
     "ListenerFunction": listener_paths,
@@ -227,6 +251,7 @@ SCENARIOS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "ApiFunction": api_paths,
     "OcppFunction": ocpp_paths,
     "OcppAuthorizerFunction": authorizer_paths,
+    "ChargerAuthorizerFunction": charger_authorizer_paths,
 }
 NO_AWS_CALLS: set[str] = set()
 """Functions that only compute: their scenarios make no call, and their policy grants nothing."""

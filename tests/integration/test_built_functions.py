@@ -57,6 +57,7 @@ PACKED = {
         ),
     },
     "OcppAuthorizerFunction": {"centralsystem", "evsessions"},
+    "ChargerAuthorizerFunction": {"brokerauth", "evsessions"},
 }
 """What each package holds: our modules and, for the API, Chalice's runtime module (and the
 central system's store, for /chargepoints); for the central system, the ocpp package's schemas."""

@@ -25,6 +25,7 @@ from centralsystem.transactions import (
     parse_stop,
     session_message,
 )
+from evsessions import charger_admission
 from evsessions.contract import parse_session
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import finding
@@ -337,7 +338,9 @@ def known_chargers(monkeypatch: pytest.MonkeyPatch) -> MemoryChargerRegistry:
     settings = Settings.from_env({"FLEET_CHARGERS": "2", "MQTT_CHARGER_IDS": "CP1, CP2"})
     retired = replace(listed_record("CP9"), status=RETIRED)
     registry = MemoryChargerRegistry([*seed_records(settings), retired])
-    monkeypatch.setattr(authorizer, "cached_registry", lambda settings: CachedRegistry(registry, 0))
+    monkeypatch.setattr(
+        charger_admission, "cached_registry", lambda settings: CachedRegistry(registry, 0)
+    )
     return registry
 
 
@@ -411,7 +414,9 @@ def test_an_unreadable_registry_refuses_everyone(monkeypatch: pytest.MonkeyPatch
             raise StorageUnavailable("DynamoDB get_item failed: ServiceUnavailable")
 
     monkeypatch.setenv("MQTT_FLEET_SECRET", SECRET)
-    monkeypatch.setattr(authorizer, "cached_registry", lambda settings: CachedRegistry(Down(), 0))
+    monkeypatch.setattr(
+        charger_admission, "cached_registry", lambda settings: CachedRegistry(Down(), 0)
+    )
     with pytest.raises(authorizer.Unauthorized):
         authorizer.handler(_auth_event("CP1", charger_password(SECRET, "CP1"), "CP1"), None)
 

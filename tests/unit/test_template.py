@@ -53,6 +53,7 @@ def test_real_template_declares_the_functions(template: Template) -> None:
         "ApiFunction",
         "OcppFunction",
         "OcppAuthorizerFunction",
+        "ChargerAuthorizerFunction",
         "DeadLetterArchiveFunction",
     }
     assert template.functions["PublisherFunction"].handler == "publisher.handler.handler"
