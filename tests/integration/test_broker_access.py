@@ -7,6 +7,7 @@ from __future__ import annotations
 import queue
 import ssl
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from evsessions.mqtt_identity import MqttIdentity
 from local_runner.infra.broker import Broker, start_embedded, start_mosquitto
 from local_runner.infra.broker_access import BrokerAccess, broker_access
 from local_runner.infra.certificates import ensure_tls_files
+from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -183,3 +185,31 @@ def test_tls_admits_only_a_client_trusting_the_local_ca(
     doubting = _client(access.charger("1"))
     doubting.tls_set(ca_certs=str(other.ca_cert))
     assert "certificate verify failed" in _connect(doubting, "localhost", broker.tls_port)
+
+
+def test_reloaded_identities_admit_a_new_charger_and_refuse_a_removed_one(
+    secured: tuple[Broker, BrokerAccess],
+) -> None:
+    # GIVEN the running broker (either kind), which knows chargers 1 and 2 but not depot-7
+    broker, access = secured
+    assert broker.reload is not None
+    added = replace(access, charger_ids=("1", "depot-7"))
+
+    def connects(charger: str) -> bool:
+        client = _client(added.charger(charger))
+        try:
+            return _connect(client, broker.host, broker.port) == "accepted"
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    try:
+        assert not connects("depot-7")
+        # WHEN it is handed identities with depot-7 and without charger 2, without a restart
+        broker.reload(added)
+        # THEN depot-7 gets in and charger 2 no longer does (mosquitto reloads on SIGHUP:
+        # waited for, with a deadline)
+        eventually(lambda: connects("depot-7") and not connects("2"))
+    finally:
+        broker.reload(access)
+        eventually(lambda: connects("2"))
