@@ -950,7 +950,7 @@ def _registry_paths() -> JSON:
         "required": True,
         "description": "The charger.",
         "schema": _REGISTRY_ID,
-        "example": "depot-7",
+        "example": "1",
     }
     operator_key = {
         "name": "x-operator-key",

@@ -12,6 +12,8 @@ from chalice.test import Client
 import api.app
 from centralsystem.store import CentralSystemStore
 from evsessions.dynamodb_store import cached_store
+from evsessions.registry_seed import fleet_record
+from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
 from evsessions.storage import SessionStore
 from tests.functional.conftest import DOCUMENT, call, resolved, shared_api
@@ -34,13 +36,14 @@ EVERY_ROUTE = [
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    """One table for the module, holding session 1 on charger 1, connector 1, and id tag
-    CARD-0001 (the documented examples)."""
+    """One table for the module, holding session 1 on charger 1, connector 1, id tag CARD-0001
+    and charger 1's registry record (the documented examples)."""
     with shared_api([("1", "1", "1", "2025-11-27T18:35:00Z")]) as test_client:
         store = cached_store(Settings.from_env())
         CentralSystemStore(store.table, store.client).put_id_tag(
             "CARD-0001", {"status": "Accepted"}
         )
+        DynamoDBChargerRegistry(store.table, store.client).put(fleet_record(1, 1))
         yield test_client
 
 
