@@ -322,7 +322,7 @@ def _id_tag_store(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterato
     the duration): the operator at this machine edits the list directly, as the API's
     operator-key routes do deployed."""
     from centralsystem.store import CentralSystemStore
-    from evsessions.dynamodb_store import create_client
+    from evsessions.dynamodb.store import create_client
     from evsessions.invocation import invoked_with
     from evsessions.settings import Settings
 

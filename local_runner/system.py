@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evsessions import alarm_states, metrics
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.invocation import invoked_with
-from evsessions.mqtt_connections import close_shared_pools
+from evsessions.mqtt.connections import close_shared_pools
 from evsessions.settings import Settings
 from local_runner.environments import (
     broker_endpoint,

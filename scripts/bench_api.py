@@ -43,7 +43,7 @@ from botocore.config import Config
 from dotenv import load_dotenv
 
 from evsessions.contract import SessionKey, format_time
-from evsessions.dynamodb_items import (
+from evsessions.dynamodb.items import (
     BY_CONNECTOR_TIME,
     BY_MONTH,
     CHARGERS,
@@ -51,9 +51,9 @@ from evsessions.dynamodb_items import (
     session_key,
     typed,
 )
-from evsessions.dynamodb_store import create_client
+from evsessions.dynamodb.shards import SHARDS, sharded
+from evsessions.dynamodb.store import create_client
 from evsessions.settings import Settings
-from evsessions.shards import SHARDS, sharded
 from evsessions.storage import bucket_start
 from harness.bulk_load import (
     Aggregates,

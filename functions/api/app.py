@@ -52,7 +52,7 @@ from evsessions.contract import (
     parse_time,
 )
 from evsessions.dead_letters import dead_letter_queue
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.integrity import RESOLUTION_ACTIONS, Resolution, Verdict, findings_json
 from evsessions.settings import Settings

@@ -2,7 +2,7 @@
 
 OCPP 1.6 security profiles 1 and 2: HTTP Basic, username = the charge point id, password = its
 own password, which here is the one the broker also knows it by: HMAC-SHA256(fleet secret, id)
-(see evsessions.mqtt_identity). Only a known charger connects: one of the fleet's
+(see evsessions.mqtt.identity). Only a known charger connects: one of the fleet's
 1..FLEET_CHARGERS or one listed in MQTT_CHARGER_IDS, the chargers the broker knows; any other id
 is refused, whatever its password. The id in the URL (`chargePointId`, put there from the path's
 last segment) must be the username. The vouched-for id goes to every route of the connection as
@@ -19,7 +19,7 @@ from typing import Any
 
 from evsessions.contract import identifier
 from evsessions.errors import InvalidSession
-from evsessions.mqtt_identity import charger_password, known_charger
+from evsessions.mqtt.identity import charger_password, known_charger
 from evsessions.settings import Settings
 
 log = logging.getLogger(__name__)

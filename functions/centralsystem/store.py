@@ -41,8 +41,8 @@ from centralsystem.transactions import (
     unknown_session_id,
 )
 from evsessions.contract import format_time
-from evsessions.dynamodb_errors import error_code, raise_translated
-from evsessions.dynamodb_items import plain, typed
+from evsessions.dynamodb.errors import error_code, raise_translated
+from evsessions.dynamodb.items import plain, typed
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import findings_from_json, findings_json
 

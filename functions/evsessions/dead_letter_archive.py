@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from evsessions.dead_letters import ReceivedLetter
-from evsessions.dynamodb_items import typed
+from evsessions.dynamodb.items import typed
 from evsessions.errors import StorageUnavailable
 
 if TYPE_CHECKING:

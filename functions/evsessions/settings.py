@@ -136,7 +136,7 @@ class Settings:
     fleet_chargers: int = setting(1, integer(1, 100_000))
     mqtt_charger_ids: tuple[str, ...] = setting((), words)
     """The chargers known besides the fleet's 1..fleet_chargers: the broker gives them an identity
-    and the OCPP central system lets them connect (evsessions.mqtt_identity.known_charger)."""
+    and the OCPP central system lets them connect (evsessions.mqtt.identity.known_charger)."""
     fleet_connectors_per_charger: int = setting(1, integer(1, 16))
     tariff_ac_cents_per_kwh: int = setting(39, integer(0, 10_000))
     tariff_dc_cents_per_kwh: int = setting(59, integer(0, 10_000))

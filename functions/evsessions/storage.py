@@ -1,6 +1,6 @@
 """The storage port: what the handlers and the API need from a session store.
 
-Two adapters keep the same semantics: `dynamodb_store` (deployed and local) and the in-memory one
+Two adapters keep the same semantics: `dynamodb.store` (deployed and local) and the in-memory one
 below (unit tests, examples). A duplicate (a stored identity with the same content) is a success
 that changes nothing; the same identity with other content is another session (the charger reused
 its session id) and is stored as the identity's next occurrence. The aggregates behind totals and

@@ -16,7 +16,7 @@ from typing import Any
 from evsessions import metrics
 from evsessions.dead_letter_archive import DeadLetterArchive, due
 from evsessions.dead_letters import dead_letter_queue
-from evsessions.dynamodb_store import create_client
+from evsessions.dynamodb.store import create_client
 from evsessions.errors import StorageUnavailable
 from evsessions.settings import Settings
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from evsessions.errors import PublishIncomplete
 from evsessions.fleet import simulate_tick
-from evsessions.publishing import OutgoingMessage, publisher_for
+from evsessions.mqtt.publishing import OutgoingMessage, publisher_for
 from evsessions.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from evsessions.dynamodb_items import (
+from evsessions.dynamodb.items import (
     CHARGERS,
     COUNTER_FIELDS,
     FLEET_TOTALS,
@@ -30,7 +30,7 @@ from evsessions.dynamodb_items import (
     plain,
     typed,
 )
-from evsessions.shards import SHARDS, sharded
+from evsessions.dynamodb.shards import SHARDS, sharded
 
 
 @dataclass(frozen=True)

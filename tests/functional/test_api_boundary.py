@@ -11,7 +11,7 @@ from chalice.test import Client
 
 import api.app
 from centralsystem.store import CentralSystemStore
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from evsessions.settings import Settings
 from evsessions.storage import SessionStore
 from tests.functional.conftest import DOCUMENT, call, resolved, shared_api

@@ -23,7 +23,7 @@ from moto import mock_aws
 
 from api.app import app, totals_json
 from evsessions.contract import format_time, parse_session
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from evsessions.storage import InMemorySessionStore, Totals, bucket_start
 from listener.handler import handler as listener
 from tests.functional.conftest import (

@@ -25,8 +25,8 @@ from centralsystem import handler as central_system
 from centralsystem.authorizer import Unauthorized
 from centralsystem.authorizer import handler as authorize
 from evsessions.dead_letter_archive import ARCHIVE_AFTER
-from evsessions.dynamodb_store import cached_store
-from evsessions.mqtt_identity import charger_password
+from evsessions.dynamodb.store import cached_store
+from evsessions.mqtt.identity import charger_password
 from evsessions.settings import Settings
 from listener import archive
 from listener.handler import handle_batch

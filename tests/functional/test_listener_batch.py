@@ -15,7 +15,7 @@ import pytest
 
 from evsessions.contract import parse_session
 from evsessions.dead_letters import Reason, SqsDeadLetters
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.settings import Settings
 from evsessions.storage import InMemorySessionStore

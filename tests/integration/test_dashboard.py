@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from websockets import Subprotocol
 from websockets.asyncio.client import connect
 
-from evsessions.mqtt_identity import charger_password
+from evsessions.mqtt.identity import charger_password
 from local_runner.system import LocalSystem
 from tests.integration.conftest import DASHBOARD_CHARGERS, ROOT
 from tests.integration.helpers import eventually, publish, served

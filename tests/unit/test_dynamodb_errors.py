@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 
 from centralsystem.store import CentralSystemStore
 from evsessions.contract import SessionKey
-from evsessions.dynamodb_store import DynamoDbSessionStore
+from evsessions.dynamodb.store import DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
 
 KEY = SessionKey("1", "1", "1")

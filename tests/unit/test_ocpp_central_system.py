@@ -26,7 +26,7 @@ from centralsystem.transactions import (
 )
 from evsessions.contract import parse_session
 from evsessions.integrity import finding
-from evsessions.mqtt_identity import charger_password
+from evsessions.mqtt.identity import charger_password
 from local_runner.services.template import TemplateLoader
 from local_runner.services.websocket_api import websocket_apis
 from local_runner.services.websocket_gateway import CHARGE_POINT_QUERY

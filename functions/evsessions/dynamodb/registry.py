@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.contract import format_time
-from evsessions.dynamodb_errors import raise_translated
-from evsessions.dynamodb_items import plain, typed
+from evsessions.dynamodb.errors import raise_translated
+from evsessions.dynamodb.items import plain, typed
 from evsessions.errors import StorageUnavailable
 from evsessions.registry import ChargerRecord, record_from_json
 

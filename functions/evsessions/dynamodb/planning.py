@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, format_time
-from evsessions.dynamodb_items import (
+from evsessions.dynamodb.items import (
     COUNTER_FIELDS,
     OPEN_REVIEW,
     OPEN_SUSPECTS,

@@ -1,7 +1,7 @@
-"""DynamoDB adapter of the storage port (key design: see `dynamodb_items`).
+"""DynamoDB adapter of the storage port (key design: see `dynamodb.items`).
 
 Sessions are saved in transactions that also add them to every aggregate they belong to (see
-`session_transactions`): a duplicate cancels its transaction, so it never counts twice, and a
+`dynamodb.planning`): a duplicate cancels its transaction, so it never counts twice, and a
 reused session id with other content is stored as the identity's next occurrence. Every read is a
 GetItem or a Query, never a Scan.
 """
@@ -23,10 +23,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions import metrics
 from evsessions.aws_clients import aws_client
-from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
-from evsessions.dynamodb_errors import raise_translated
-from evsessions.dynamodb_items import (
+from evsessions.dynamodb.backoff import ConflictBackoff
+from evsessions.dynamodb.counts import TransactionCounts
+from evsessions.dynamodb.errors import raise_translated
+from evsessions.dynamodb.fan_out import WORKERS, FanOut, concurrently
+from evsessions.dynamodb.items import (
     BUCKET_PREFIX,
     BY_CONNECTOR_TIME,
     BY_MONTH,
@@ -54,15 +56,14 @@ from evsessions.dynamodb_items import (
     totals_from_item,
     typed,
 )
+from evsessions.dynamodb.paged_merge import Fetch, merge_pages
+from evsessions.dynamodb.planning import ItemKey, pack, plan, plan_resolution
+from evsessions.dynamodb.shards import SHARDS, sharded
+from evsessions.dynamodb.single_flight import SingleFlight
 from evsessions.errors import StorageUnavailable
-from evsessions.fan_out import WORKERS, FanOut, concurrently
 from evsessions.integrity import Billed, Resolution
 from evsessions.metrics import Metric
-from evsessions.paged_merge import Fetch, merge_pages
-from evsessions.session_transactions import ItemKey, pack, plan, plan_resolution
 from evsessions.settings import Settings
-from evsessions.shards import SHARDS, sharded
-from evsessions.single_flight import SingleFlight
 from evsessions.storage import (
     Bucket,
     BucketTotals,
@@ -77,7 +78,6 @@ from evsessions.storage import (
     resolved,
     rounds,
 )
-from evsessions.transaction_counts import TransactionCounts
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -46,6 +46,7 @@ from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, TransactionDetails, format_time
+from evsessions.dynamodb.shards import shard_of, sharded
 from evsessions.integrity import (
     Billed,
     Resolution,
@@ -53,7 +54,6 @@ from evsessions.integrity import (
     findings_from_json,
     findings_json,
 )
-from evsessions.shards import shard_of, sharded
 from evsessions.storage import Totals
 
 BY_CONNECTOR_TIME = "ByConnectorTime"
