@@ -43,13 +43,13 @@ from botocore.config import Config
 from dotenv import load_dotenv
 
 from evsessions.contract import SessionKey, format_time
-from evsessions.dynamodb.items import (
+from evsessions.dynamodb.items import typed
+from evsessions.dynamodb.keys import (
     BY_CONNECTOR_TIME,
     BY_MONTH,
     CHARGERS,
     FLEET_TOTALS,
     session_key,
-    typed,
 )
 from evsessions.dynamodb.shards import SHARDS, sharded
 from evsessions.dynamodb.store import create_client

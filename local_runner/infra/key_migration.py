@@ -19,16 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from evsessions.dynamodb.items import (
+from evsessions.dynamodb.items import COUNTER_FIELDS, plain, typed
+from evsessions.dynamodb.keys import (
     CHARGERS,
-    COUNTER_FIELDS,
     FLEET_TOTALS,
     MONTH_PREFIX,
     chargers_pk,
     month_marker,
     month_partition,
-    plain,
-    typed,
 )
 from evsessions.dynamodb.shards import SHARDS, sharded
 

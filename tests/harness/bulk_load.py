@@ -25,10 +25,10 @@ from evsessions.dynamodb.items import (
     COUNTER_FIELDS,
     counters,
     last_ended_fields,
-    month_marker,
     session_item,
     typed,
 )
+from evsessions.dynamodb.keys import month_marker
 from evsessions.dynamodb.shards import shard_of
 from evsessions.fleet import simulate_session
 from evsessions.settings import Settings

@@ -21,13 +21,8 @@ from botocore.stub import ANY, Stubber
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.dynamodb.backoff import ConflictBackoff
 from evsessions.dynamodb.fan_out import in_order
-from evsessions.dynamodb.items import (
-    month_marker,
-    plain,
-    session_from_item,
-    session_item,
-    typed,
-)
+from evsessions.dynamodb.items import plain, session_from_item, session_item, typed
+from evsessions.dynamodb.keys import month_marker
 from evsessions.dynamodb.shards import SHARDS
 from evsessions.dynamodb.single_flight import SingleFlight
 from evsessions.dynamodb.store import MONTHS_FOR, SPARE_ITEMS, DynamoDbSessionStore

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from evsessions.contract import format_time
 from evsessions.dynamodb.errors import raise_translated
 from evsessions.dynamodb.items import plain, typed
+from evsessions.dynamodb.keys import REGISTRY, registry_key
 from evsessions.errors import StorageUnavailable
 from evsessions.registry import ChargerRecord, record_from_json
 
@@ -26,12 +27,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
-
-REGISTRY = "REGISTRY#CHARGERS"
-
-
-def registry_key(charger_id: str) -> dict[str, str]:
-    return {"pk": REGISTRY, "sk": charger_id}
 
 
 def record_item(record: ChargerRecord) -> dict[str, Any]:

@@ -29,32 +29,36 @@ from evsessions.dynamodb.counts import TransactionCounts
 from evsessions.dynamodb.errors import raise_translated
 from evsessions.dynamodb.fan_out import WORKERS, FanOut, concurrently
 from evsessions.dynamodb.items import (
+    LAST_ENDED_AT,
+    OPEN_SUSPECTS,
+    REUSED_SESSION_IDS,
+    SUSPECT_PREFIX,
+    connectors_of,
+    plain,
+    session_from_item,
+    session_item,
+    totals_from_item,
+    typed,
+)
+from evsessions.dynamodb.keys import (
     BUCKET_PREFIX,
     BY_CONNECTOR_TIME,
     BY_MONTH,
     BY_REVIEW,
     CHARGERS,
     FLEET_TOTALS,
-    LAST_ENDED_AT,
     MONTH_PREFIX,
     MONTHS,
     OPEN_REVIEW,
-    OPEN_SUSPECTS,
     REUSE_COUNTER,
-    REUSED_SESSION_IDS,
-    SUSPECT_PREFIX,
+    charger_of_sk,
     charger_sk,
     chargers_pk,
-    connectors_of,
+    connector_partition,
     fleet_time,
     month_marker,
     occurrences_range,
-    plain,
-    session_from_item,
-    session_item,
     session_key,
-    totals_from_item,
-    typed,
 )
 from evsessions.dynamodb.paged_merge import Fetch, merge_pages
 from evsessions.dynamodb.planning import ItemKey, pack, plan, plan_resolution
@@ -403,7 +407,7 @@ class DynamoDbSessionStore:
             return self.flights.run(("sessions", repr(query)), lambda: self._list_fleet(query))
         if query.connector_id is None:
             return self._list_charger(query, query.charger_id)
-        partition = f"CONNECTOR#{query.charger_id}#{query.connector_id}"
+        partition = connector_partition(query.charger_id, query.connector_id)
         sessions, position = self._query_index(
             BY_CONNECTOR_TIME, partition, query, query.limit, query.after
         )
@@ -422,7 +426,7 @@ class DynamoDbSessionStore:
         """A charger's sessions, newest first: the merge of its connectors' ByConnectorTime
         partitions, each read a share of the page at a time."""
         before = None if query.after is None else query.after["charger_time"]
-        partitions = [f"CONNECTOR#{charger_id}#{c}" for c in self._connectors(charger_id)]
+        partitions = [connector_partition(charger_id, c) for c in self._connectors(charger_id)]
         found = self._merged_page(
             BY_CONNECTOR_TIME, "connector_pk", "charger_time", partitions, query, before
         )
@@ -622,7 +626,7 @@ class DynamoDbSessionStore:
                     "BETWEEN :low AND :high",
                     ExpressionAttributeValues=typed(
                         {
-                            ":p": f"CONNECTOR#{charger_id}#{connector}",
+                            ":p": connector_partition(charger_id, connector),
                             ":low": first,
                             ":high": last + "~",
                         }
@@ -673,7 +677,7 @@ class DynamoDbSessionStore:
         """One item a charger, its connectors inside, in id order: a k-way merge of the CHARGERS
         shards, each read a share of the page at a time; one more than the page says if there
         is more."""
-        start = charger_sk(after) if after is not None else "CHARGER#"
+        start = charger_sk(after or "")
         chunk = -(-(limit + 1) // SHARDS) + SPARE_ITEMS
         shards = [
             self._page(
@@ -761,7 +765,7 @@ def _charger_summary(item: dict[str, Any]) -> ChargerSummary:
         for connector, (totals, last_ended_at) in sorted(connectors_of(item).items())
     ]
     return ChargerSummary(
-        item["sk"].removeprefix("CHARGER#"),
+        charger_of_sk(item["sk"]),
         totals_from_item(item),
         item.get(LAST_ENDED_AT),
         connectors,
