@@ -24,7 +24,7 @@ from api.app import app
 from centralsystem import handler as central_system
 from centralsystem.authorizer import Unauthorized
 from centralsystem.authorizer import handler as authorize
-from evsessions.dead_letter_archive import ARCHIVE_AFTER
+from evsessions.dynamodb.dead_letter_archive import ARCHIVE_AFTER
 from evsessions.dynamodb.store import cached_store
 from evsessions.mqtt.identity import charger_password
 from evsessions.settings import Settings

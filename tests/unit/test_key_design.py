@@ -13,6 +13,7 @@ PREFIXES = (
     "CHARGERS",
     "CONNECTOR#",
     "COUNTERS",
+    "DEADLETTERS",
     "MONTH#",
     "MONTHS",
     "OCPP#",

@@ -1,6 +1,7 @@
 """Every key of the sessions table, built here and nowhere else: the DynamoDB key design.
 
-template.yaml declares the same keys and indexes; the README explains the access patterns.
+template.yaml declares the same keys and indexes; docs/pages/architecture.md explains the access
+patterns.
 - A session: pk `CHARGER#{charger}`, sk `SESSION#{connector}#{session}` (GetItem by identity).
   Index ByConnectorTime: `connector_pk` = `CONNECTOR#{charger}#{connector}` + `charger_time` =
   `{ended_at}#{connector}#{session}`. A charger's sessions are the merge of its connectors'.
@@ -35,9 +36,10 @@ template.yaml declares the same keys and indexes; the README explains the access
 Times are fixed-width UTC ISO 8601 text, so text order is time order. `{shard}` is the
 charger's (`shards.shard_of`), or for fleet totals the transaction's: fleet-wide keys are spread
 over 16 values, never one hot one.
-The central system's items (`OCPP#...`) and the charger registry (`REGISTRY#CHARGERS` /
-`{charger}`) share the table; their layouts are told in `centralsystem.store` and
-`dynamodb.registry`, their keys are built here too.
+The central system's items (`OCPP#...`), the charger registry (`REGISTRY#CHARGERS` /
+`{charger}`) and the archived dead letters (`DEADLETTERS` / `{sent at}#{message id}`) share the
+table; their layouts are told in `centralsystem.store`, `dynamodb.registry` and
+`dynamodb.dead_letter_archive`, their keys are built here too.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ MONTH_PREFIX = "MONTH#"
 CHARGE_POINTS = "OCPP#CHARGEPOINTS"
 ID_TAGS = "OCPP#IDTAGS"
 REGISTRY = "REGISTRY#CHARGERS"
+DEAD_LETTERS = "DEADLETTERS"
 
 
 def _occurrence_suffix(occurrence: int) -> str:
@@ -136,3 +139,8 @@ def unmatched_stop_sk(transaction_id: object, fingerprint: str) -> str:
 
 def registry_key(charger_id: str) -> dict[str, str]:
     return {"pk": REGISTRY, "sk": charger_id}
+
+
+def dead_letter_key(sent_at: str, message_id: str) -> dict[str, str]:
+    """An archived dead letter, in the order it was first sent (`dynamodb.dead_letter_archive`)."""
+    return {"pk": DEAD_LETTERS, "sk": f"{sent_at}#{message_id}"}
