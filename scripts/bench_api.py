@@ -47,8 +47,10 @@ from evsessions.dynamodb.items import typed
 from evsessions.dynamodb.keys import (
     BY_CONNECTOR_TIME,
     BY_MONTH,
+    CHARGE_POINTS,
     CHARGERS,
     FLEET_TOTALS,
+    connector_partition,
     session_key,
 )
 from evsessions.dynamodb.shards import SHARDS, sharded
@@ -98,9 +100,6 @@ ROUTES = (
     "health",
 )
 """Issue 22: the issue's routes and every request the dashboard makes, each with its floor."""
-CHARGE_POINTS = "OCPP#CHARGEPOINTS"
-"""The central system's partition of charge points (`centralsystem.store`; the bench's fleet has
-none: its floor and the route read an empty partition)."""
 
 
 def _say(line: str) -> None:
@@ -357,7 +356,7 @@ def make_routes(
             IndexName=BY_CONNECTOR_TIME,
             KeyConditionExpression="connector_pk = :p",
             ExpressionAttributeValues=typed(
-                {":p": f"CONNECTOR#{key.charger_id}#{key.connector_id}"}
+                {":p": connector_partition(key.charger_id, key.connector_id)}
             ),
             ScanIndexForward=False,
             Limit=50,
@@ -400,6 +399,8 @@ def make_routes(
         Route(
             "chargepoints",
             lambda _rng: "/chargepoints?limit=100",
+            # the charge points' partition: the bench's fleet has none, so its floor and the
+            # route read an empty partition
             partition_page(CHARGE_POINTS, 100),
         ),
         Route(

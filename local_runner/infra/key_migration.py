@@ -24,6 +24,7 @@ from evsessions.dynamodb.keys import (
     CHARGERS,
     FLEET_TOTALS,
     MONTH_PREFIX,
+    charger_of_sk,
     chargers_pk,
     month_marker,
     month_partition,
@@ -83,7 +84,7 @@ def _unsharded_to_shards(dynamodb: Any, table: str) -> Migrated:
         for raw in page.get("Items", []):
             item = plain(raw)
             if item["pk"] == CHARGERS:
-                charger = item["sk"].removeprefix("CHARGER#")
+                charger = charger_of_sk(item["sk"])
                 dynamodb.put_item(TableName=table, Item=typed({**item, "pk": chargers_pk(charger)}))
                 chargers += 1
             elif item["pk"] == FLEET_TOTALS and item["sk"].startswith(MONTH_PREFIX):

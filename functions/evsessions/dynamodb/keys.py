@@ -67,9 +67,14 @@ def _occurrence_suffix(occurrence: int) -> str:
     return "" if occurrence == 1 else f"#{occurrence}"
 
 
+def charger_partition(charger_id: str) -> str:
+    """The table's partition of one charger's sessions."""
+    return f"CHARGER#{charger_id}"
+
+
 def session_key(key: SessionKey, occurrence: int = 1) -> dict[str, str]:
     sk = f"SESSION#{key.connector_id}#{key.session_id}{_occurrence_suffix(occurrence)}"
-    return {"pk": f"CHARGER#{key.charger_id}", "sk": sk}
+    return {"pk": charger_partition(key.charger_id), "sk": sk}
 
 
 def occurrences_range(key: SessionKey) -> tuple[str, str, str]:
