@@ -50,6 +50,7 @@ from evsessions.dynamodb.keys import (
     CHARGE_POINTS,
     CHARGERS,
     FLEET_TOTALS,
+    REUSE_COUNTER,
     connector_partition,
     session_key,
 )
@@ -406,7 +407,9 @@ def make_routes(
         Route(
             "health",
             lambda _rng: "/health",
-            lambda _rng: raw_client.describe_table(TableName=table),
+            lambda _rng: raw_client.get_item(
+                TableName=table, Key=typed({"pk": REUSE_COUNTER[0], "sk": REUSE_COUNTER[1]})
+            ),
         ),
     ]
     return routes, window

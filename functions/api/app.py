@@ -285,9 +285,7 @@ def _next_cursor(position: dict[str, str] | None, query: dict[str, Any]) -> str 
 @app.route("/health")
 def health() -> Response:
     try:
-        store().ping()
-        reused = store().reused_session_ids()
-        open_suspects = store().open_suspects()
+        counts = store().fleet_counts()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
     current = settings()
@@ -301,8 +299,8 @@ def health() -> Response:
             "status": "ok",
             "database": "reachable",
             "dead_letters": dead_letters,
-            "reused_session_ids": reused,
-            "suspect_sessions_open": open_suspects,
+            "reused_session_ids": counts.reused_session_ids,
+            "suspect_sessions_open": counts.open_suspects,
             "alarms": alarm_states.current(),
         }
     )

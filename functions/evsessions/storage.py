@@ -159,6 +159,14 @@ def resolved(
     )
 
 
+@dataclass(frozen=True)
+class FleetCounts:
+    """The fleet's counters the health check shows."""
+
+    reused_session_ids: int
+    open_suspects: int
+
+
 class SessionStore(Protocol):
     def save(self, session: ChargingSession) -> SaveOutcome:
         """Store a session once: the same identity with content already stored is DUPLICATE and
@@ -206,8 +214,9 @@ class SessionStore(Protocol):
         """Chargers in id order with their connectors, and the id to continue after."""
         ...
 
-    def ping(self) -> None:
-        """Raise StorageUnavailable when the store cannot serve requests."""
+    def fleet_counts(self) -> FleetCounts:
+        """Both fleet counts in one read; raises StorageUnavailable when the store cannot serve
+        requests, so the health check needs no other call."""
         ...
 
 
@@ -325,5 +334,5 @@ class InMemorySessionStore:
         page = ordered[:limit]
         return page, (page[-1].charger_id if len(ordered) > limit else None)
 
-    def ping(self) -> None:
-        return None
+    def fleet_counts(self) -> FleetCounts:
+        return FleetCounts(self.reused_session_ids(), self.open_suspects())

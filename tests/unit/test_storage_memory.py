@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.storage import (
     BucketTotals,
+    FleetCounts,
     InMemorySessionStore,
     SaveOutcome,
     SessionQuery,
@@ -215,7 +216,7 @@ def test_chargers_with_connectors_lifetime_totals_and_last_end() -> None:
 
 
 def test_ping_of_memory_store_succeeds() -> None:
-    assert InMemorySessionStore().ping() is None
+    assert InMemorySessionStore().fleet_counts() == FleetCounts(0, 0)
 
 
 # --- property: a window listing paged to the end is exactly the sessions in the window ----------

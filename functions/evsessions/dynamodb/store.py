@@ -73,6 +73,7 @@ from evsessions.storage import (
     BucketTotals,
     ChargerSummary,
     ConnectorSummary,
+    FleetCounts,
     Position,
     ResolutionRefused,
     SaveOutcome,
@@ -699,8 +700,14 @@ class DynamoDbSessionStore:
             return summaries[:limit], summaries[limit - 1].charger_id
         return summaries, None
 
-    def ping(self) -> None:
-        self._call("describe_table", TableName=self.table)
+    def fleet_counts(self) -> FleetCounts:
+        """One GetItem, which is also the health check's proof that the table answers: a
+        DescribeTable costs DynamoDB Local a count of the table's items (687 ms p50 at 100,000
+        sessions, docs/pages/performance.md) and AWS a control-plane call."""
+        counters = self._fleet_counters()
+        return FleetCounts(
+            int(counters.get(REUSED_SESSION_IDS, 0)), int(counters.get(OPEN_SUSPECTS, 0))
+        )
 
 
 def _verdict_filter(query: SessionQuery) -> dict[str, str]:
