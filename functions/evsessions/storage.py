@@ -164,7 +164,9 @@ class FleetCounts:
     """The fleet's counters the health check shows."""
 
     reused_session_ids: int
+    """How many sessions were stored under an identity that already held another one."""
     open_suspects: int
+    """How many suspect sessions wait for an operator's decision."""
 
 
 class SessionStore(Protocol):
@@ -179,14 +181,6 @@ class SessionStore(Protocol):
         ...
 
     def get(self, key: SessionKey, occurrence: int = 1) -> ChargingSession | None: ...
-
-    def reused_session_ids(self) -> int:
-        """How many sessions were stored under an identity that already held another one."""
-        ...
-
-    def open_suspects(self) -> int:
-        """How many suspect sessions wait for an operator's decision."""
-        ...
 
     def resolve(
         self,
@@ -246,12 +240,6 @@ class InMemorySessionStore:
 
     def get(self, key: SessionKey, occurrence: int = 1) -> ChargingSession | None:
         return self.sessions.get((key, occurrence))
-
-    def reused_session_ids(self) -> int:
-        return sum(1 for _, occurrence in self.sessions if occurrence > 1)
-
-    def open_suspects(self) -> int:
-        return sum(1 for s in self.sessions.values() if s.counts_as == "suspect")
 
     def resolve(
         self,
@@ -335,4 +323,7 @@ class InMemorySessionStore:
         return page, (page[-1].charger_id if len(ordered) > limit else None)
 
     def fleet_counts(self) -> FleetCounts:
-        return FleetCounts(self.reused_session_ids(), self.open_suspects())
+        return FleetCounts(
+            reused_session_ids=sum(1 for _, occurrence in self.sessions if occurrence > 1),
+            open_suspects=sum(1 for s in self.sessions.values() if s.counts_as == "suspect"),
+        )

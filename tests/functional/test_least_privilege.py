@@ -71,7 +71,7 @@ def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     invalid = {**rule_event(*EARLY), "session_id": "not-the-topics"}  # no identity
     records = [("r0", reused, 1_764_268_500_000, 1), ("bad", invalid, 1_764_268_500_000, 1)]
     assert handle_batch(sqs_event("SessionQueue", records), None) == accepted
-    assert cached_store(Settings.from_env()).reused_session_ids() == 1
+    assert cached_store(Settings.from_env()).fleet_counts().reused_session_ids == 1
     cached_store.cache_clear()  # a new container: it knows no end times
     assert handle_batch(_batch(EARLY), None) == accepted
     assert listen_once(rule_event("2", "1", "3", "2025-11-27T18:30:00.000Z"), None) == {

@@ -85,7 +85,7 @@ def test_same_identity_and_content_again_is_a_duplicate_that_changes_nothing() -
     [charger], _ = store.chargers(10, None)
     assert charger.totals.sessions == 1
     assert charger.last_ended_at == "2025-11-27T18:00:00.000Z"
-    assert store.reused_session_ids() == 0
+    assert store.fleet_counts().reused_session_ids == 0
 
 
 def test_same_identity_with_other_content_is_the_next_occurrence() -> None:
@@ -106,7 +106,7 @@ def test_same_identity_with_other_content_is_the_next_occurrence() -> None:
     assert day.totals == Totals(2, Decimal("60"), 10_069, 90)
     [charger], _ = store.chargers(10, None)
     assert charger.last_ended_at == "2025-11-27T19:00:00.000Z"
-    assert store.reused_session_ids() == 1
+    assert store.fleet_counts().reused_session_ids == 1
     # AND either of them again is a duplicate, never a third occurrence
     assert store.save(replace(changed, received_at=T0)) is SaveOutcome.DUPLICATE
     assert store.save(original) is SaveOutcome.DUPLICATE

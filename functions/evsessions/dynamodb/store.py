@@ -364,12 +364,6 @@ class DynamoDbSessionStore:
         )
         return plain(response.get("Item") or {})
 
-    def reused_session_ids(self) -> int:
-        return int(self._fleet_counters().get(REUSED_SESSION_IDS, 0))
-
-    def open_suspects(self) -> int:
-        return int(self._fleet_counters().get(OPEN_SUSPECTS, 0))
-
     def resolve(
         self,
         key: SessionKey,
