@@ -324,7 +324,7 @@ def _id_tag_store(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterato
     the duration): the operator at this machine edits the list directly, as the API's
     operator-key routes do deployed."""
     from centralsystem.store import CentralSystemStore
-    from evsessions.dynamodb_store import create_client
+    from evsessions.dynamodb.store import create_client
     from evsessions.invocation import invoked_with
     from evsessions.settings import Settings
 
@@ -382,9 +382,9 @@ def _registry(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterator[An
     """The charger registry on the local database (a running `up`'s, or one started for the
     duration), written directly as the API's operator-key routes write it; a running system's
     broker, OCPP endpoint and publisher see a change within REGISTRY_CACHE_SECONDS."""
-    from evsessions.dynamodb_store import create_client
+    from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+    from evsessions.dynamodb.store import create_client
     from evsessions.invocation import invoked_with
-    from evsessions.registry_store import DynamoDBChargerRegistry
     from evsessions.settings import Settings
 
     template = load_template(runner.template_path)

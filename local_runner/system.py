@@ -21,13 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evsessions import alarm_states, metrics
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.invocation import invoked_with
-from evsessions.mqtt_connections import close_shared_pools
+from evsessions.mqtt.connections import close_shared_pools
 from evsessions.registry_seed import seed_missing, seed_records
-from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
+from evsessions.storage import FleetCounts
 from local_runner.environments import (
     broker_endpoint,
     cursor_secret,
@@ -128,13 +129,14 @@ class LocalSystem:
                 if g.tls_url
             ),
         ]
+        counts = self._fleet_counts()
         return snapshot(
             self.board,
             [Component(name, address) for name, address in filter(None, parts)],
             in_flight=sum(bridge.in_flight for bridge in self.bridges),
             dead_letters=self.dead_letters.count() if self.dead_letters else None,
-            reused_session_ids=self._count(lambda store: store.reused_session_ids()),
-            open_suspects=self._count(lambda store: store.open_suspects()),
+            reused_session_ids=None if counts is None else counts.reused_session_ids,
+            open_suspects=None if counts is None else counts.open_suspects,
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
             alarms=as_documents(self.alarm_states()),
@@ -159,15 +161,15 @@ class LocalSystem:
         with invoked_with(self.invokers[function].environment):
             yield Settings.from_env()
 
-    def _count(self, read: Callable[[DynamoDbSessionStore], int]) -> int | None:
-        """A count the store keeps (reused session ids, open suspects), read as the API reads
-        it (None: unreachable)."""
+    def _fleet_counts(self) -> FleetCounts | None:
+        """The counts the store keeps (reused session ids, open suspects), read as the API reads
+        them (None: unreachable)."""
         readers = [name for name, spec in self.template.functions.items() if spec.routes]
         if self.database is None or not readers or readers[0] not in self.invokers:
             return None
         try:
             with self.invoked_as(readers[0]) as settings:
-                return read(cached_store(settings))
+                return cached_store(settings).fleet_counts()
         except StorageUnavailable:
             return None
 

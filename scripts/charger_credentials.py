@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from evsessions.mqtt_identity import charger_identity
+from evsessions.mqtt.identity import charger_identity
 from evsessions.settings import Settings
 from local_runner.runner_settings import RunnerSettings
 

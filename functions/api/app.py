@@ -52,11 +52,11 @@ from evsessions.contract import (
     parse_time,
 )
 from evsessions.dead_letters import dead_letter_queue
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.integrity import RESOLUTION_ACTIONS, Resolution, Verdict, findings_json
 from evsessions.registry import STATUSES, RegistryError, record_from_json, valid_charger_id
-from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
 from evsessions.storage import (
     Bucket,
@@ -287,9 +287,7 @@ def _next_cursor(position: dict[str, str] | None, query: dict[str, Any]) -> str 
 @app.route("/health")
 def health() -> Response:
     try:
-        store().ping()
-        reused = store().reused_session_ids()
-        open_suspects = store().open_suspects()
+        counts = store().fleet_counts()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
     current = settings()
@@ -303,8 +301,8 @@ def health() -> Response:
             "status": "ok",
             "database": "reachable",
             "dead_letters": dead_letters,
-            "reused_session_ids": reused,
-            "suspect_sessions_open": open_suspects,
+            "reused_session_ids": counts.reused_session_ids,
+            "suspect_sessions_open": counts.open_suspects,
             "alarms": alarm_states.current(),
         }
     )

@@ -712,7 +712,8 @@ def _paths() -> JSON:
         "/health": _operation(
             "getHealth",
             "Is the API up and its table reachable?",
-            "A DescribeTable on the sessions table and a GetItem of the reuse counter.",
+            "One GetItem of the fleet's counters (reused session ids, open suspects), which"
+            " also shows the table answers.",
             [],
             {
                 "200": _ok(_ref("schemas", "Health"), "The table is reachable."),

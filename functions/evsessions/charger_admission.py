@@ -2,7 +2,7 @@
 IoT Core's custom authorizer for MQTT, and, as files, the local broker).
 
 A charger proves its id with its own password, HMAC-SHA256(fleet secret, id)
-(`evsessions.mqtt_identity`), and is let in only while the charger registry has an ACTIVE
+(`evsessions.mqtt.identity`), and is let in only while the charger registry has an ACTIVE
 record of it (read through `registry_cache`, so an added or retired charger is seen within
 REGISTRY_CACHE_SECONDS). The password is checked first: a wrong one costs no registry read.
 """
@@ -13,7 +13,7 @@ import hmac
 import logging
 
 from evsessions.errors import StorageUnavailable
-from evsessions.mqtt_identity import charger_password
+from evsessions.mqtt.identity import charger_password
 from evsessions.registry import valid_charger_id
 from evsessions.registry_cache import cached_registry
 from evsessions.settings import Settings

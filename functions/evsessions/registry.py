@@ -3,7 +3,7 @@ still serves), so adding or retiring one is a write, not a stack update.
 
 Pure: what a record is, how an operator's JSON becomes one (or a `RegistryError` that says what
 to fix), and how it is kept. Field names follow OCPI 2.2.1 (Location, EVSE, Connector), the
-shape a CDR's `cdr_location` is built from. The DynamoDB adapter is `registry_store`.
+shape a CDR's `cdr_location` is built from. The DynamoDB adapter is `dynamodb.registry`.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ def _connector(index: int, value: object) -> Connector:
 
 
 class ChargerRegistry(Protocol):
-    """The port: where records are kept. `registry_store.DynamoDBChargerRegistry` keeps them in
+    """The port: where records are kept. `dynamodb.registry.DynamoDBChargerRegistry` keeps them in
     the sessions table; tests may keep them in a dict with the same semantics."""
 
     def get(self, charger_id: str) -> ChargerRecord | None: ...

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from botocore.config import Config
 
 from evsessions.aws_clients import aws_client
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.registry import ChargerRecord, ChargerRegistry
-from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
 
 MAX_CACHED_CHARGERS = 10_000

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from evsessions.errors import PublishIncomplete
-from evsessions.publishing import OutgoingMessage, publisher_for
+from evsessions.mqtt.publishing import OutgoingMessage, publisher_for
 from evsessions.registry_cache import cached_registry
 from evsessions.registry_fleet import simulate_registry_tick, simulated_chargers
 from evsessions.settings import Settings

@@ -28,7 +28,7 @@ from api.app import app
 from api.openapi import openapi_document
 from evsessions.contract import parse_time
 from evsessions.dead_letters import dead_letter_queue
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from evsessions.registry_cache import cached_registry
 from listener.handler import handler as listener
 from local_runner.services.api_server import ApiServer

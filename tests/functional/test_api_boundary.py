@@ -11,9 +11,9 @@ from chalice.test import Client
 
 import api.app
 from centralsystem.store import CentralSystemStore
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import cached_store
 from evsessions.registry_seed import fleet_record
-from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
 from evsessions.storage import SessionStore
 from tests.functional.conftest import DOCUMENT, call, resolved, shared_api

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from brokerauth.handler import REFRESH_SECONDS, handler, principal
-from evsessions.mqtt_identity import charger_password
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.mqtt.identity import charger_password
 from evsessions.registry import RETIRED
 from evsessions.registry_seed import listed_record
-from evsessions.registry_store import DynamoDBChargerRegistry
 from local_runner.infra.broker_access import BrokerAccess
 from local_runner.infra.registry_identities import broker_chargers
 

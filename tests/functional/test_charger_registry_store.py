@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.registry import RETIRED, RegistryError, record_from_json
-from evsessions.registry_store import DynamoDBChargerRegistry
 
 
 def charger_json(**changes: Any) -> dict[str, Any]:

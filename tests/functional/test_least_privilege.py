@@ -26,12 +26,12 @@ from brokerauth.handler import handler as authorize_mqtt
 from centralsystem import handler as central_system
 from centralsystem.authorizer import Unauthorized
 from centralsystem.authorizer import handler as authorize
-from evsessions.dead_letter_archive import ARCHIVE_AFTER
-from evsessions.dynamodb_store import cached_store
-from evsessions.mqtt_identity import charger_password
+from evsessions.dynamodb.dead_letter_archive import ARCHIVE_AFTER
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import cached_store
+from evsessions.mqtt.identity import charger_password
 from evsessions.registry import RETIRED
 from evsessions.registry_seed import listed_record
-from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
 from listener import archive
 from listener.handler import handle_batch
@@ -76,7 +76,7 @@ def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     invalid = {**rule_event(*EARLY), "session_id": "not-the-topics"}  # no identity
     records = [("r0", reused, 1_764_268_500_000, 1), ("bad", invalid, 1_764_268_500_000, 1)]
     assert handle_batch(sqs_event("SessionQueue", records), None) == accepted
-    assert cached_store(Settings.from_env()).reused_session_ids() == 1
+    assert cached_store(Settings.from_env()).fleet_counts().reused_session_ids == 1
     cached_store.cache_clear()  # a new container: it knows no end times
     assert handle_batch(_batch(EARLY), None) == accepted
     assert listen_once(rule_event("2", "1", "3", "2025-11-27T18:30:00.000Z"), None) == {

@@ -15,9 +15,9 @@ from api import dashboard, openapi
 from api.docs import render_docs
 from centralsystem.store import CentralSystemStore
 from evsessions import contract
-from evsessions.dynamodb_store import create_client
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import create_client
 from evsessions.registry_seed import fleet_record
-from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
 from local_runner.services.template import load_template
 from tests.functional.conftest import DOCUMENT, ROOT, call, resolved, shared_api

@@ -15,9 +15,9 @@ from moto.iotdata.models import iotdata_backends
 from evsessions.contract import parse_session
 from evsessions.errors import PublishIncomplete
 from evsessions.fleet import simulate_tick
-from evsessions.mqtt_connections import Delivery
-from evsessions.mqtt_identity import charger_password
-from evsessions.publishing import MqttPublisher, OutgoingMessage
+from evsessions.mqtt.connections import Delivery
+from evsessions.mqtt.identity import charger_password
+from evsessions.mqtt.publishing import MqttPublisher, OutgoingMessage
 from evsessions.settings import Settings
 from publisher.handler import handler
 from tests.functional.conftest import REGION, load_event

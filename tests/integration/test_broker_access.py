@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from evsessions.mqtt_identity import MqttIdentity
+from evsessions.mqtt.identity import MqttIdentity
 from local_runner.infra.broker import Broker, start_embedded, start_mosquitto
 from local_runner.infra.broker_access import BrokerAccess, broker_access
 from local_runner.infra.certificates import ensure_tls_files

@@ -21,9 +21,9 @@ import boto3
 import pytest
 from moto.iotdata.models import iotdata_backends
 
-from evsessions.mqtt_identity import charger_password
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.mqtt.identity import charger_password
 from evsessions.registry_seed import listed_record
-from evsessions.registry_store import DynamoDBChargerRegistry
 from local_runner.infra.built_functions import (
     BuiltFunction,
     Invocation,

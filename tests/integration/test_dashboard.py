@@ -27,10 +27,10 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from websockets import Subprotocol
 from websockets.asyncio.client import connect
 
-from evsessions.dynamodb_store import create_client
-from evsessions.mqtt_identity import charger_password
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import create_client
+from evsessions.mqtt.identity import charger_password
 from evsessions.registry import record_from_json
-from evsessions.registry_store import DynamoDBChargerRegistry
 from local_runner.system import LocalSystem
 from tests.functional.test_charger_registry_store import charger_json
 from tests.integration.conftest import DASHBOARD_CHARGERS, ROOT

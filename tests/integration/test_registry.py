@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from evsessions.errors import PublishIncomplete
-from evsessions.mqtt_identity import charger_identity, charger_password
+from evsessions.mqtt.identity import charger_identity, charger_password
 from local_runner.services.events import scheduled_event
 from local_runner.system import LocalSystem
 from tests.functional.test_charger_registry_store import charger_json

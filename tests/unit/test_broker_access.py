@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evsessions.mqtt_identity import (
+from evsessions.mqtt.identity import (
     charger_identity,
     charger_of_topic,
     charger_password,

@@ -29,7 +29,7 @@ from evsessions import charger_admission
 from evsessions.contract import parse_session
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import finding
-from evsessions.mqtt_identity import charger_password
+from evsessions.mqtt.identity import charger_password
 from evsessions.registry import RETIRED, MemoryChargerRegistry
 from evsessions.registry_cache import CachedRegistry
 from evsessions.registry_seed import listed_record, seed_records

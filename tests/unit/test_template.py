@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from evsessions.contract import TOPIC_FILTER, parse_session
-from evsessions.dynamodb_items import session_item
+from evsessions.dynamodb.items import session_item
 from local_runner.services.iot_sql import MessageContext
 from local_runner.services.template import QueueBatching, Template, TemplateError, load_template
 

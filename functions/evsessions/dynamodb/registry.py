@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.contract import format_time
-from evsessions.dynamodb_errors import error_code, raise_translated
-from evsessions.dynamodb_items import plain, typed
+from evsessions.dynamodb.errors import error_code, raise_translated
+from evsessions.dynamodb.items import plain, typed
+from evsessions.dynamodb.keys import REGISTRY, registry_key
 from evsessions.errors import StorageUnavailable
 from evsessions.registry import ChargerRecord, record_from_json
 
@@ -27,12 +28,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
-
-REGISTRY = "REGISTRY#CHARGERS"
-
-
-def registry_key(charger_id: str) -> dict[str, str]:
-    return {"pk": REGISTRY, "sk": charger_id}
 
 
 def record_item(record: ChargerRecord) -> dict[str, Any]:
