@@ -4,6 +4,7 @@ TLS that only a client trusting the local CA gets through."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import ssl
 from collections.abc import Iterator
@@ -213,3 +214,39 @@ def test_reloaded_identities_admit_a_new_charger_and_refuse_a_removed_one(
     finally:
         broker.reload(access)
         eventually(lambda: connects("2"))
+
+
+def test_a_charger_removed_while_connected_publishes_nothing_more(
+    secured: tuple[Broker, BrokerAccess],
+) -> None:
+    # GIVEN charger 2 connected, and the rule's subscription
+    broker, access = secured
+    assert broker.reload is not None
+    subscriber = _Subscriber(broker, access)
+    retired = _client(access.charger("2"))
+    active = _client(access.charger("1"))
+    assert _connect(retired, broker.host, broker.port) == "accepted"
+    assert _connect(active, broker.host, broker.port) == "accepted"
+    try:
+        # WHEN its identity is removed (retired in the registry) while it stays connected
+        broker.reload(replace(access, charger_ids=("1",)))
+
+        def delivered(n: int) -> list[str]:
+            """What arrives of charger 2's n-th message, charger 1's marker after it."""
+            # mosquitto disconnects it: paho then says "not currently connected"
+            with contextlib.suppress(RuntimeError):
+                _publish(retired, f"charger/2/connector/1/session/{100 + n}")
+            _publish(active, f"charger/1/connector/1/session/{100 + n}")
+            return subscriber.topics_until(f"charger/1/connector/1/session/{100 + n}")
+
+        # THEN, once the broker took the new identities (mosquitto reloads on SIGHUP and drops
+        # the connection; amqtt refuses its publishes: waited for, with a deadline), its
+        # messages no longer reach the rule
+        attempts = iter(range(50))
+        eventually(lambda: len(delivered(next(attempts))) == 1)
+    finally:
+        for client in (retired, active):
+            client.disconnect()
+            client.loop_stop()
+        subscriber.close()
+        broker.reload(access)
