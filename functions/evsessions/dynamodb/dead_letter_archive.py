@@ -11,13 +11,14 @@ archives that letter once when it runs again.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from evsessions.dead_letters import ReceivedLetter
+from evsessions.dynamodb.errors import ConditionFailed, call
 from evsessions.dynamodb.items import typed
 from evsessions.dynamodb.keys import dead_letter_key
-from evsessions.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,19 +56,11 @@ class DeadLetterArchive:
 
     def put(self, letter: ReceivedLetter, archived_at: datetime) -> None:
         """Keep the letter; one already kept (an earlier run died before its delete) stays."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from evsessions.dynamodb.errors import error_code, raise_translated
-
-        try:
-            self.client.put_item(
+        with contextlib.suppress(ConditionFailed):
+            call(
+                self.client,
+                "put_item",
                 TableName=self.table,
                 Item=typed(archive_item(letter, archived_at)),
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return
-            raise_translated("PutItem", error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB PutItem failed: {error}") from error

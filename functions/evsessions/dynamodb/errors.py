@@ -8,9 +8,9 @@ goes up as it is, loud, never dressed as "try again".
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.errors import StorageUnavailable
 
@@ -39,3 +39,21 @@ def raise_translated(operation: str, error: ClientError) -> NoReturn:
     if code in TRANSIENT_CODES:
         raise StorageUnavailable(f"DynamoDB {operation} failed: {code}") from error
     raise error
+
+
+class ConditionFailed(Exception):
+    """A conditional write found the item already there (or not there): an answer, not a
+    failure (a seed already kept, a transaction already stopped)."""
+
+
+def call(client: Any, operation: str, **arguments: Any) -> dict[str, Any]:
+    """One DynamoDB call under the policy: a failed condition is ConditionFailed, a transient
+    failure StorageUnavailable, anything else the ClientError itself."""
+    try:
+        return cast(dict[str, Any], getattr(client, operation)(**arguments))
+    except ClientError as error:
+        if error_code(error) == "ConditionalCheckFailedException":
+            raise ConditionFailed(operation) from None
+        raise_translated(operation, error)
+    except BotoCoreError as error:
+        raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error

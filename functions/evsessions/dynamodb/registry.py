@@ -13,15 +13,12 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from evsessions.contract import format_time
-from evsessions.dynamodb.errors import error_code, raise_translated
+from evsessions.dynamodb.errors import ConditionFailed, call
 from evsessions.dynamodb.items import plain, typed
 from evsessions.dynamodb.keys import REGISTRY, registry_key
-from evsessions.errors import StorageUnavailable
 from evsessions.registry import ChargerRecord, record_from_json
 
 if TYPE_CHECKING:
@@ -56,13 +53,8 @@ class DynamoDBChargerRegistry:
         self.client = client
         self.now = now
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
-        except ClientError as error:
-            raise_translated(operation, error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        return call(self.client, operation, **arguments)
 
     def get(self, charger_id: str) -> ChargerRecord | None:
         answer = self._call("get_item", TableName=self.table, Key=typed(registry_key(charger_id)))
@@ -80,17 +72,14 @@ class DynamoDBChargerRegistry:
         retirement, or an earlier seed wins); True when it was written."""
         stamped = replace(record, last_updated=format_time(self.now()))
         try:
-            self.client.put_item(
+            self._call(
+                "put_item",
                 TableName=self.table,
                 Item=typed(record_item(stamped)),
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise_translated("put_item", error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB put_item failed: {error}") from error
+        except ConditionFailed:
+            return False
         return True
 
     def records(self) -> list[ChargerRecord]:

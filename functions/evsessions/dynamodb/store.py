@@ -16,17 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from evsessions import metrics
 from evsessions.aws_clients import aws_client
 from evsessions.contract import MAX_CLOCK_AHEAD, ChargingSession, SessionKey, format_time
 from evsessions.dynamodb.backoff import ConflictBackoff
 from evsessions.dynamodb.counts import TransactionCounts
-from evsessions.dynamodb.errors import raise_translated
+from evsessions.dynamodb.errors import call
 from evsessions.dynamodb.fan_out import WORKERS, FanOut, concurrently
 from evsessions.dynamodb.items import (
     LAST_ENDED_AT,
@@ -190,14 +190,8 @@ class DynamoDbSessionStore:
     def from_settings(cls, settings: Settings) -> DynamoDbSessionStore:
         return cls(settings.sessions_table, create_client(settings))
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """Run one API call, translating transport and throttling errors to StorageUnavailable."""
-        try:
-            return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
-        except ClientError as error:
-            raise_translated(operation, error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        return call(self.client, operation, **arguments)
 
     def save(self, session: ChargingSession) -> SaveOutcome:
         return self.save_many([session])[0]
