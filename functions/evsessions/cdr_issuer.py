@@ -8,15 +8,19 @@ its CDRs is repaired by the retry that failure causes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from evsessions.cdr_store import DynamoDBCdrs, Issue
 from evsessions.cdrs import Party, Snapshot, session_cdrs, session_start
 from evsessions.charger_tariffs import ChargerTariffs, fleet_fallback, ocpp_fallback
 from evsessions.contract import ChargingSession
 from evsessions.fleet import charger_type
+from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
+from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import Tariff
 
 
@@ -61,3 +65,16 @@ class CdrIssuer:
         """Issue the CDRs of these stored sessions (each with its occurrence); how many sessions
         had none issued before."""
         return self.cdrs.issue([self.planned(session) for session in sessions])
+
+
+@functools.lru_cache(maxsize=4)
+def cached_issuer(settings: Settings, client: Any) -> CdrIssuer:
+    """One issuer (and its caches) per configuration and client, made on first use."""
+    table = settings.sessions_table
+    registry = DynamoDBChargerRegistry(table, client)
+    return CdrIssuer(
+        DynamoDBCdrs(table, client),
+        ChargerTariffs(registry.get, DynamoDBTariffs(table, client)),
+        Party(settings.ocpi_country_code, settings.ocpi_party_id),
+        fallback_for(settings),
+    )

@@ -38,8 +38,11 @@ VERSION_LEAD = timedelta(seconds=60)
 
 
 class VersionRefused(PipelineError):
-    """A version that would change what is already priced (starts too soon, or its start is
-    taken); the message says which."""
+    """A version that would change what is already priced: it starts too soon."""
+
+
+class VersionTaken(VersionRefused):
+    """A version of the tariff starts at that moment already (it is never rewritten)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,7 @@ class DynamoDBTariffs:
         except ClientError as error:
             reasons = error.response.get("CancellationReasons", [])
             if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                raise VersionRefused(
+                raise VersionTaken(
                     f"tariff {tariff_id} has a version starting {format_time(start)} already"
                 ) from None
             raise_translated("transact_write_items", error)

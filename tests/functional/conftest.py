@@ -26,6 +26,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from api.app import app
 from api.openapi import openapi_document
+from evsessions.cdr_issuer import cached_issuer
 from evsessions.contract import parse_time
 from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import cached_store
@@ -64,9 +65,11 @@ def create_table_kwargs(spec: TableSpec) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def fresh_store_cache() -> Iterator[None]:
     cached_store.cache_clear()
+    cached_issuer.cache_clear()
     dead_letter_queue.cache_clear()
     yield
     cached_store.cache_clear()
+    cached_issuer.cache_clear()
     dead_letter_queue.cache_clear()
 
 
