@@ -389,6 +389,10 @@ def start_system(
             "operators resolve suspect sessions with x-operator-key: "
             f"{runner.local_data_dir / 'secrets' / 'operator-key'}"
         )
+        say(
+            "OCPI partners read CDRs with Authorization: Token "
+            f"{runner.local_data_dir / 'secrets' / 'ocpi-token'}"
+        )
         system.dead_letters = dead_letter_store(runner.local_data_dir)
         system.dead_letter_queue = local_dead_letter_queue(runner.local_data_dir)
         environments = function_environments(
@@ -399,6 +403,7 @@ def start_system(
                 "OPERATOR_KEY": local_secret(
                     runner.local_data_dir, "operator-key", settings.operator_key
                 ),
+                "OCPI_TOKEN": local_secret(runner.local_data_dir, "ocpi-token", settings.ocpi_token),
             },
             endpoints={
                 "DYNAMODB_ENDPOINT_URL": system.database.endpoint_url,
