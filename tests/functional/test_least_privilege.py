@@ -119,14 +119,26 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
         "/totals?from=2025-11-01&to=2025-12-01",
         "/totals?charger=1&bucket=hour&from=2025-11-27&to=2025-11-28",
         "/chargepoints",
+        "/tariffs",
+        "/tariffs/AC-1",
+        "/sessions/1/1/1/cdrs",
     ]
     operator = {
         "x-operator-key": "operator-key-of-the-least-privilege-scenario",
         "content-type": "application/json",
     }
+    monkeypatch.setenv("OCPI_TOKEN", "ocpi-token-of-the-least-privilege-scenario")
+    ocpi = {"Authorization": "Token ocpi-token-of-the-least-privilege-scenario"}
+    energy = {"type": "ENERGY", "price": 0.3, "step_size": 1}
+    tariff = json.dumps({"currency": "EUR", "elements": [{"price_components": [energy]}]})
     with Client(app, stage_name="dev", project_dir=str(API_DIR)) as client:
         put = client.http.put("/idtags/CARD-1", headers=operator, body='{"status": "Blocked"}')
         assert put.status_code == 200, put.body
+        put = client.http.put("/tariffs/AC-1", headers=operator, body=tariff)
+        assert put.status_code == 201, put.body
+        for path in ["/ocpi/versions", "/ocpi/2.2.1", "/ocpi/2.2.1/cdrs?limit=1"]:
+            response = client.http.get(path, headers=ocpi)
+            assert response.status_code == 200, (path, response.body)
         for path in [*paths, "/idtags", "/idtags/CARD-1"]:
             response = client.http.get(path)
             assert response.status_code == 200, (path, response.body)
@@ -137,6 +149,12 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
             body='{"action": "accept", "reason": "checked"}',
         )
         assert response.status_code == 200, response.body
+        response = client.http.post(  # asked again: 409, and its CDR issued if it was not
+            "/sessions/1/1/9/resolution",
+            headers=operator,
+            body='{"action": "void", "reason": "checked"}',
+        )
+        assert response.status_code == 409, response.body
 
 
 def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") -> dict[str, Any]:
