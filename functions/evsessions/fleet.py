@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import SessionKey, format_time
 from evsessions.settings import Settings
+from evsessions.tariffs import Tariff, Usage, price
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,30 @@ def _charge(rng: random.Random, kind: ChargerType, settings: Settings) -> tuple[
     return round(energy, 3), duration, cost
 
 
+TariffFor = Callable[[str, datetime], Tariff | None]
+"""A charger's tariff in force at a moment, or None: priced with the settings' tariff."""
+
+
+def _no_tariff(charger_id: str, started: datetime) -> Tariff | None:
+    return None
+
+
 def simulate_session(
-    scheduled: datetime, charger: int, connector: int, settings: Settings
+    scheduled: datetime,
+    charger: int,
+    connector: int,
+    settings: Settings,
+    tariff_for: TariffFor = _no_tariff,
 ) -> SimulatedSession:
-    """The session that ended on this connector at the scheduled tick."""
+    """The session that ended on this connector at the scheduled tick, costed with its charger's
+    tariff at its start when it has one (`charger_tariffs`), else with the settings'."""
     rng = _rng("session", int(scheduled.timestamp()), charger, connector)
     energy, duration, cost = _charge(rng, charger_type(charger), settings)
     session_id = int(scheduled.timestamp())
     ended_at = scheduled - timedelta(seconds=rng.randint(0, 59))
+    tariff = tariff_for(str(charger), ended_at - timedelta(seconds=duration))
+    if tariff is not None:
+        cost = price(tariff, Usage(Decimal(str(energy)) * 1000, duration)).total.cents
     payload = {
         "session_id": session_id,
         "energy_delivered_in_kWh": energy,
@@ -106,10 +125,12 @@ def simulate_session(
     return SimulatedSession(SessionKey(str(charger), str(connector), str(session_id)), payload)
 
 
-def simulate_tick(scheduled: datetime, settings: Settings) -> list[SimulatedSession]:
+def simulate_tick(
+    scheduled: datetime, settings: Settings, tariff_for: TariffFor = _no_tariff
+) -> list[SimulatedSession]:
     """One finished session for every connector of the configured fleet (ids start at 1)."""
     return [
-        simulate_session(scheduled, charger, connector, settings)
+        simulate_session(scheduled, charger, connector, settings, tariff_for)
         for charger in range(1, settings.fleet_chargers + 1)
         for connector in range(1, settings.fleet_connectors_per_charger + 1)
     ]

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import datetime
 from typing import Any
 
+from botocore.config import Config
+
+from evsessions.aws_clients import aws_client
+from evsessions.charger_tariffs import ChargerTariffs
 from evsessions.errors import PublishIncomplete
-from evsessions.fleet import simulate_tick
+from evsessions.fleet import TariffFor, simulate_tick
 from evsessions.publishing import OutgoingMessage, publisher_for
+from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
+from evsessions.tariff_store import DynamoDBTariffs
+from evsessions.tariffs import Tariff
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +33,40 @@ def scheduled_time(event: dict[str, Any]) -> datetime:
         ) from None
 
 
+@functools.lru_cache(maxsize=4)
+def _charger_tariffs(settings: Settings) -> ChargerTariffs:
+    """Made once per container and settings (not at import: tests mock AWS first); its caches
+    then live as long as the container."""
+    client = aws_client(
+        "dynamodb",
+        settings.aws_region,
+        settings.dynamodb_endpoint_url,
+        Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 3}),
+    )
+    table = settings.sessions_table
+    return ChargerTariffs(
+        DynamoDBChargerRegistry(table, client).get, DynamoDBTariffs(table, client)
+    )
+
+
+def _tariff_for(settings: Settings) -> TariffFor:
+    """A simulated charger's tariff at a moment: the registry's, when it names one."""
+    chooser = _charger_tariffs(settings)
+
+    def tariff_for(charger_id: str, started: datetime) -> Tariff | None:
+        version = chooser.choose(charger_id, started).version
+        return None if version is None else version.tariff
+
+    return tariff_for
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Publish the tick's sessions with QoS 1; raise if any was unconfirmed, so it is retried."""
     settings = Settings.from_env()
     tick = scheduled_time(event)
     messages = [
         OutgoingMessage(s.key.topic, json.dumps(s.payload, separators=(",", ":")).encode())
-        for s in simulate_tick(tick, settings)
+        for s in simulate_tick(tick, settings, _tariff_for(settings))
     ]
     report = publisher_for(settings).publish_all(messages)
     summary = {

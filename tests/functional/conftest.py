@@ -33,6 +33,7 @@ from evsessions.dynamodb_store import cached_store
 from listener.handler import handler as listener
 from local_runner.services.api_server import ApiServer
 from local_runner.services.template import TableSpec, load_template
+from publisher.handler import _charger_tariffs as charger_tariffs
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
@@ -66,10 +67,12 @@ def create_table_kwargs(spec: TableSpec) -> dict[str, Any]:
 def fresh_store_cache() -> Iterator[None]:
     cached_store.cache_clear()
     cached_issuer.cache_clear()
+    charger_tariffs.cache_clear()
     dead_letter_queue.cache_clear()
     yield
     cached_store.cache_clear()
     cached_issuer.cache_clear()
+    charger_tariffs.cache_clear()
     dead_letter_queue.cache_clear()
 
 

@@ -27,7 +27,11 @@ from centralsystem.authorizer import handler as authorize
 from evsessions.dead_letter_archive import ARCHIVE_AFTER
 from evsessions.dynamodb_store import cached_store
 from evsessions.mqtt_identity import charger_password
+from evsessions.registry import record_from_json
+from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
+from evsessions.tariff_store import DynamoDBTariffs
+from evsessions.tariffs import tariff_from_json
 from listener import archive
 from listener.handler import handle_batch
 from listener.handler import handler as listen_once
@@ -54,6 +58,7 @@ def publisher_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "2")
     monkeypatch.setenv("FLEET_CONNECTORS_PER_CHARGER", "2")
+    register_with_tariff("2", "AC-2", datetime(2025, 1, 1, tzinfo=UTC))  # charger 2 priced by it
     assert publish_tick(load_event("schedule.json"), None)["published"] == 4
 
 
@@ -172,6 +177,23 @@ def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") 
     }
 
 
+def register_with_tariff(charger: str, tariff_id: str, start: datetime) -> None:
+    """The charger in the registry, on a tariff whose only version starts at `start`."""
+    table = Settings.from_env().sessions_table
+    db = boto3.client("dynamodb", region_name=REGION)
+    where = {"address": "Storgata 1", "city": "Oslo", "postal_code": "0155", "country": "NOR"}
+    where |= {"coordinates": {"latitude": 59.9, "longitude": 10.7}, "time_zone": "Europe/Oslo"}
+    plug = {"connector_id": 1, "standard": "IEC_62196_T2", "format": "SOCKET"}
+    plug |= {"power_type": "AC_3_PHASE", "max_electric_power_w": 22_000}
+    body = {"name": "One", "location": where, "connectors": [plug], "tariff_id": tariff_id}
+    DynamoDBChargerRegistry(table, db).put(record_from_json(charger, body))
+    energy = {"type": "ENERGY", "price": 0.3, "step_size": 1}
+    tariff = tariff_from_json({"currency": "EUR", "elements": [{"price_components": [energy]}]})
+    DynamoDBTariffs(table, db, now=lambda: start - timedelta(days=1)).put_version(
+        tariff_id, tariff[0], start
+    )
+
+
 def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """A charge point connects, boots, is authorized, starts and stops a transaction (the
     session published through the IoT data plane, as deployed), each answer posted back through
@@ -179,6 +201,7 @@ def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "2")
     central_system._central_system.cache_clear()
+    register_with_tariff("1", "AC-1", datetime(2026, 11, 29, tzinfo=UTC))  # priced by it
     start = {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-11-29T10:00:00Z"}
     stop = {"transactionId": 1, "meterStop": 5_000, "timestamp": "2026-11-29T10:30:00Z"}
     boot = {"chargePointVendor": "V", "chargePointModel": "M"}

@@ -27,8 +27,9 @@ TICK_MS = TICK_EPOCH * 1000
 
 
 @pytest.fixture
-def iot_fleet(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fleet of 3 chargers x 2 connectors publishing through the IoT data plane (moto)."""
+def iot_fleet(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet of 3 chargers x 2 connectors publishing through the IoT data plane (moto); the
+    table holds the registry the publisher reads its chargers' tariffs from (empty: settings)."""
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "3")
     monkeypatch.setenv("FLEET_CONNECTORS_PER_CHARGER", "2")
@@ -100,7 +101,7 @@ def test_event_without_time_is_refused(iot_fleet: None) -> None:
 
 
 def test_unreachable_mqtt_broker_raises_publish_incomplete(
-    monkeypatch: pytest.MonkeyPatch,
+    sessions_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the MQTT transport pointed at a port where no broker listens
     monkeypatch.setenv("PUBLISH_TRANSPORT", "mqtt")
@@ -120,7 +121,7 @@ def test_unreachable_mqtt_broker_raises_publish_incomplete(
 
 
 def test_silent_broker_raises_publish_incomplete_after_the_timeout(
-    monkeypatch: pytest.MonkeyPatch,
+    sessions_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a port that accepts TCP connections but never answers MQTT
     with socket.socket() as silent:
