@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from api import ocpi
+from api.limits import MAX_OCCURRENCE
 
 JSON = dict[str, Any]
 TARIFF_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{1,36}$"
@@ -259,7 +260,11 @@ def paths(session_identity: list[JSON]) -> JSON:
                 "tags": ["billing"],
                 "parameters": [
                     *session_identity,
-                    {"name": "occurrence", **query, "schema": {"type": "integer", "minimum": 1}},
+                    {
+                        "name": "occurrence",
+                        **query,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_OCCURRENCE},
+                    },
                 ],
                 "responses": {
                     "200": _ok("SessionCdrs", "The CDRs."),
