@@ -348,3 +348,34 @@ def test_tariffs_are_managed_with_the_operator_key(api: Client) -> None:
     listed = json.loads(api.http.get("/tariffs/AC-9").body)
     assert [v["start_date_time"] for v in listed["versions"]] == [start]
     assert api.http.get("/tariffs/NONE").status_code == 404
+
+
+def test_a_clean_session_whose_cdr_was_not_issued_gets_it_when_redelivered(
+    api: Client, database: tuple[Any, str, str]
+) -> None:
+    db, table, _ = database
+    # GIVEN a clean session stored, whose CDR is then lost (as if the listener had failed
+    # between storing the batch and issuing its CDRs)
+    register(db, table, "LOST-1", None)
+    ended = DAY + timedelta(hours=9)
+    session("LOST-1", 3, ended, 2, 600, 128)
+    [issued] = json.loads(api.http.get("/sessions/LOST-1/1/3/cdrs").body)["cdrs"]
+    db.delete_item(
+        TableName=table,
+        Key={"pk": {"S": "SESSIONCDRS#LOST-1#1#3#1"}, "sk": {"S": issued["id"]}},
+    )
+    # WHEN the message comes again (the failed batch is redelivered)
+    event = {
+        "session_id": 3,
+        "energy_delivered_in_kWh": 2,
+        "duration_in_seconds": 600,
+        "session_cost_in_cents": 128,
+        "ended_at": format_time(ended),
+        "topic": "charger/LOST-1/connector/1/session/3",
+        "received_at": int(ended.timestamp() * 1000) + 60_000,
+    }
+    assert listener(event, None)["status"] == "duplicate"
+    # THEN the session has its CDR again, under the same id
+    [again] = json.loads(api.http.get("/sessions/LOST-1/1/3/cdrs").body)["cdrs"]
+    assert again["id"] == issued["id"]
+    assert_ocpi(again)
