@@ -6,19 +6,16 @@ import functools
 import json
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.config import Config
-
-from evsessions.aws_clients import aws_client
-from evsessions.charger_tariffs import ChargerTariffs
 from evsessions.errors import PublishIncomplete
 from evsessions.fleet import TariffFor, simulate_tick
 from evsessions.publishing import OutgoingMessage, publisher_for
-from evsessions.registry_store import DynamoDBChargerRegistry
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import Tariff
+
+if TYPE_CHECKING:
+    from evsessions.charger_tariffs import ChargerTariffs
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +33,16 @@ def scheduled_time(event: dict[str, Any]) -> datetime:
 @functools.lru_cache(maxsize=4)
 def _charger_tariffs(settings: Settings) -> ChargerTariffs:
     """Made once per container and settings (not at import: tests mock AWS first); its caches
-    then live as long as the container."""
+    then live as long as the container. Its modules are imported here, not at the top: they
+    import botocore, which the publisher otherwise imports only when it first publishes (half a
+    second of a cold start here)."""
+    from botocore.config import Config
+
+    from evsessions.aws_clients import aws_client
+    from evsessions.charger_tariffs import ChargerTariffs
+    from evsessions.registry_store import DynamoDBChargerRegistry
+    from evsessions.tariff_store import DynamoDBTariffs
+
     client = aws_client(
         "dynamodb",
         settings.aws_region,
