@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.contract import SessionKey, format_time
-from evsessions.dynamodb_errors import error_code, raise_translated
+from evsessions.dynamodb_errors import raise_translated
 from evsessions.dynamodb_items import BY_MONTH, plain, typed
 from evsessions.errors import StorageUnavailable
 from evsessions.fan_out import FanOut, concurrently
@@ -33,6 +33,9 @@ else:
     DynamoDBClient = Any
 
 CDR_MONTHS = "CDRMONTHS"
+MAX_TRANSACTION_ITEMS = 100
+"""DynamoDB's limit on the items of one TransactWriteItems call."""
+_TRANSIENT = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 CDR_MONTH_PREFIX = "CDRS#"
 
 
@@ -93,15 +96,18 @@ class DynamoDBCdrs:
                 "put_item", TableName=self.table, Item=typed({"pk": CDR_MONTHS, "sk": month})
             )
             self._marked.add(month)
-        calls: list[Callable[[], bool]] = [
-            functools.partial(self._issue_one, issue) for issue in issues if issue.cdrs
+        chunks: list[list[Issue]] = [[]]
+        for issue in (i for i in issues if i.cdrs):
+            if sum(len(i.cdrs) for i in chunks[-1]) + len(issue.cdrs) > MAX_TRANSACTION_ITEMS:
+                chunks.append([])
+            chunks[-1].append(issue)
+        calls: list[Callable[[], int]] = [
+            functools.partial(self._issue_chunk, chunk) for chunk in chunks if chunk
         ]
         return sum(self.fan_out(calls))
 
-    def _issue_one(self, issue: Issue) -> bool:
-        """One transaction: a session's CDRs are issued all or none (a Credit CDR never without
-        the CDR it credits)."""
-        puts: list[dict[str, Any]] = [
+    def _puts(self, issue: Issue) -> list[dict[str, Any]]:
+        return [
             {
                 "Put": {
                     "TableName": self.table,
@@ -111,22 +117,41 @@ class DynamoDBCdrs:
             }
             for cdr in issue.cdrs
         ]
-        try:
-            if len(puts) == 1:
-                self.client.put_item(**puts[0]["Put"])
-            else:
+
+    def _issue_chunk(self, chunk: list[Issue]) -> int:
+        """One transaction for up to 100 CDRs (a round trip per 100, not per CDR), each session's
+        together: its CDRs are issued all or none (a Credit CDR never without the CDR it
+        credits). A session whose CDRs were issued before cancels the transaction; it is left
+        out and the rest tried again."""
+        pending = list(chunk)
+        while pending:
+            puts = [put for issue in pending for put in self._puts(issue)]
+            try:
                 self.client.transact_write_items(TransactItems=cast(Any, puts))
-        except ClientError as error:
-            code = error_code(error)
-            reasons = error.response.get("CancellationReasons", [])
-            if code == "ConditionalCheckFailedException" or any(
-                r.get("Code") == "ConditionalCheckFailed" for r in reasons
-            ):
-                return False
-            raise_translated("put_item", error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB put_item failed: {error}") from error
-        return True
+                return len(pending)
+            except ClientError as error:
+                reasons = [
+                    str(r.get("Code")) for r in error.response.get("CancellationReasons", [])
+                ]
+                if "ConditionalCheckFailed" not in reasons:
+                    if any(code in _TRANSIENT for code in reasons):
+                        raise StorageUnavailable(
+                            f"CDRs not issued: {sorted(set(reasons))}"
+                        ) from error
+                    raise_translated("transact_write_items", error)
+                issued_before: set[int] = set()
+                position = 0
+                for index, issue in enumerate(pending):
+                    mine = reasons[position : position + len(issue.cdrs)]
+                    position += len(issue.cdrs)
+                    if "ConditionalCheckFailed" in mine:
+                        issued_before.add(index)
+                pending = [issue for i, issue in enumerate(pending) if i not in issued_before]
+            except BotoCoreError as error:
+                raise StorageUnavailable(
+                    f"DynamoDB transact_write_items failed: {error}"
+                ) from error
+        return 0
 
     # --- reading ---
 

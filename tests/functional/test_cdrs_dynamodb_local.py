@@ -379,3 +379,25 @@ def test_a_clean_session_whose_cdr_was_not_issued_gets_it_when_redelivered(
     [again] = json.loads(api.http.get("/sessions/LOST-1/1/3/cdrs").body)["cdrs"]
     assert again["id"] == issued["id"]
     assert_ocpi(again)
+
+
+def test_a_batch_of_cdrs_issues_the_new_ones_beside_ones_issued_before(
+    database: tuple[Any, str, str],
+) -> None:
+    from evsessions.cdr_store import DynamoDBCdrs, Issue
+
+    db, table, _ = database
+    cdrs = DynamoDBCdrs(table, db)
+
+    def issue(number: int, city: str) -> Issue:
+        key = SessionKey("MIX-1", "1", str(number))
+        cdr = {"id": cdr_id(key, 1), "last_updated": "2026-11-27T10:00:00.000Z", "city": city}
+        return Issue(key, 1, [cdr])
+
+    # GIVEN one session's CDR issued already
+    assert cdrs.issue([issue(2, "Oslo")]) == 1
+    # WHEN it is issued again in one transaction with two new ones
+    assert cdrs.issue([issue(1, "Bergen"), issue(2, "Bergen"), issue(3, "Bergen")]) == 2
+    # THEN the two new ones are issued, and the one issued before stays as it was
+    cities = [cdrs.of_session(SessionKey("MIX-1", "1", str(n)), 1)[0]["city"] for n in (1, 2, 3)]
+    assert cities == ["Bergen", "Oslo", "Bergen"]
