@@ -106,6 +106,9 @@ class StopReading:
     findings: tuple[Finding, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
     transaction_data: tuple[Reading, ...] = ()
+    priced_by: str | None = None
+    """The tariff the first Stop was priced with, kept with it so a replay is priced alike:
+    a tariff id, "" for the settings' tariff, None for a Stop kept before this was recorded."""
 
 
 # --- values as a charger sends them ---------------------------------------------------------------

@@ -130,3 +130,34 @@ def test_a_simulated_session_is_costed_with_its_chargers_tariff(sessions_table: 
         == simulate_session(tick, 2, 1, settings).payload
     )
     assert json.dumps(plain)  # the payload stays JSON
+
+
+def test_a_replayed_stop_is_priced_with_the_tariff_of_its_first_stop(sessions_table: str) -> None:
+    db = boto3.client("dynamodb", region_name=REGION)
+    tariffs = versioned(sessions_table, db)
+    registered(sessions_table, db, "CP-R", "DAY")
+    publisher = RecordingPublisher()
+
+    def central_system() -> CentralSystem:
+        """A container's central system, with a fresh view of the registry."""
+        return CentralSystem(
+            CentralSystemStore(sessions_table, db),
+            lambda: publisher,
+            Tariff(39, 50),
+            heartbeat_interval=300,
+            clock=lambda: NOON + timedelta(hours=3),
+            charger_tariffs=ChargerTariffs(
+                DynamoDBChargerRegistry(sessions_table, db).get, tariffs
+            ),
+        )
+
+    # GIVEN a Stop priced with the charger's tariff (10 kWh before noon: 250 cents)
+    first = ocpp_session(central_system(), "CP-R", NOON - timedelta(minutes=50), 45)
+    assert first["session_cost_in_cents"] == 250
+    # WHEN the charger is moved off its tariff, and the Stop comes again (a reconnect)
+    registered(sessions_table, db, "CP-R", None)
+    stop = {"transactionId": first["session_id"], "meterStop": 10_000}
+    stop["timestamp"] = (NOON - timedelta(minutes=5)).isoformat()
+    central_system().answer("CP-R", "StopTransaction", stop)
+    # THEN the replay republishes the same bytes: priced as the first Stop was
+    assert publisher.sent[-1] == publisher.sent[-2]
