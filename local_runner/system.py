@@ -403,7 +403,9 @@ def start_system(
                 "OPERATOR_KEY": local_secret(
                     runner.local_data_dir, "operator-key", settings.operator_key
                 ),
-                "OCPI_TOKEN": local_secret(runner.local_data_dir, "ocpi-token", settings.ocpi_token),
+                "OCPI_TOKEN": local_secret(
+                    runner.local_data_dir, "ocpi-token", settings.ocpi_token
+                ),
             },
             endpoints={
                 "DYNAMODB_ENDPOINT_URL": system.database.endpoint_url,
