@@ -77,8 +77,13 @@ def test_every_function_has_its_own_narrow_policy(template: dict[str, Any]) -> N
 
 def test_the_publisher_may_publish_session_topics_only(template: dict[str, Any]) -> None:
     statements = _statements(template["Resources"]["PublisherFunction"]["Properties"]["Policies"])
-    assert [s["Action"] for s in statements] == ["iot:Publish"]
+    # it publishes session topics, and reads its chargers' registry records and tariffs
+    assert [s["Action"] for s in statements] == [
+        "iot:Publish",
+        ["dynamodb:GetItem", "dynamodb:Query"],
+    ]
     assert _sub(statements[0]["Resource"]).endswith(":topic/charger/*/connector/*/session/*")
+    assert statements[1]["Resource"] == {"Fn::GetAtt": ["SessionsTable", "Arn"]}
 
 
 def test_the_api_requires_a_key(template: dict[str, Any]) -> None:
