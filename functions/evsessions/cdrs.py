@@ -10,6 +10,7 @@ the location and tariff as they were then (`Snapshot`), and kept as issued (`cdr
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -82,13 +83,23 @@ def _connector(record: ChargerRecord | None, connector_id: str) -> Connector | N
     return next((c for c in record.connectors if str(c.connector_id) == connector_id), None)
 
 
-def _location(session: ChargingSession, record: ChargerRecord | None) -> dict[str, Any]:
+def evse_id(party: Party, charger_id: str, connector_id: str) -> str:
+    """An eMI3 EVSE ID, as OCPI asks: `{country}*{party}*E{charger}*{connector}`, of letters,
+    digits and `*` only (a charger id's `.`, `_`, `-` are dropped), at most 48 characters."""
+    charger = re.sub(r"[^A-Za-z0-9]", "", charger_id)
+    connector = re.sub(r"[^A-Za-z0-9]", "", connector_id)
+    return f"{party.country_code}*{party.party_id}*E{charger}*{connector}"[:48]
+
+
+def _location(
+    session: ChargingSession, record: ChargerRecord | None, party: Party
+) -> dict[str, Any]:
     key = session.key
     connector = _connector(record, key.connector_id)
     location: dict[str, Any] = {
         "id": key.charger_id[:36],
         "evse_uid": f"{key.charger_id}-{key.connector_id}"[:36],
-        "evse_id": f"{key.charger_id}*{key.connector_id}"[:48],
+        "evse_id": evse_id(party, key.charger_id, key.connector_id),
         "connector_id": key.connector_id[:36],
     }
     if record is None:
@@ -197,7 +208,7 @@ def cdr_json(
         "end_date_time": format_time(session.ended_at),
         "cdr_token": token,
         "auth_method": auth_method,
-        "cdr_location": _location(session, snapshot.record),
+        "cdr_location": _location(session, snapshot.record, party),
         "currency": snapshot.tariff.currency,
         "charging_periods": [period],
         **costs,

@@ -104,6 +104,7 @@ def test_a_clean_session_is_one_cdr_priced_by_its_tariff() -> None:
         "DC",
     )
     assert location["coordinates"] == {"latitude": "59.912700", "longitude": "10.746100"}
+    assert location["evse_id"] == "NO*EVS*ECP1*2"  # eMI3: letters, digits and '*' only
     assert cdr["tariffs"][0]["id"] == "DC-FAST"
     assert cdr["start_date_time"] == "2026-11-27T18:00:00.000Z"
     assert cdr["last_updated"] == "2026-11-27T18:31:00.000Z"
