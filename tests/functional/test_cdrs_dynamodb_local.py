@@ -347,6 +347,9 @@ def test_tariffs_are_managed_with_the_operator_key(api: Client) -> None:
     assert "vat" in json.loads(bad.body)["message"]
     listed = json.loads(api.http.get("/tariffs/AC-9").body)
     assert [v["start_date_time"] for v in listed["versions"]] == [start]
+    every = json.loads(api.http.get("/tariffs").body)["tariffs"]
+    for served in [*listed["versions"], *(v for t in every for v in t["versions"])]:
+        assert Tariff.from_dict(served).to_dict() == served
     assert api.http.get("/tariffs/NONE").status_code == 404
 
 
