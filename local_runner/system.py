@@ -436,6 +436,10 @@ def start_system(
             "operators resolve suspect sessions with x-operator-key: "
             f"{runner.local_data_dir / 'secrets' / 'operator-key'}"
         )
+        say(
+            "OCPI partners read CDRs with Authorization: Token "
+            f"{runner.local_data_dir / 'secrets' / 'ocpi-token'}"
+        )
         system.dead_letters = dead_letter_store(runner.local_data_dir)
         system.dead_letter_queue = local_dead_letter_queue(runner.local_data_dir)
         environments = function_environments(
@@ -445,6 +449,9 @@ def start_system(
                 "CURSOR_SECRET": cursor_secret(runner.local_data_dir, settings.cursor_secret),
                 "OPERATOR_KEY": local_secret(
                     runner.local_data_dir, "operator-key", settings.operator_key
+                ),
+                "OCPI_TOKEN": local_secret(
+                    runner.local_data_dir, "ocpi-token", settings.ocpi_token
                 ),
             },
             endpoints={

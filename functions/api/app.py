@@ -28,7 +28,7 @@ from chalice.app import (
     UnauthorizedError,
 )
 
-from api import dashboard
+from api import billing, dashboard
 from api.cursors import CursorCodec, CursorError
 from api.docs import docs_page
 from api.limits import (
@@ -70,6 +70,7 @@ from evsessions.storage import (
 T = TypeVar("T")
 app = Chalice(app_name="ev-charging-sessions")
 app.log.setLevel(logging.WARNING)
+app.register_blueprint(billing.routes)
 
 DEFAULT_TOTALS_WINDOW = timedelta(days=DEFAULT_TOTALS_WINDOW_DAYS)
 _ERROR_CODES = {
@@ -127,7 +128,9 @@ def _serve(
     event: Request, get_response: Callable[[Request], Response], config: Settings
 ) -> Response:
     given = str(event.headers.get("x-api-key") or "")
-    public = event.context.get("resourcePath") in dashboard.ROUTES
+    path = str(event.context.get("resourcePath"))
+    # The dashboard is public; an OCPI partner authenticates with its own token (api.ocpi).
+    public = path in dashboard.ROUTES or path.startswith("/ocpi/")
     if (
         not public
         and config.api_key is not None
@@ -421,11 +424,15 @@ def resolve_session(charger_id: str, connector_id: str, session_id: str) -> dict
     try:
         session = _read(lambda s: s.resolve(key, occurrence, resolution, corrected))
     except ResolutionRefused as refused:
+        # Asked again after a failure between the decision and its CDRs: issue them now.
+        decided = refused.session
+        _read(lambda _: billing.issue_cdrs(decided))
         raise ConflictError(str(refused)) from None
     if session is None:
         raise NotFoundError(
             f"no session {session_id} on charger {charger_id} connector {connector_id}"
         )
+    _read(lambda _: billing.issue_cdrs(session))
     return session_json(session)
 
 

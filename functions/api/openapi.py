@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
+from api import openapi_billing
 from api.limits import (
     DEFAULT_LIMIT,
     DEFAULT_TOTALS_WINDOW_DAYS,
@@ -355,6 +356,7 @@ def _schemas() -> JSON:
         ),
         **_id_tag_schemas(),
         **_registry_schemas(),
+        **openapi_billing.schemas(),
         "Totals": _object(_totals_properties(), "Aggregates over a set of sessions."),
         "BucketTotals": _object(
             {"start": _TIMESTAMP, **_totals_properties(), "suspect": _ref("schemas", "Totals")},
@@ -855,6 +857,7 @@ def _paths() -> JSON:
         ),
         **_id_tag_paths(),
         **_registry_paths(),
+        **openapi_billing.paths(_session_identity()),
         "/openapi.json": _operation(
             "getOpenApi",
             "This document",
@@ -1032,6 +1035,8 @@ def _build() -> JSON:
             {"name": "chargers", "description": "Chargers and connectors."},
             {"name": "totals", "description": "Aggregates per hour or day."},
             {"name": "operations", "description": "Health and this documentation."},
+            {"name": "billing", "description": "Tariffs and a session's CDRs."},
+            {"name": "ocpi", "description": "The OCPI 2.2.1 Sender interface (CDRs)."},
         ],
         "security": [{}, {"apiKey": []}],
         "paths": _paths(),
@@ -1043,6 +1048,7 @@ def _build() -> JSON:
                     "name": "x-api-key",
                     "description": "Needed only when the API has a key (API_KEY, or deployed).",
                 },
+                **openapi_billing.SECURITY_SCHEME,
             },
             "parameters": _parameters(),
             "schemas": _schemas(),

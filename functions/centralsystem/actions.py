@@ -23,10 +23,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from centralsystem.idtags import IdTagEntry, id_tag_info, status_at, tag_finding, valid_tag
+from centralsystem.pricing import ChargerPricing, priced_by
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import (
     MAX_TRANSACTION_ID,
     OpenTransaction,
+    Pricing,
     StopReading,
     Tariff,
     energy_readings,
@@ -36,6 +38,7 @@ from centralsystem.transactions import (
     valid_transaction_id,
 )
 from evsessions import metrics
+from evsessions.charger_tariffs import ChargerTariffs
 from evsessions.contract import format_time
 from evsessions.errors import PipelineError
 from evsessions.integrity import Finding, finding
@@ -62,10 +65,24 @@ class CentralSystem:
     store: CentralSystemStore
     publisher: Callable[[], MessagePublisher]
     tariff: Tariff
+    """The settings' tariff: what a charger with no tariff of its own is billed with."""
     heartbeat_interval: int
     clock: Callable[[], datetime] = _utc_now
     unknown_id_tags_accepted: bool = True
     data_transfer_vendors: frozenset[str] = field(default_factory=frozenset)
+    charger_tariffs: ChargerTariffs | None = None
+    """The registry's tariffs; None: every session is billed with `tariff`."""
+
+    def pricing(self, charger_id: str, recorded: str | None) -> Pricing:
+        if self.charger_tariffs is None:
+            return self.tariff
+        return ChargerPricing(charger_id, self.charger_tariffs, self.tariff, recorded)
+
+    def priced_by(self, charger_id: str) -> str | None:
+        """What a first Stop records as its tariff (None when tariffs are not kept as data)."""
+        if self.charger_tariffs is None:
+            return None
+        return priced_by(self.charger_tariffs, charger_id)
 
     def actions(self) -> frozenset[str]:
         return frozenset(self._handlers())
@@ -242,13 +259,15 @@ class CentralSystem:
         if found is None:
             opened, kept, resent = self._unknown(charger_id, transaction_id, payload, now)
         elif found[1] is None:
-            opened, kept = self.store.stop(charger_id, transaction_id, payload, now)
+            opened, kept = self.store.stop(
+                charger_id, transaction_id, payload, now, self.priced_by(charger_id)
+            )
             if kept.meter_stop_wh is not None:
                 self.store.connector_stopped(charger_id, opened.connector_id, kept.meter_stop_wh)
             resent = False
         else:
             opened, kept, resent = found[0], found[1], True
-        message = session_message(opened, kept, self.tariff)
+        message = session_message(opened, kept, self.pricing(charger_id, kept.priced_by))
         report = self.publisher().publish_all([message])
         if report.failed or not report.published:
             raise SessionNotAccepted("; ".join(report.errors) or "not acknowledged")
@@ -278,7 +297,7 @@ class CentralSystem:
             str(transaction_id)[:20],
         )
         session_id, kept, replayed = self.store.unknown_stop(
-            charger_id, transaction_id, payload, now
+            charger_id, transaction_id, payload, now, self.priced_by(charger_id)
         )
         findings = [
             finding(

@@ -25,10 +25,13 @@ from centralsystem.frames import SUBPROTOCOL, FrameError, call_error, call_resul
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
 from evsessions import metrics
+from evsessions.charger_tariffs import ChargerTariffs
 from evsessions.dynamodb.store import create_client
 from evsessions.errors import PipelineError, StorageUnavailable
 from evsessions.mqtt.publishing import publisher_for
+from evsessions.registry_cache import cached_registry
 from evsessions.settings import Settings
+from evsessions.tariff_store import DynamoDBTariffs
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.INFO)
@@ -37,13 +40,18 @@ log.setLevel(logging.INFO)
 @functools.cache
 def _central_system(settings: Settings) -> CentralSystem:
     """Clients are made once per container and settings, not at import (tests mock first)."""
+    client = create_client(settings)
+    table = settings.sessions_table
     return CentralSystem(
-        store=CentralSystemStore(settings.sessions_table, create_client(settings)),
+        store=CentralSystemStore(table, client),
         publisher=functools.cache(lambda: publisher_for(settings)),
         tariff=Tariff(settings.ocpp_tariff_cents_per_kwh, settings.ocpp_session_fee_cents),
         heartbeat_interval=settings.ocpp_heartbeat_interval_seconds,
         unknown_id_tags_accepted=settings.ocpp_unknown_id_tags == "accepted",
         data_transfer_vendors=frozenset(settings.ocpp_data_transfer_vendors),
+        charger_tariffs=ChargerTariffs(
+            cached_registry(settings).get, DynamoDBTariffs(table, client)
+        ),
     )
 
 

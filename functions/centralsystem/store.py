@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -241,10 +242,16 @@ class CentralSystemStore:
         return None if item is None else _transaction(charger_id, item)
 
     def stop(
-        self, charger_id: str, transaction_id: int, payload: Mapping[str, Any], arrived: datetime
+        self,
+        charger_id: str,
+        transaction_id: int,
+        payload: Mapping[str, Any],
+        arrived: datetime,
+        priced_by: str | None = None,
     ) -> tuple[OpenTransaction, StopReading]:
-        """Keep the first Stop of a transaction as sent, and return the transaction as it is kept
-        from then on (a later Stop, or MeterValues, change nothing of it)."""
+        """Keep the first Stop of a transaction as sent (with the tariff it is priced with), and
+        return the transaction as it is kept from then on (a later Stop, or MeterValues, change
+        nothing of it)."""
         reading = parse_stop(payload, arrived)
         fields: dict[str, Any] = {
             "stop_payload": _json(payload),
@@ -252,6 +259,8 @@ class CentralSystemStore:
             "stopped_at": format_time(reading.stopped_at),
             "stop_reason": reading.reason,
         }
+        if priced_by is not None:
+            fields["priced_by"] = priced_by
         if reading.meter_stop_wh is not None:
             fields["meter_stop_wh"] = reading.meter_stop_wh
         try:
@@ -277,7 +286,12 @@ class CentralSystemStore:
         )
 
     def unknown_stop(
-        self, charger_id: str, transaction_id: int, payload: Mapping[str, Any], arrived: datetime
+        self,
+        charger_id: str,
+        transaction_id: int,
+        payload: Mapping[str, Any],
+        arrived: datetime,
+        priced_by: str | None = None,
     ) -> tuple[int | str, StopReading, bool]:
         """A Stop for a transaction never started here, kept whole with its arrival time; a replay
         of it gets the first one's (the same session id, the same reading), and says so."""
@@ -296,6 +310,7 @@ class CentralSystemStore:
                         "payload": _json(payload),
                         "session_id": str(session_id),
                         "received_at": format_time(arrived),
+                        **({} if priced_by is None else {"priced_by": priced_by}),
                     }
                 ),
                 ConditionExpression="attribute_not_exists(pk)",
@@ -305,13 +320,11 @@ class CentralSystemStore:
             if found is None:  # pragma: no cover - the item the condition saw is there
                 raise StorageUnavailable("an unmatched stop vanished while being read") from None
             arrived, replayed = datetime.fromisoformat(found["received_at"]), True
+            priced_by = found.get("priced_by")
         else:
             replayed = False
-        return (
-            session_id,
-            parse_stop(payload, datetime.fromisoformat(format_time(arrived))),
-            replayed,
-        )
+        reading = parse_stop(payload, datetime.fromisoformat(format_time(arrived)))
+        return session_id, replace(reading, priced_by=priced_by), replayed
 
     def meter_readings(
         self,
@@ -425,7 +438,8 @@ def _kept_stop(item: Mapping[str, Any]) -> StopReading:
     """The first Stop as kept; items from before the Stop was kept whole carry its fields."""
     if "stop_payload" in item:
         arrived = datetime.fromisoformat(item["stop_received_at"])
-        return parse_stop(json.loads(item["stop_payload"]), arrived)
+        reading = parse_stop(json.loads(item["stop_payload"]), arrived)
+        return replace(reading, priced_by=item.get("priced_by"))
     stopped_at = datetime.fromisoformat(item["stopped_at"])
     payload = {"meterStop": int(item["meter_stop_wh"]), "timestamp": item["stopped_at"]}
     if item.get("stop_reason"):

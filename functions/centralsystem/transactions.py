@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from itertools import pairwise
-from typing import Any
+from typing import Any, Protocol
 
 from evsessions.contract import format_time, parse_time
 from evsessions.errors import InvalidSession
@@ -37,12 +37,25 @@ DEFAULT_STOP_REASON = "Local"
 """OCPP 1.6: a StopTransaction without a reason was stopped locally."""
 
 
+class Pricing(Protocol):
+    """What prices a finished transaction: the settings' `Tariff`, or a charger's tariff kept as
+    data (`centralsystem.pricing`), which needs the duration and when the session started."""
+
+    def cost_cents(
+        self, energy_kwh: Decimal, duration_seconds: int = 0, started_at: datetime | None = None
+    ) -> int: ...
+
+
 @dataclass(frozen=True)
 class Tariff:
+    """Today's settings: cents per kWh and a fee per session."""
+
     cents_per_kwh: int
     session_fee_cents: int
 
-    def cost_cents(self, energy_kwh: Decimal) -> int:
+    def cost_cents(
+        self, energy_kwh: Decimal, duration_seconds: int = 0, started_at: datetime | None = None
+    ) -> int:
         energy_cost = (energy_kwh * self.cents_per_kwh).quantize(Decimal(1), ROUND_HALF_UP)
         return self.session_fee_cents + max(0, int(energy_cost))
 
@@ -93,6 +106,9 @@ class StopReading:
     findings: tuple[Finding, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
     transaction_data: tuple[Reading, ...] = ()
+    priced_by: str | None = None
+    """The tariff the first Stop was priced with, kept with it so a replay is priced alike:
+    a tariff id, "" for the settings' tariff, None for a Stop kept before this was recorded."""
 
 
 # --- values as a charger sends them ---------------------------------------------------------------
@@ -286,7 +302,7 @@ def _bill(
 
 
 def session_message(
-    transaction: OpenTransaction, stop: StopReading, tariff: Tariff
+    transaction: OpenTransaction, stop: StopReading, tariff: Pricing
 ) -> OutgoingMessage:
     """The session a finished transaction is, as the pipeline's contract says it."""
     found = [*transaction.findings, *stop.findings]
@@ -301,7 +317,7 @@ def session_message(
         "session_id": session_id,
         "energy_delivered_in_kWh": float(energy_kwh),
         "duration_in_seconds": duration,
-        "session_cost_in_cents": tariff.cost_cents(energy_kwh),
+        "session_cost_in_cents": tariff.cost_cents(energy_kwh, duration, billed.started_at),
         "ended_at": format_time(stop.stopped_at),
         "started_at": format_time(billed.started_at),
     }

@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import SessionKey, format_time
 from evsessions.settings import Settings
+from evsessions.tariffs import Tariff, Usage, price
 
 
 @dataclass(frozen=True)
@@ -88,19 +91,34 @@ def _charge(rng: random.Random, kind: ChargerType, settings: Settings) -> tuple[
     return round(energy, 3), duration, cost
 
 
+TariffFor = Callable[[str, datetime], Tariff | None]
+"""A charger's tariff in force at a moment, or None: priced with the settings' tariff."""
+
+
+def no_tariff(charger_id: str, started: datetime) -> Tariff | None:
+    return None
+
+
 def simulate_session(
     scheduled: datetime,
     charger: int | str,
     connector: int,
     settings: Settings,
+    *,
     kind: ChargerType | None = None,
+    tariff_for: TariffFor = no_tariff,
 ) -> SimulatedSession:
     """The session that ended on this connector at the scheduled tick; `kind` is the
-    connector's hardware when its registry record says (default: the charger's own type)."""
+    connector's hardware when its registry record says (default: the charger's own type). It is
+    costed with its charger's tariff at its start when it has one (`charger_tariffs`), else with
+    the settings'."""
     rng = _rng("session", int(scheduled.timestamp()), charger, connector)
     energy, duration, cost = _charge(rng, kind or charger_type(charger), settings)
     session_id = int(scheduled.timestamp())
     ended_at = scheduled - timedelta(seconds=rng.randint(0, 59))
+    tariff = tariff_for(str(charger), ended_at - timedelta(seconds=duration))
+    if tariff is not None:
+        cost = price(tariff, Usage(Decimal(str(energy)) * 1000, duration)).total.cents
     payload = {
         "session_id": session_id,
         "energy_delivered_in_kWh": energy,
@@ -111,10 +129,12 @@ def simulate_session(
     return SimulatedSession(SessionKey(str(charger), str(connector), str(session_id)), payload)
 
 
-def simulate_tick(scheduled: datetime, settings: Settings) -> list[SimulatedSession]:
+def simulate_tick(
+    scheduled: datetime, settings: Settings, tariff_for: TariffFor = no_tariff
+) -> list[SimulatedSession]:
     """One finished session for every connector of the configured fleet (ids start at 1)."""
     return [
-        simulate_session(scheduled, charger, connector, settings)
+        simulate_session(scheduled, charger, connector, settings, tariff_for=tariff_for)
         for charger in range(1, settings.fleet_chargers + 1)
         for connector in range(1, settings.fleet_connectors_per_charger + 1)
     ]

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from evsessions.fleet import ChargerType, SimulatedSession, simulate_session
+from evsessions.fleet import (
+    ChargerType,
+    SimulatedSession,
+    TariffFor,
+    no_tariff,
+    simulate_session,
+)
 from evsessions.registry import ChargerRecord, Connector
 from evsessions.registry_cache import CachedRegistry
 from evsessions.registry_seed import seed_missing, seed_records
@@ -34,16 +40,21 @@ def simulated_chargers(registry: CachedRegistry, settings: Settings) -> list[Cha
 
 
 def simulate_registry_tick(
-    scheduled: datetime, settings: Settings, chargers: list[ChargerRecord]
+    scheduled: datetime,
+    settings: Settings,
+    chargers: list[ChargerRecord],
+    tariff_for: TariffFor = no_tariff,
 ) -> list[SimulatedSession]:
-    """One finished session for every connector of every given charger."""
+    """One finished session for every connector of every given charger, costed with the
+    charger's tariff when `tariff_for` finds one."""
     return [
         simulate_session(
             scheduled,
             record.charger_id,
             connector.connector_id,
             settings,
-            connector_kind(connector),
+            kind=connector_kind(connector),
+            tariff_for=tariff_for,
         )
         for record in chargers
         for connector in record.connectors

@@ -147,6 +147,14 @@ class Settings:
     tariff_ac_cents_per_kwh: int = setting(39, integer(0, 10_000))
     tariff_dc_cents_per_kwh: int = setting(59, integer(0, 10_000))
     session_fee_cents: int = setting(50, integer(0, 100_000))
+    currency: str = setting("EUR")
+    """ISO 4217 currency of the settings' tariffs above (a tariff kept as data names its own)."""
+    ocpi_token: str | None = setting(None, secret=True)
+    """The token an OCPI partner sends as `Authorization: Token ...`; unset: the OCPI routes
+    answer 401 to everyone."""
+    ocpi_country_code: str = setting("NO")
+    ocpi_party_id: str = setting("EVS")
+    """Who issues the CDRs (OCPI's country_code and party_id)."""
     cursor_secret: str | None = setting(None, secret=True)
     api_key: str | None = setting(None, secret=True)
     operator_key: str | None = setting(None, secret=True)

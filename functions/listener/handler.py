@@ -22,6 +22,7 @@ from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.log_fields import session_fields
 from evsessions.settings import Settings
 from evsessions.storage import SaveOutcome
+from listener import billing
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Raises InvalidSession (permanent: dead-letter) or StorageUnavailable (transient: retry)."""
     settings = Settings.from_env()
     session = parse_session(event, _limits(settings))
-    outcome = cached_store(settings).save(session)
+    store = cached_store(settings)
+    outcome = store.save(session)
+    billing.issue_clean(settings, store, [session], [outcome])
     metrics.saved([outcome])
     _log_suspects([session], [outcome])
     _log_saved(session.key, outcome, None)
@@ -57,7 +60,9 @@ def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
             message_ids.append(record["messageId"])
         except InvalidSession as error:
             invalid.append((record, error))
-    outcomes = cached_store(settings).save_many(sessions) if sessions else []
+    store = cached_store(settings)
+    outcomes = store.save_many(sessions) if sessions else []
+    billing.issue_clean(settings, store, sessions, outcomes)
     metrics.saved(outcomes)
     _log_suspects(sessions, outcomes)
     for session, outcome, message_id in zip(sessions, outcomes, message_ids, strict=True):

@@ -26,6 +26,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from api.app import app
 from api.openapi import openapi_document
+from evsessions.cdr_issuer import cached_issuer
 from evsessions.contract import parse_time
 from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb.store import cached_store
@@ -33,6 +34,7 @@ from evsessions.registry_cache import cached_registry
 from listener.handler import handler as listener
 from local_runner.services.api_server import ApiServer
 from local_runner.services.template import TableSpec, load_template
+from publisher.handler import _charger_tariffs as charger_tariffs
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
@@ -65,10 +67,14 @@ def create_table_kwargs(spec: TableSpec) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def fresh_store_cache() -> Iterator[None]:
     cached_store.cache_clear()
+    cached_issuer.cache_clear()
+    charger_tariffs.cache_clear()
     dead_letter_queue.cache_clear()
     cached_registry.cache_clear()
     yield
     cached_store.cache_clear()
+    cached_issuer.cache_clear()
+    charger_tariffs.cache_clear()
     dead_letter_queue.cache_clear()
     cached_registry.cache_clear()
 

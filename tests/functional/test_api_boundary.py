@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from chalice.test import Client
@@ -16,6 +17,8 @@ from evsessions.dynamodb.store import cached_store
 from evsessions.registry_seed import fleet_record
 from evsessions.settings import Settings
 from evsessions.storage import SessionStore
+from evsessions.tariff_store import DynamoDBTariffs
+from evsessions.tariffs import tariff_from_json
 from tests.functional.conftest import DOCUMENT, call, resolved, shared_api
 
 KEY = "s3cret-key-for-tests"
@@ -32,6 +35,9 @@ EVERY_ROUTE = [
     example_path(template) for template, item in DOCUMENT["paths"].items() if "get" in item
 ]
 """One request per documented route (/sessions/1/1/1 is the session the module stores)."""
+KEYED_ROUTES = [path for path in EVERY_ROUTE if not path.startswith("/ocpi/")]
+"""The routes behind the API key: OCPI partners authenticate with their own token instead."""
+OCPI_ROUTES = [path for path in EVERY_ROUTE if path.startswith("/ocpi/")]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +50,12 @@ def client() -> Iterator[Client]:
             "CARD-0001", {"status": "Accepted"}
         )
         DynamoDBChargerRegistry(store.table, store.client).put(fleet_record(1, 1))
+        energy = {"type": "ENERGY", "price": 0.3, "step_size": 1}
+        tariff = tariff_from_json({"currency": "EUR", "elements": [{"price_components": [energy]}]})
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        DynamoDBTariffs(
+            store.table, store.client, now=lambda: start - timedelta(days=1)
+        ).put_version("AC-STANDARD", tariff[0], start)
         yield test_client
 
 
@@ -100,7 +112,7 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     return KEY
 
 
-@pytest.mark.parametrize("path", [*EVERY_ROUTE, "/nope"])
+@pytest.mark.parametrize("path", [*KEYED_ROUTES, "/nope"])
 def test_with_a_key_set_every_route_needs_it(client: Client, api_key: str, path: str) -> None:
     # GIVEN the API has a key
     # WHEN a route is asked for without the header, or with a wrong key
@@ -118,8 +130,22 @@ def test_with_a_key_set_every_route_needs_it(client: Client, api_key: str, path:
 
 def test_without_a_key_set_no_header_is_needed(client: Client) -> None:
     # GIVEN no API_KEY WHEN every route is asked for without a header THEN each answers
-    for path in EVERY_ROUTE:
+    for path in KEYED_ROUTES:
         assert call(client, path).status == 200, path
+
+
+@pytest.mark.parametrize("path", OCPI_ROUTES)
+def test_ocpi_routes_take_the_partners_token_not_the_api_key(
+    client: Client, api_key: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an API key and an OCPI token
+    monkeypatch.setenv("OCPI_TOKEN", "ocpi-token-of-the-boundary-tests")
+    # WHEN an OCPI route is asked with the API key only THEN it is OCPI's 401
+    refused = call(client, path, headers={"x-api-key": api_key})
+    assert (refused.status, refused.body["status_code"]) == (401, 2001)
+    # AND with the token alone (no API key) it answers
+    token = {"Authorization": "Token ocpi-token-of-the-boundary-tests"}
+    assert call(client, path, headers=token).status == 200
 
 
 def test_the_key_is_not_taken_from_the_query_string(client: Client, api_key: str) -> None:

@@ -30,9 +30,11 @@ from evsessions.dynamodb.dead_letter_archive import ARCHIVE_AFTER
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import cached_store
 from evsessions.mqtt.identity import charger_password
-from evsessions.registry import RETIRED
+from evsessions.registry import RETIRED, record_from_json
 from evsessions.registry_seed import listed_record
 from evsessions.settings import Settings
+from evsessions.tariff_store import DynamoDBTariffs
+from evsessions.tariffs import tariff_from_json
 from listener import archive
 from listener.handler import handle_batch
 from listener.handler import handler as listen_once
@@ -59,6 +61,7 @@ def publisher_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "2")
     monkeypatch.setenv("FLEET_CONNECTORS_PER_CHARGER", "2")
+    register_with_tariff("2", "AC-2", datetime(2025, 1, 1, tzinfo=UTC), simulated=True)
     assert publish_tick(load_event("schedule.json"), None)["published"] == 4
 
 
@@ -124,14 +127,26 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
         "/totals?from=2025-11-01&to=2025-12-01",
         "/totals?charger=1&bucket=hour&from=2025-11-27&to=2025-11-28",
         "/chargepoints",
+        "/tariffs",
+        "/tariffs/AC-1",
+        "/sessions/1/1/1/cdrs",
     ]
     operator = {
         "x-operator-key": "operator-key-of-the-least-privilege-scenario",
         "content-type": "application/json",
     }
+    monkeypatch.setenv("OCPI_TOKEN", "ocpi-token-of-the-least-privilege-scenario")
+    ocpi = {"Authorization": "Token ocpi-token-of-the-least-privilege-scenario"}
+    energy = {"type": "ENERGY", "price": 0.3, "step_size": 1}
+    tariff = json.dumps({"currency": "EUR", "elements": [{"price_components": [energy]}]})
     with Client(app, stage_name="dev", project_dir=str(API_DIR)) as client:
         put = client.http.put("/idtags/CARD-1", headers=operator, body='{"status": "Blocked"}')
         assert put.status_code == 200, put.body
+        put = client.http.put("/tariffs/AC-1", headers=operator, body=tariff)
+        assert put.status_code == 201, put.body
+        for path in ["/ocpi/versions", "/ocpi/2.2.1", "/ocpi/2.2.1/cdrs?limit=1"]:
+            response = client.http.get(path, headers=ocpi)
+            assert response.status_code == 200, (path, response.body)
         for path in [*paths, "/idtags", "/idtags/CARD-1"]:
             response = client.http.get(path)
             assert response.status_code == 200, (path, response.body)
@@ -147,6 +162,12 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
             body='{"action": "accept", "reason": "checked"}',
         )
         assert response.status_code == 200, response.body
+        response = client.http.post(  # asked again: 409, and its CDR issued if it was not
+            "/sessions/1/1/9/resolution",
+            headers=operator,
+            body='{"action": "void", "reason": "checked"}',
+        )
+        assert response.status_code == 409, response.body
 
 
 def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") -> dict[str, Any]:
@@ -164,6 +185,28 @@ def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") 
     }
 
 
+def register_with_tariff(
+    charger: str, tariff_id: str, start: datetime, simulated: bool = False
+) -> None:
+    """The charger in the registry (two connectors; of the simulated fleet or a real one), on a
+    tariff whose only version starts at `start`."""
+    table = Settings.from_env().sessions_table
+    db = boto3.client("dynamodb", region_name=REGION)
+    where = {"address": "Storgata 1", "city": "Oslo", "postal_code": "0155", "country": "NOR"}
+    where |= {"coordinates": {"latitude": 59.9, "longitude": 10.7}, "time_zone": "Europe/Oslo"}
+    plug = {"connector_id": 1, "standard": "IEC_62196_T2", "format": "SOCKET"}
+    plug |= {"power_type": "AC_3_PHASE", "max_electric_power_w": 22_000}
+    plugs = [plug, {**plug, "connector_id": 2}]
+    body = {"name": "One", "location": where, "connectors": plugs, "tariff_id": tariff_id}
+    body["simulated"] = simulated
+    DynamoDBChargerRegistry(table, db).put(record_from_json(charger, body))
+    energy = {"type": "ENERGY", "price": 0.3, "step_size": 1}
+    tariff = tariff_from_json({"currency": "EUR", "elements": [{"price_components": [energy]}]})
+    DynamoDBTariffs(table, db, now=lambda: start - timedelta(days=1)).put_version(
+        tariff_id, tariff[0], start
+    )
+
+
 def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """A charge point connects, boots, is authorized, starts and stops a transaction (the
     session published through the IoT data plane, as deployed), each answer posted back through
@@ -171,6 +214,7 @@ def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "2")
     central_system._central_system.cache_clear()
+    register_with_tariff("1", "AC-1", datetime(2026, 11, 29, tzinfo=UTC))  # priced by it
     start = {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-11-29T10:00:00Z"}
     stop = {"transactionId": 1, "meterStop": 5_000, "timestamp": "2026-11-29T10:30:00Z"}
     boot = {"chargePointVendor": "V", "chargePointModel": "M"}

@@ -28,7 +28,8 @@ TICK_MS = TICK_EPOCH * 1000
 
 @pytest.fixture
 def iot_fleet(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fleet of 3 chargers x 2 connectors publishing through the IoT data plane (moto)."""
+    """A fleet of 3 chargers x 2 connectors publishing through the IoT data plane (moto); the
+    table holds the registry the publisher reads its chargers' tariffs from (empty: settings)."""
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "3")
     monkeypatch.setenv("FLEET_CONNECTORS_PER_CHARGER", "2")

@@ -154,6 +154,14 @@ def test_a_published_session_appears_without_a_reload(
     expect(row).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#session-rows tr").first).to_have_attribute("data-session", key)
     assert page.evaluate("window.sameDocument") is True
+    # AND it links to its CDR, which the listener issued beside it
+    link = row.locator("a.cdr")
+    expect(link).to_have_text("CDR")
+    href = link.get_attribute("href")
+    assert href is not None and href.endswith("/cdrs?occurrence=1")
+    url = f"{_api(local_system)}/{href}"
+    [cdr] = eventually(lambda: (served(url) or {}).get("cdrs"), WAIT_MS / 1000)
+    assert cdr["cdr_location"]["id"] == history[1]
     # AND the charger's totals, the hourly chart and the pipeline's health are shown
     expect(page.locator(f'tr[data-charger="{history[1]}"]')).to_be_visible()
     assert page.evaluate("typeof window.Chart") == "function", "chart library not served"

@@ -193,8 +193,8 @@ def test_listener_rule_output_of_the_original_message_passes_the_contract(
 def test_api_routes(template: Template) -> None:
     # GIVEN the query API's Api events
     routes = {(r.method, r.path) for r in template.functions["ApiFunction"].routes}
-    # THEN every route of issue 4 and the dashboard's are there, plus the catch-all that turns
-    # unknown paths into 404s
+    # THEN every route of issue 4 and the dashboard's are there, issue 25's tariffs, a session's
+    # CDRs and the OCPI Sender interface, plus the catch-all that turns unknown paths into 404s
     assert routes == {
         ("GET", "/health"),
         ("GET", "/chargepoints"),
@@ -210,6 +210,13 @@ def test_api_routes(template: Template) -> None:
         ("GET", "/registry/chargers"),
         ("GET", "/registry/chargers/{charger_id}"),
         ("PUT", "/registry/chargers/{charger_id}"),
+        ("GET", "/tariffs"),
+        ("GET", "/tariffs/{tariff_id}"),
+        ("PUT", "/tariffs/{tariff_id}"),
+        ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}/cdrs"),
+        ("GET", "/ocpi/versions"),
+        ("GET", "/ocpi/2.2.1"),
+        ("GET", "/ocpi/2.2.1/cdrs"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/"),

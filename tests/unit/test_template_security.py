@@ -79,9 +79,10 @@ def test_the_publisher_may_publish_session_topics_and_read_and_seed_the_registry
     template: dict[str, Any],
 ) -> None:
     statements = _statements(template["Resources"]["PublisherFunction"]["Properties"]["Policies"])
+    # it publishes session topics, reads the registry and its chargers' tariffs, seeds the registry
     assert [s["Action"] for s in statements] == [
         "iot:Publish",
-        ["dynamodb:Query", "dynamodb:PutItem"],
+        ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"],
     ]
     assert _sub(statements[0]["Resource"]).endswith(":topic/charger/*/connector/*/session/*")
     assert statements[1]["Resource"] == {"Fn::GetAtt": ["SessionsTable", "Arn"]}

@@ -1,5 +1,6 @@
 // The live dashboard: polls the public API and redraws in place (no reload, no framework).
 // Reads /health, /sessions, /chargers, /registry/chargers, /chargepoints and /totals only; sends the API key when one is stored.
+// A session's CDR link reads /sessions/{charger}/{connector}/{session}/cdrs when it is clicked.
 "use strict";
 
 (() => {
@@ -80,6 +81,31 @@
     return tr;
   }
 
+  // A session's OCPI CDRs, fetched with the key and opened as JSON in a new tab. An open suspect
+  // session has none: it is billed once an operator decides.
+  function cdrCell(s) {
+    const td = document.createElement("td");
+    if (s.counts_as === "suspect") {
+      td.textContent = "–";
+      td.title = "no CDR until an operator resolves the session";
+      return td;
+    }
+    const ids = [s.charger_id, s.connector_id, s.session_id].map((v) => encodeURIComponent(v));
+    const path = `sessions/${ids.join("/")}/cdrs?occurrence=${s.occurrence}`;
+    const link = document.createElement("a");
+    link.href = path;
+    link.className = "cdr";
+    link.textContent = s.counts_as === "void" ? "CDR + credit" : "CDR";
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      const body = await api(path);
+      const blob = new Blob([JSON.stringify(body, null, 2)], { type: "application/json" });
+      window.open(URL.createObjectURL(blob), "_blank", "noopener");
+    });
+    td.append(link);
+    return td;
+  }
+
   function setStatus(state, text) {
     const badge = $("status");
     badge.dataset.state = state;
@@ -135,6 +161,7 @@
         cell(kwh(s.energy_delivered_in_kWh), "num"),
         cell(duration(s.duration_in_seconds), "num wide"),
         cell(money(s.session_cost_in_cents), "num"),
+        cdrCell(s),
       ]);
       tr.dataset.session = key;
       const who = s.transaction && s.transaction.id_tag ? ` · id tag ${s.transaction.id_tag}` : "";
