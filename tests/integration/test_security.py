@@ -430,12 +430,18 @@ PUBLIC_ROUTES = {"/", "/assets/{name}"}
 template declares them with ApiKeyRequired false."""
 
 
-def _route_urls(system: LocalSystem) -> list[str]:
-    """Every route the template declares that holds data, with sample path parameters."""
+OCPI_ROUTES = "/ocpi/"
+"""A roaming partner's routes: it sends its own token (Authorization: Token), not the API key,
+and is refused in OCPI's envelope (tests/functional/test_cdrs_dynamodb_local.py)."""
+
+
+def _route_urls(system: LocalSystem, ocpi: bool = False) -> list[str]:
+    """Every route the template declares that holds data, with sample path parameters: those
+    behind the API key, or (`ocpi`) the partner's."""
     urls = []
     for spec in system.template.functions.values():
         for route in spec.routes:
-            if route.path in PUBLIC_ROUTES:
+            if route.path in PUBLIC_ROUTES or route.path.startswith(OCPI_ROUTES) != ocpi:
                 continue
             path = (
                 route.path.replace("{charger_id}", "a")
@@ -459,6 +465,21 @@ def test_every_route_refuses_a_caller_without_the_key(secure_system: LocalSystem
             assert json.loads(body)["error"] == "unauthorized"
     # AND with the key the API answers
     assert _get(f"{_api(secure_system)}/health", API_KEY)[0] == 200
+
+
+def test_every_ocpi_route_refuses_a_caller_without_the_partners_token(
+    secure_system: LocalSystem,
+) -> None:
+    urls = _route_urls(secure_system, ocpi=True)
+    assert len(urls) == 3
+    for url in urls:
+        # WHEN a caller sends the API key (not a partner's token), or nothing
+        for key in (API_KEY, None):
+            status, _headers, body = _get(url, key)
+            # THEN it is refused in OCPI's envelope, with nothing of the data
+            assert status == 401, (url, key, status)
+            assert json.loads(body)["status_code"] == 2001
+            assert "data" not in json.loads(body) or not json.loads(body)["data"]
 
 
 def test_no_response_leaks_a_traceback_or_an_internal_name(secure_system: LocalSystem) -> None:
