@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,16 @@ from api.limits import (
 )
 from api.openapi import openapi_document
 from api.resolutions import ResolutionBodyError, resolution_request
+from centralsystem.command_store import DynamoDbCommandStore
+from centralsystem.commands import (
+    BadCommand,
+    Busy,
+    Command,
+    CommandDesk,
+    NotConnected,
+    UnknownChargePoint,
+)
+from centralsystem.connections import ConnectionGone, post_to_connection
 from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
 from centralsystem.store import CentralSystemStore
 from evsessions import alarm_states
@@ -53,8 +64,9 @@ from evsessions.contract import (
 )
 from evsessions.dead_letters import dead_letter_queue
 from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
-from evsessions.errors import InvalidSession, StorageUnavailable
+from evsessions.errors import InvalidSession, PipelineError, StorageUnavailable
 from evsessions.integrity import RESOLUTION_ACTIONS, Resolution, Verdict, findings_json
+from evsessions.mqtt_identity import known_charger
 from evsessions.settings import Settings
 from evsessions.storage import (
     Bucket,
@@ -560,6 +572,87 @@ def id_tag(tag: str) -> Response:
     fields = {**entry.as_item(), "updated_at": format_time(datetime.now(UTC))}
     _central(lambda tags: tags.put_id_tag(name, fields))
     return Response(entry_json(name, fields, datetime.now(UTC)))
+
+
+# --- operators' commands to charge points (OCPP CALLs; centralsystem.commands) ---------------
+
+
+def _desk() -> CommandDesk:
+    config = settings()
+    endpoint = config.ocpp_management_endpoint_url
+    if not endpoint:
+        raise ServiceUnavailableError("commands are off: OCPP_MANAGEMENT_ENDPOINT_URL is not set")
+
+    def post(connection_id: str, frame: str) -> None:
+        post_to_connection(endpoint, config.aws_region, connection_id, frame)
+
+    return CommandDesk(
+        store=DynamoDbCommandStore(config.sessions_table, store().client),
+        post=post,
+        wait=config.ocpp_command_wait_seconds,
+        timeout=config.ocpp_command_timeout_seconds,
+        clock=lambda: datetime.now(UTC),
+        sleep=time.sleep,
+        gone=ConnectionGone,
+    )
+
+
+def _fleet_charger(raw: str) -> str:
+    """A charger of this system's fleet: another id is refused before anything is looked up."""
+    charger_id = _identifier(raw, "charger_id") or ""
+    config = settings()
+    if not known_charger(charger_id, config.fleet_chargers, config.mqtt_charger_ids):
+        raise ForbiddenError(
+            f"charger {charger_id!r} is not one of this system's chargers "
+            "(FLEET_CHARGERS, MQTT_CHARGER_IDS)"
+        )
+    return charger_id
+
+
+def _command_response(command: Command) -> Response:
+    """200 once the charger answered (or failed to); 202 while it has not, with where to poll."""
+    body = command.as_json(datetime.now(UTC))
+    if body["status"] != "pending":
+        return Response(body)
+    where = f"/chargepoints/{command.charger_id}/commands/{command.command_id}"
+    return Response(body, status_code=202, headers={"Location": where})
+
+
+@app.route(
+    "/chargepoints/{charger_id}/commands/{command}",
+    methods=["GET", "POST"],
+    content_types=["application/json"],
+)
+def charge_point_command(charger_id: str, command: str) -> Response:
+    """POST: send the OCPP command `command` (an action) with the body as its request, and wait
+    a while for the answer (operator key). GET: a command sent before, by its id."""
+    request = app.current_request
+    assert request is not None
+    _params(set())
+    charger = _fleet_charger(charger_id)
+    try:
+        if request.method == "GET":
+            found = _desk().state(charger, command[:64])
+            if found is None:
+                raise NotFoundError(f"no command {command[:64]!r} to charger {charger!r}")
+            return _command_response(found)
+        by = require_operator(request)
+        identity = request.context.get("identity") or {}
+        if identity.get("apiKeyId"):
+            by = f"{by} (API key {identity['apiKeyId']})"
+        payload = {} if not request.raw_body else request.json_body
+        return _command_response(_desk().send(charger, command, payload, by))
+    except BadCommand as error:
+        raise BadRequestError(str(error)) from None
+    except UnknownChargePoint as error:
+        raise NotFoundError(str(error)) from None
+    except (NotConnected, Busy) as error:
+        raise ConflictError(str(error)) from None
+    except StorageUnavailable:
+        raise ServiceUnavailableError("the session store is unreachable; try again") from None
+    except PipelineError:
+        app.log.exception("a command to charger %s was not sent", charger)
+        raise ServiceUnavailableError("the charger's connection could not be reached") from None
 
 
 @app.route("/totals")

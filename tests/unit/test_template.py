@@ -197,6 +197,8 @@ def test_api_routes(template: Template) -> None:
     assert routes == {
         ("GET", "/health"),
         ("GET", "/chargepoints"),
+        ("POST", "/chargepoints/{charger_id}/commands/{command}"),
+        ("GET", "/chargepoints/{charger_id}/commands/{command}"),
         ("GET", "/sessions"),
         ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}"),
         ("POST", "/sessions/{charger_id}/{connector_id}/{session_id}/resolution"),
