@@ -632,7 +632,8 @@ def charge_point_command(charger_id: str, command: str) -> Response:
     charger = _fleet_charger(charger_id)
     try:
         if request.method == "GET":
-            found = _desk().state(charger, command[:64])
+            commands = DynamoDbCommandStore(settings().sessions_table, store().client)
+            found = commands.command(charger, command[:64])
             if found is None:
                 raise NotFoundError(f"no command {command[:64]!r} to charger {charger!r}")
             return _command_response(found)

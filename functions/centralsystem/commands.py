@@ -222,6 +222,3 @@ class CommandDesk:
                 return current
             self.sleep(min(pause, max(0.0, (until - now).total_seconds())))
             pause = min(pause * 2, POLL_MAX_SECONDS)
-
-    def state(self, charger_id: str, command_id: str) -> Command | None:
-        return self.store.command(charger_id, command_id)
