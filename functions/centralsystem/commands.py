@@ -189,7 +189,7 @@ class CommandDesk:
         )
         blocking = self.store.claim(command, str(connection), now)
         if blocking == "":
-            raise NotConnected(f"charge point {charger_id!r} disconnected meanwhile")
+            raise NotConnected(f"charge point {charger_id!r} is not connected (it just left)")
         if blocking is not None:
             raise Busy(
                 f"command {blocking} to charge point {charger_id!r} is outstanding (OCPP allows "
