@@ -146,6 +146,8 @@ class DynamoDbCommandStore:
             code, description, details = error
             detail = {"code": code, "description": description, "details": details}
             fields |= {":error": "error", ":detail": json.dumps(detail)}
+        # the charger is free first: a caller who reads the answer may send the next command
+        self._release(charger_id, command_id)
         try:
             answer = self._call(
                 "update_item",
@@ -158,7 +160,6 @@ class DynamoDbCommandStore:
             )
         except ConditionFailed:
             return None
-        self._release(charger_id, command_id)
         return _command(plain(answer["Attributes"]))
 
     def pending_action(self, charger_id: str, command_id: str) -> str | None:
