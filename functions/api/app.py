@@ -48,6 +48,7 @@ from centralsystem.commands import (
     Command,
     CommandDesk,
     NotConnected,
+    NotOpen,
     UnknownChargePoint,
 )
 from centralsystem.connections import ConnectionGone, post_to_connection
@@ -218,6 +219,8 @@ def _transaction_json(details: TransactionDetails) -> dict[str, Any]:
         "id_tag": details.id_tag,
         "stop_id_tag": details.stop_id_tag,
         "billed_from": details.billed_from,
+        "remote_start_by": details.remote_start_by,
+        "remote_stop_by": details.remote_stop_by,
     }
 
 
@@ -647,7 +650,7 @@ def charge_point_command(charger_id: str, command: str) -> Response:
         raise BadRequestError(str(error)) from None
     except UnknownChargePoint as error:
         raise NotFoundError(str(error)) from None
-    except (NotConnected, Busy) as error:
+    except (NotConnected, NotOpen, Busy) as error:
         raise ConflictError(str(error)) from None
     except StorageUnavailable:
         raise ServiceUnavailableError("the session store is unreachable; try again") from None

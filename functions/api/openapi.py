@@ -223,6 +223,18 @@ def _schemas() -> JSON:
                                 " from the Start and Stop meters.",
                             }
                         ),
+                        "remote_start_by": _nullable(
+                            {
+                                "type": "string",
+                                "description": "Who asked for it (RemoteStartTransaction).",
+                            }
+                        ),
+                        "remote_stop_by": _nullable(
+                            {
+                                "type": "string",
+                                "description": "Who asked for its end (RemoteStopTransaction).",
+                            }
+                        ),
                     },
                     "What a real charger's OCPP transaction told (its sessions only).",
                 ),

@@ -4,6 +4,9 @@
   when and by whom, its timeout, and once the charger answered its CALLRESULT payload or its
   CALLERROR; `expires_at` (epoch seconds) lets DynamoDB's TTL delete it after
   `commands.RETENTION`;
+- who asked for a remote start, `OCPP#CHARGER#{charger}` / `REMOTESTART#{id tag}`, or a remote
+  stop, `.../REMOTESTOP#{transaction id:010d}`: the command's id and caller, for the Start or
+  Stop the command causes (the session records who asked);
 - the charger's one outstanding command, on its charge point item (`OCPP#CHARGEPOINTS` /
   `{charger}`): `command_outstanding` (the command id), `command_until` (its timeout) and
   `command_connection`. A conditional update takes it, so two callers at once cannot both send;
@@ -18,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from centralsystem.commands import RETENTION, Command
-from centralsystem.store import CHARGE_POINTS, ConditionFailed
+from centralsystem.commands import REMOTE_START_WINDOW, RETENTION, Command
+from centralsystem.store import CHARGE_POINTS, ConditionFailed, _charger_pk, _tx_sk
+from centralsystem.transactions import MAX_TRANSACTION_ID
 from evsessions.contract import format_time
 from evsessions.dynamodb_errors import error_code, raise_translated
 from evsessions.dynamodb_items import plain, typed
@@ -44,7 +48,7 @@ _RELEASE = "REMOVE command_outstanding, command_until, command_connection"
 
 
 def _command_key(charger_id: str, command_id: str) -> dict[str, str]:
-    return {"pk": f"OCPP#CHARGER#{charger_id}", "sk": f"CMD#{command_id}"}
+    return {"pk": _charger_pk(charger_id), "sk": f"CMD#{command_id}"}
 
 
 def _point_key(charger_id: str) -> dict[str, str]:
@@ -113,6 +117,7 @@ class DynamoDbCommandStore:
                 Item=typed(_command_item(command)),
                 ConditionExpression="attribute_not_exists(pk)",
             )
+            self._remote_marker(command)
         except Exception:
             self._release(command.charger_id, command.command_id)
             raise
@@ -125,7 +130,93 @@ class DynamoDbCommandStore:
     def failed(self, command: Command, code: str, description: str, now: datetime) -> None:
         self.answered(command.charger_id, command.command_id, now, error=(code, description, {}))
 
+    def open_transaction(self, charger_id: str, transaction_id: int) -> bool:
+        """Whether the charger has this transaction open here (a RemoteStop names one)."""
+        if not 0 < transaction_id <= MAX_TRANSACTION_ID:
+            return False
+        item = self._get({"pk": _charger_pk(charger_id), "sk": _tx_sk(transaction_id)})
+        return item is not None and "stopped_at" not in item
+
+    def _remote_marker(self, command: Command) -> None:
+        """Who asked for a remote start (under its id tag) or stop (under its transaction), for
+        the StartTransaction or StopTransaction it causes; written before the CALL goes out, as
+        the charger's Start may be handled before its answer to our CALL is."""
+        if command.action == "RemoteStartTransaction":
+            sk = f"REMOTESTART#{command.request['idTag']}"
+        elif command.action == "RemoteStopTransaction":
+            sk = f"REMOTESTOP#{int(command.request['transactionId']):010d}"
+        else:
+            return
+        item = {
+            "pk": _charger_pk(command.charger_id),
+            "sk": sk,
+            "command_id": command.command_id,
+            "requested_by": command.requested_by,
+            "requested_at": format_time(command.requested_at),
+            "connector_id": int(command.request.get("connectorId", 0)),
+            "expires_at": int((command.requested_at + RETENTION).timestamp()),
+        }
+        self._call("put_item", TableName=self.table, Item=typed(item))
+
     # --- the OCPP handler's side ---
+
+    def _asked_by(self, marker: Mapping[str, Any] | None, charger_id: str) -> str | None:
+        """Who sent the marker's command, unless the charger refused it."""
+        if marker is None:
+            return None
+        found = self.command(charger_id, str(marker["command_id"]))
+        if found is None or found.recorded_status == "error":
+            return None
+        if found.recorded_status == "answered" and (found.response or {}).get("status") != (
+            "Accepted"
+        ):
+            return None
+        return found.requested_by
+
+    def remote_start_by(
+        self, charger_id: str, id_tag: str, connector_id: int, start_key: str, now: datetime
+    ) -> str | None:
+        """Who asked for the transaction this StartTransaction starts: a remote start for its id
+        tag (and connector, when it named one) sent within REMOTE_START_WINDOW, not refused,
+        and not taken by another Start (a replay of this one takes it again)."""
+        key = {"pk": _charger_pk(charger_id), "sk": f"REMOTESTART#{id_tag}"}
+        marker = self._get(key)
+        if marker is None:
+            return None
+        sent = datetime.fromisoformat(marker["requested_at"])
+        if not timedelta(0) <= now - sent <= REMOTE_START_WINDOW:
+            return None
+        if int(marker.get("connector_id", 0)) not in (0, connector_id):
+            return None
+        asked = self._asked_by(marker, charger_id)
+        if asked is None:
+            return None
+        try:
+            self._call(
+                "update_item",
+                TableName=self.table,
+                Key=typed(key),
+                UpdateExpression="SET taken_by = :start",
+                ConditionExpression=(
+                    "command_id = :command AND "
+                    "(attribute_not_exists(taken_by) OR taken_by = :start)"
+                ),
+                ExpressionAttributeValues=typed(
+                    {":start": start_key, ":command": str(marker["command_id"])}
+                ),
+            )
+        except ConditionFailed:
+            return None
+        return asked
+
+    def remote_stop_by(self, charger_id: str, transaction_id: int) -> str | None:
+        """Who asked for this transaction's end, when a remote stop named it and was not refused."""
+        if not 0 < transaction_id <= MAX_TRANSACTION_ID:
+            return None
+        marker = self._get(
+            {"pk": _charger_pk(charger_id), "sk": f"REMOTESTOP#{transaction_id:010d}"}
+        )
+        return self._asked_by(marker, charger_id)
 
     def answered(
         self,

@@ -41,6 +41,10 @@ RETENTION = timedelta(days=7)
 days): long enough to look up what was asked of a charger last week, short enough that the
 records of a busy operator stay a handful per charger."""
 
+REMOTE_START_WINDOW = timedelta(minutes=10)
+"""A StartTransaction within this of an operator's RemoteStartTransaction for its id tag is the
+one asked for (chargers wait for the EV to be plugged in: ConnectionTimeOut, often 1-5 min)."""
+
 POLL_FIRST_SECONDS = 0.05
 POLL_MAX_SECONDS = 0.5
 """The waiting API reads the command back, first soon (a charger on a LAN answers in tens of ms),
@@ -63,6 +67,10 @@ class UnknownChargePoint(CommandError):
 
 class NotConnected(CommandError):
     """The charge point is not connected now (409)."""
+
+
+class NotOpen(CommandError):
+    """A RemoteStopTransaction names no transaction open on that charger (409)."""
 
 
 class Busy(CommandError):
@@ -124,6 +132,8 @@ class CommandStore(Protocol):
 
     def command(self, charger_id: str, command_id: str) -> Command | None: ...
 
+    def open_transaction(self, charger_id: str, transaction_id: int) -> bool: ...
+
     def failed(self, command: Command, code: str, description: str, now: datetime) -> None:
         """Record that the command never reached the charger, and free the charger."""
         ...
@@ -177,6 +187,12 @@ class CommandDesk:
         connection = point.get("connection_id")
         if not point.get("connected") or not connection:
             raise NotConnected(f"charge point {charger_id!r} is not connected")
+        if action == "RemoteStopTransaction" and not self.store.open_transaction(
+            charger_id, int(request["transactionId"])
+        ):
+            raise NotOpen(
+                f"transaction {request['transactionId']} is not open on charger {charger_id!r}"
+            )
         now = self.clock()
         command = Command(
             command_id=str(uuid.uuid4()),

@@ -43,13 +43,15 @@ log.setLevel(logging.INFO)
 @functools.cache
 def _central_system(settings: Settings) -> CentralSystem:
     """Clients are made once per container and settings, not at import (tests mock first)."""
+    client = create_client(settings)
     return CentralSystem(
-        store=CentralSystemStore(settings.sessions_table, create_client(settings)),
+        store=CentralSystemStore(settings.sessions_table, client),
         publisher=functools.cache(lambda: publisher_for(settings)),
         tariff=Tariff(settings.ocpp_tariff_cents_per_kwh, settings.ocpp_session_fee_cents),
         heartbeat_interval=settings.ocpp_heartbeat_interval_seconds,
         unknown_id_tags_accepted=settings.ocpp_unknown_id_tags == "accepted",
         data_transfer_vendors=frozenset(settings.ocpp_data_transfer_vendors),
+        remote=DynamoDbCommandStore(settings.sessions_table, client),
     )
 
 

@@ -217,6 +217,8 @@ class CentralSystemStore:
             item["start_findings"] = _json(findings_json(transaction.findings))
         if transaction.raw:
             item["start_raw"] = _json(transaction.raw)
+        if transaction.remote_start_by:
+            item["remote_start_by"] = transaction.remote_start_by
         # also on a replay: a first attempt may have stopped before this put
         with contextlib.suppress(ConditionFailed):
             self._call(
@@ -244,10 +246,16 @@ class CentralSystemStore:
         return None if item is None else _transaction(charger_id, item)
 
     def stop(
-        self, charger_id: str, transaction_id: int, payload: Mapping[str, Any], arrived: datetime
+        self,
+        charger_id: str,
+        transaction_id: int,
+        payload: Mapping[str, Any],
+        arrived: datetime,
+        remote_stop_by: str | None = None,
     ) -> tuple[OpenTransaction, StopReading]:
-        """Keep the first Stop of a transaction as sent, and return the transaction as it is kept
-        from then on (a later Stop, or MeterValues, change nothing of it)."""
+        """Keep the first Stop of a transaction as sent (and who asked for it, if someone did),
+        and return the transaction as it is kept from then on (a later Stop, or MeterValues,
+        change nothing of it)."""
         reading = parse_stop(payload, arrived)
         fields: dict[str, Any] = {
             "stop_payload": _json(payload),
@@ -255,6 +263,8 @@ class CentralSystemStore:
             "stopped_at": format_time(reading.stopped_at),
             "stop_reason": reading.reason,
         }
+        if remote_stop_by:
+            fields["remote_stop_by"] = remote_stop_by
         if reading.meter_stop_wh is not None:
             fields["meter_stop_wh"] = reading.meter_stop_wh
         try:
@@ -420,6 +430,8 @@ def _transaction(
         raw=json.loads(item.get("start_raw", "{}")),
         first_reading=_reading(item.get("first_meter")),
         last_reading=_reading(item.get("last_meter")),
+        remote_start_by=item.get("remote_start_by"),
+        remote_stop_by=item.get("remote_stop_by"),
     )
     return opened, (_kept_stop(item) if "stopped_at" in item else None)
 

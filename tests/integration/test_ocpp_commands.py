@@ -16,14 +16,14 @@ from typing import Any, TypeVar
 
 import pytest
 import websockets
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call_result
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.client import connect
 
 from evsessions.mqtt_identity import charger_password
 from local_runner.system import LocalSystem
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, served
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -86,7 +86,6 @@ class Charger(ChargePoint):
 
 COMMANDS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("RemoteStartTransaction", {"idTag": "TAG-R", "connectorId": 1}, {"status": "Accepted"}),
-    ("RemoteStopTransaction", {"transactionId": 7}, {"status": "Accepted"}),
     ("Reset", {"type": "Soft"}, {"status": "Accepted"}),
     ("UnlockConnector", {"connectorId": 1}, {"status": "Unlocked"}),
     ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}, {"status": "Scheduled"}),
@@ -133,7 +132,9 @@ def command(system: LocalSystem, charger: str, action: str, body: Any) -> tuple[
 
 
 @asynccontextmanager
-async def charger_online(system: LocalSystem, charger: str) -> AsyncIterator[Charger]:
+async def charger_online(
+    system: LocalSystem, charger: str, kind: type[Charger] = Charger
+) -> AsyncIterator[Charger]:
     gateway = system.gateways[0]
     assert system.access is not None
     password = charger_password(system.access.fleet_secret, charger)
@@ -144,7 +145,7 @@ async def charger_online(system: LocalSystem, charger: str) -> AsyncIterator[Cha
         additional_headers={"Authorization": basic},
         open_timeout=20,
     ) as socket:
-        point = Charger(charger, socket, response_timeout=20)
+        point = kind(charger, socket, response_timeout=20)
         point.silent, point.slow_actions, point.received = set(), set(), []
         task = asyncio.create_task(point.start())
         try:
@@ -320,3 +321,80 @@ def test_an_unknown_or_offline_or_foreign_charger_or_a_bad_request_is_refused(
     # without the operator key: 401
     path = f"/chargepoints/{charger}/commands/Reset"
     assert request(local_system, "POST", path, reset, operator=None)[0] == 401
+
+
+class ChargingCharger(Charger):
+    """Starts charging when a remote start is accepted, and stops when a remote stop is, as a
+    charger with an EV plugged in does."""
+
+    transaction_id: int | None = None
+
+    @after(Action.remote_start_transaction)
+    async def charge(self, id_tag: str, connector_id: int = 1, **_: Any) -> None:
+        started = await self.call(
+            call.StartTransaction(
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start=1_000,
+                timestamp="2026-11-29T10:00:00Z",
+            )
+        )
+        self.transaction_id = started.transaction_id
+
+    @after(Action.remote_stop_transaction)
+    async def end(self, transaction_id: int) -> None:
+        await self.call(
+            call.StopTransaction(
+                transaction_id=transaction_id,
+                meter_stop=11_000,
+                timestamp="2026-11-29T10:30:00Z",
+                reason="Remote",
+            )
+        )
+
+
+def test_a_remote_start_then_a_remote_stop_is_a_stored_session_saying_who_asked(
+    local_system: LocalSystem,
+) -> None:
+    charger = "CP-cmd-7"
+
+    async def scenario() -> tuple[Any, Any, Any, int]:
+        async with charger_online(local_system, charger, ChargingCharger) as point:
+            assert isinstance(point, ChargingCharger)
+            start = {"idTag": "TAG-R", "connectorId": 1}
+            started = await _in_thread(
+                command, local_system, charger, "RemoteStartTransaction", start
+            )
+            while point.transaction_id is None:
+                await asyncio.sleep(0.02)
+            transaction_id = point.transaction_id
+            not_open = await _in_thread(
+                command, local_system, charger, "RemoteStopTransaction", {"transactionId": 999}
+            )
+            stopped = await _in_thread(
+                command,
+                local_system,
+                charger,
+                "RemoteStopTransaction",
+                {"transactionId": transaction_id},
+            )
+            assert local_system.api is not None
+            url = f"{local_system.api.url}/sessions/{charger}/1/{transaction_id}"
+            session = await _in_thread(eventually, lambda: served(url))
+            return started, not_open, stopped, session
+
+    started, not_open, stopped, session = _run(scenario)
+    assert started[0] == 200 and started[1]["response"] == {"status": "Accepted"}, started
+    assert not_open[0] == 409 and "not open" in not_open[1]["message"], not_open
+    assert stopped[0] == 200 and stopped[1]["response"] == {"status": "Accepted"}, stopped
+    # THEN the transaction the remote start caused is a stored session like any other
+    assert session["energy_delivered_in_kWh"] == 10.0
+    assert session["verdict"] == "clean"
+    # AND it records who asked for its start and its end
+    transaction = session["transaction"]
+    assert transaction["id_tag"] == "TAG-R"
+    assert transaction["stop_reason"] == "Remote"
+    assert (transaction["remote_start_by"], transaction["remote_stop_by"]) == (
+        "operator",
+        "operator",
+    )
