@@ -44,6 +44,9 @@ _STATUSES: dict[str, Literal["pending", "answered", "error"]] = {
     "answered": "answered",
     "error": "error",
 }
+_CLOCK_SKEW = timedelta(seconds=5)
+"""The API's and the OCPP function's clocks may differ by this much (Lambda hosts keep time by
+NTP, within milliseconds)."""
 _RELEASE = "REMOVE command_outstanding, command_until, command_connection"
 
 
@@ -184,7 +187,7 @@ class DynamoDbCommandStore:
         if marker is None:
             return None
         sent = datetime.fromisoformat(marker["requested_at"])
-        if not timedelta(0) <= now - sent <= REMOTE_START_WINDOW:
+        if not -_CLOCK_SKEW <= now - sent <= REMOTE_START_WINDOW:
             return None
         if int(marker.get("connector_id", 0)) not in (0, connector_id):
             return None
