@@ -500,6 +500,13 @@ def charge_point_json(item: dict[str, Any]) -> dict[str, Any]:
             }
             for connector in connectors
         ],
+        "open_transactions": [
+            {"connector_id": name.split("#", 1)[1], "transaction_id": int(item[name])}
+            for name in sorted(
+                (name for name in item if name.startswith("open#")),
+                key=lambda name: _natural(name.split("#", 1)[1]),
+            )
+        ],
     }
 
 

@@ -355,6 +355,17 @@ def _schemas() -> JSON:
                         "A connector's last StatusNotification.",
                     ),
                 },
+                "open_transactions": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "connector_id": {"type": "string"},
+                            "transaction_id": {"type": "integer", "minimum": 1},
+                        },
+                        "A transaction started and not stopped yet (RemoteStopTransaction"
+                        " names it).",
+                    ),
+                },
             },
             "A real charger (OCPP) as the central system last saw it.",
         ),

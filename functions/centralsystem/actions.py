@@ -234,6 +234,7 @@ class CentralSystem:
             ),
             start_key,
         )
+        self.store.transaction_open(charger_id, connector, transaction.transaction_id)
         log.info("charger %s started transaction %s", charger_id, transaction.transaction_id)
         return {"transactionId": transaction.transaction_id, "idTagInfo": info}
 
@@ -270,6 +271,7 @@ class CentralSystem:
                 else self.remote.remote_stop_by(charger_id, transaction_id)
             )
             opened, kept = self.store.stop(charger_id, transaction_id, payload, now, asked)
+            self.store.transaction_closed(charger_id, opened.connector_id, transaction_id)
             if kept.meter_stop_wh is not None:
                 self.store.connector_stopped(charger_id, opened.connector_id, kept.meter_stop_wh)
             resent = False

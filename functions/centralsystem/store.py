@@ -229,6 +229,26 @@ class CentralSystemStore:
             )
         return transaction
 
+    def transaction_open(self, charger_id: str, connector_id: int, transaction_id: int) -> None:
+        """The connector's open transaction, on the charge point (an operator's remote stop
+        names it); a later Start on the connector replaces it."""
+        self._update(
+            {"pk": CHARGE_POINTS, "sk": charger_id}, {f"open#{connector_id}": transaction_id}
+        )
+
+    def transaction_closed(self, charger_id: str, connector_id: int, transaction_id: int) -> None:
+        """No longer open, unless the connector has started another one meanwhile."""
+        with contextlib.suppress(ConditionFailed):
+            self._call(
+                "update_item",
+                TableName=self.table,
+                Key=typed({"pk": CHARGE_POINTS, "sk": charger_id}),
+                UpdateExpression="REMOVE #open",
+                ConditionExpression="#open = :transaction",
+                ExpressionAttributeNames={"#open": f"open#{connector_id}"},
+                ExpressionAttributeValues=typed({":transaction": transaction_id}),
+            )
+
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         answer = self._call(
             "get_item",
