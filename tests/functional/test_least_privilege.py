@@ -99,8 +99,8 @@ def archive_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every route that reads, with the deployed health check's dead-letter queue, and an
-    operator's resolution of a suspect session (one transaction of updates) and writes to the
-    id-tag list."""
+    operator's resolution of a suspect session (one transaction of updates), writes to the
+    id-tag list, and commands to a charge point (posted to its connection)."""
     queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="DeadLetterQueue")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", queue["QueueUrl"])
     monkeypatch.setenv("OPERATOR_KEY", "operator-key-of-the-least-privilege-scenario")
