@@ -264,7 +264,7 @@
 
   function showChargePoints(list) {
     const rows = list.charge_points.map((p) => {
-      const seen = cell(ago(p.last_seen));
+      const seen = cell(ago(p.last_seen), "wide"); // on a phone, room for the commands
       seen.title = p.last_seen || "";
       const statuses = p.connectors.map((c) => `${c.connector_id}: ${c.status}`).join(", ");
       const state = cell(p.connected ? "connected" : "offline", p.connected ? "ok" : "bad");
