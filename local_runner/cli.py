@@ -8,6 +8,8 @@ invoke FUNCTION --event FILE     call one handler with one event, like `sam loca
 generate-event schedule|sqs|iot  print a sample event for a function
 dlq list|replay                  the dead letters: what failed, and replaying them
 idtags list|set|delete           the OCPP central system's id-tag list
+chargers list|show|put|retire|activate
+                                 the charger registry: who connects, where, with what
 """
 
 from __future__ import annotations
@@ -322,7 +324,7 @@ def _id_tag_store(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterato
     the duration): the operator at this machine edits the list directly, as the API's
     operator-key routes do deployed."""
     from centralsystem.store import CentralSystemStore
-    from evsessions.dynamodb_store import create_client
+    from evsessions.dynamodb.store import create_client
     from evsessions.invocation import invoked_with
     from evsessions.settings import Settings
 
@@ -372,6 +374,76 @@ def _idtags(runner: RunnerSettings, environ: Mapping[str, str], args: argparse.N
             return 0
         store.put_id_tag(args.tag, {**entry.as_item(), "updated_at": format_time(now)})
         print(f"{args.tag}: {entry_json(args.tag, entry.as_item(), now)['status_now']}")
+        return 0
+
+
+@contextmanager
+def _registry(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterator[Any]:
+    """The charger registry on the local database (a running `up`'s, or one started for the
+    duration), written directly as the API's operator-key routes write it; a running system's
+    broker, OCPP endpoint and publisher see a change within REGISTRY_CACHE_SECONDS."""
+    from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+    from evsessions.dynamodb.store import create_client
+    from evsessions.invocation import invoked_with
+    from evsessions.settings import Settings
+
+    template = load_template(runner.template_path)
+    with _local_handlers(runner, environ, template) as local:
+        function = next(name for name, spec in template.functions.items() if spec.routes)
+        with invoked_with(local.handlers[function].environment):
+            settings = Settings.from_env()
+            yield DynamoDBChargerRegistry(settings.sessions_table, create_client(settings))
+
+
+def _record_body(path: str) -> Any:
+    """A record's JSON from a file, or from standard input for `-`."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _chargers(runner: RunnerSettings, environ: Mapping[str, str], args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from evsessions.registry import ACTIVE, RETIRED, record_from_json, valid_charger_id
+
+    command = args.chargers_command
+    if command != "list" and not valid_charger_id(args.charger_id):
+        print("error: charger_id: 1-36 letters, digits, '.', '_' or '-'", file=sys.stderr)
+        return 2
+    if command == "put":
+        try:
+            record = record_from_json(args.charger_id, _record_body(args.file))
+        except (OSError, ValueError) as error:  # RegistryError and JSONDecodeError are both
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    with _registry(runner, environ) as registry:
+        if command == "list":
+            records = [r for r in registry.records() if args.status in (None, r.status)]
+            if args.json:
+                print(json.dumps([r.as_json() for r in records], indent=2))
+                return 0
+            for r in records:
+                place = f"{r.location.address}, {r.location.city}"
+                print(
+                    f"{r.charger_id:<16}  {r.status:<7}  {r.tariff_id or '-':<14}  "
+                    f"{len(r.connectors)} connector(s)  {place}"
+                    + ("  (simulated)" if r.simulated else "")
+                )
+            print(f"{len(records)} charger(s)")
+            return 0
+        if command == "put":
+            print(json.dumps(registry.put(record).as_json(), indent=2))
+            return 0
+        found = registry.get(args.charger_id)
+        if found is None:
+            print(f"no charger {args.charger_id!r} in the registry", file=sys.stderr)
+            return 1
+        if command == "show":
+            print(json.dumps(found.as_json(), indent=2))
+            return 0
+        status = RETIRED if command == "retire" else ACTIVE
+        registry.put(replace(found, status=status))
+        print(f"{args.charger_id}: {status}")
         return 0
 
 
@@ -465,6 +537,28 @@ def build_parser() -> argparse.ArgumentParser:
     idtags_set.add_argument("--parent", metavar="TAG", help="the parent idTag (a fleet card)")
     idtags_delete = _command(idtags_commands, "delete", "remove an id tag")
     idtags_delete.add_argument("tag", help="the idTag")
+    chargers = _command(commands, "chargers", "list or edit the charger registry")
+    chargers_commands = chargers.add_subparsers(dest="chargers_command", required=True)
+    chargers_list = _command(
+        chargers_commands, "list", "each charger: status, tariff, connectors, where"
+    )
+    chargers_list.add_argument("--json", action="store_true", help="every field, as JSON")
+    chargers_list.add_argument("--status", choices=["ACTIVE", "RETIRED"], help="only these")
+    chargers_show = _command(chargers_commands, "show", "one charger's record, as JSON")
+    chargers_show.add_argument("charger_id", help="the charger")
+    chargers_put = _command(
+        chargers_commands, "put", "add or replace a charger's record from a JSON file"
+    )
+    chargers_put.add_argument("charger_id", help="the charger")
+    chargers_put.add_argument(
+        "file", help="the record as PUT /registry/chargers/{id} takes it; - for standard input"
+    )
+    chargers_retire = _command(
+        chargers_commands, "retire", "retire a charger: refused from then on, record kept"
+    )
+    chargers_retire.add_argument("charger_id", help="the charger")
+    chargers_activate = _command(chargers_commands, "activate", "let a retired charger back in")
+    chargers_activate.add_argument("charger_id", help="the charger")
     return parser
 
 
@@ -501,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
             return _dlq_replay(runner, environ, args.ids, args.all)
         if args.command == "idtags":
             return _idtags(runner, environ, args)
+        if args.command == "chargers":
+            return _chargers(runner, environ, args)
         return _generate(args.kind)
     except (SettingsError, TemplateError, RecordingError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

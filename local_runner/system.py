@@ -1,8 +1,9 @@
 """Starts and stops the whole local system that template.yaml describes, in dependency order.
 
-database -> tables -> broker -> functions' environments -> API -> rule bridges -> recorder ->
-schedules. Each part says when it is ready and where; `stop()` ends everything that was started.
-Schedules and rules run on one clock: the real one, or a faster one for `up --speed K`. Each
+database -> tables -> charger registry seeds -> broker (its identities kept in step with the
+registry) -> functions' environments -> API -> rule bridges -> recorder -> schedules. Each
+part says when it is ready and where; `stop()` ends everything that was started. Schedules and
+rules run on one clock: the real one, or a faster one for `up --speed K`. Each
 function gets its own environment (`local_runner.environments`); nothing here writes os.environ,
 so two systems can run in one process.
 """
@@ -20,11 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evsessions import alarm_states, metrics
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.invocation import invoked_with
-from evsessions.mqtt_connections import close_shared_pools
+from evsessions.mqtt.connections import close_shared_pools
+from evsessions.registry_seed import seed_missing, seed_records
 from evsessions.settings import Settings
+from evsessions.storage import FleetCounts
 from local_runner.environments import (
     broker_endpoint,
     cursor_secret,
@@ -44,6 +48,7 @@ from local_runner.infra.database import (
 from local_runner.infra.database import client as dynamodb_client
 from local_runner.infra.key_migration import migrate_to_shards
 from local_runner.infra.listening import THIS_MACHINE_ONLY, listeners, reach
+from local_runner.infra.registry_identities import RegistryIdentities, broker_chargers
 from local_runner.observers.alarm_board import MetricsBoard, as_documents, evaluate
 from local_runner.observers.recorder import Recorder
 from local_runner.observers.status import Component, StatusBoard, snapshot
@@ -85,6 +90,8 @@ class LocalSystem:
     board: StatusBoard = field(default_factory=StatusBoard)
     recorder: Recorder | None = None
     access: BrokerAccess | None = None
+    identities: RegistryIdentities | None = None
+    """Keeps the local broker's identities equal to the registry's ACTIVE chargers."""
     gateways: list[WebSocketGateway] = field(default_factory=list)
     metrics: MetricsBoard | None = None
     """The functions' metrics, as data, for the template's alarms."""
@@ -125,13 +132,14 @@ class LocalSystem:
                 if g.tls_url
             ),
         ]
+        counts = self._fleet_counts()
         return snapshot(
             self.board,
             [Component(name, address) for name, address in filter(None, parts)],
             in_flight=sum(bridge.in_flight for bridge in self.bridges),
             dead_letters=self.dead_letters.count() if self.dead_letters else None,
-            reused_session_ids=self._count(lambda store: store.reused_session_ids()),
-            open_suspects=self._count(lambda store: store.open_suspects()),
+            reused_session_ids=None if counts is None else counts.reused_session_ids,
+            open_suspects=None if counts is None else counts.open_suspects,
             clock_now=self.clock.now(),
             speed=float(getattr(self.clock, "speed", 1.0)),
             alarms=as_documents(self.alarm_states()),
@@ -156,15 +164,15 @@ class LocalSystem:
         with invoked_with(self.invokers[function].environment):
             yield Settings.from_env()
 
-    def _count(self, read: Callable[[DynamoDbSessionStore], int]) -> int | None:
-        """A count the store keeps (reused session ids, open suspects), read as the API reads
-        it (None: unreachable)."""
+    def _fleet_counts(self) -> FleetCounts | None:
+        """The counts the store keeps (reused session ids, open suspects), read as the API reads
+        them (None: unreachable)."""
         readers = [name for name, spec in self.template.functions.items() if spec.routes]
         if self.database is None or not readers or readers[0] not in self.invokers:
             return None
         try:
             with self.invoked_as(readers[0]) as settings:
-                return read(cached_store(settings))
+                return cached_store(settings).fleet_counts()
         except StorageUnavailable:
             return None
 
@@ -193,6 +201,7 @@ class LocalSystem:
             ),
             ("outcome file", self.outcome_file.close if self.outcome_file else None),
             ("publisher connections", self._close_publisher_connections),
+            ("broker identities", self.identities.shutdown if self.identities else None),
             (self.broker.kind if self.broker else "", self.broker.stop if self.broker else None),
             (
                 self.database.kind if self.database else "",
@@ -242,13 +251,40 @@ def start_database(runner: RunnerSettings, settings: Settings, say: Say) -> Data
     return database
 
 
-def _broker_access(system: LocalSystem, settings: Settings) -> BrokerAccess:
-    """Every charger of the fleet and every rule bridge gets its identity (secrets generated on
-    first run into the data folder unless .env sets them)."""
+def registry_settings(template: Template, operator: Mapping[str, str]) -> Settings:
+    """The settings the functions read the registry and its seeds with: the template's
+    variables of every function (the publisher's FLEET_CHARGERS among them), the operator's over
+    them."""
+    variables = {k: v for name in template.functions for k, v in template.environment(name).items()}
+    return Settings.from_env({**variables, **operator})
+
+
+def _seed_registry(system: LocalSystem, settings: Settings) -> DynamoDBChargerRegistry:
+    """FLEET_CHARGERS' and MQTT_CHARGER_IDS' chargers get a registry record unless they have
+    one (an operator's edit or retirement stays)."""
+    assert system.database is not None
+    registry = DynamoDBChargerRegistry(
+        settings.sessions_table,
+        dynamodb_client(system.database.endpoint_url, settings.aws_region),
+    )
+    seeded = seed_missing(
+        registry, seed_records(settings), (r.charger_id for r in registry.records())
+    )
+    if seeded:
+        shown = ", ".join(seeded[:5]) + (f" and {len(seeded) - 5} more" if len(seeded) > 5 else "")
+        system.say(f"charger registry: seeded {shown} (FLEET_CHARGERS, MQTT_CHARGER_IDS)")
+    return registry
+
+
+def _broker_access(
+    system: LocalSystem, settings: Settings, chargers: tuple[str, ...]
+) -> BrokerAccess:
+    """Every ACTIVE charger of the registry and every rule bridge gets its identity (secrets
+    generated on first run into the data folder unless .env sets them)."""
     return broker_access(
         system.runner.local_data_dir,
-        fleet_chargers=settings.fleet_chargers,
-        extra_chargers=settings.mqtt_charger_ids,
+        fleet_chargers=0,
+        extra_chargers=chargers,
         rule_filters={
             trigger.name: trigger.rule.topic_filter
             for spec in system.template.functions.values()
@@ -380,9 +416,20 @@ def start_system(
             + (f" (created tables: {', '.join(created)})" if created else "")
         )
         _migrate_keys(system, settings, created)
-        system.access = _broker_access(system, settings)
+        registry_config = registry_settings(template, operator)
+        registry = _seed_registry(system, registry_config)
+        chargers = broker_chargers(registry.records(), say)
+        system.access = _broker_access(system, settings, chargers)
         system.broker = _start_broker(system, settings, system.access)
         say(f"{system.broker.kind} ready at {system.broker.address}")
+        if system.broker.reload is not None:
+            system.identities = RegistryIdentities(
+                system.access,
+                registry.records,
+                system.broker.reload,
+                registry_config.registry_cache_seconds,
+                say,
+            ).start()
         say(
             f"broker identities: {len(system.access.charger_ids)} charger(s), "
             f"{len(system.access.rule_filters)} rule bridge(s); anonymous clients refused; "

@@ -43,17 +43,20 @@ from botocore.config import Config
 from dotenv import load_dotenv
 
 from evsessions.contract import SessionKey, format_time
-from evsessions.dynamodb_items import (
+from evsessions.dynamodb.items import typed
+from evsessions.dynamodb.keys import (
     BY_CONNECTOR_TIME,
     BY_MONTH,
+    CHARGE_POINTS,
     CHARGERS,
     FLEET_TOTALS,
+    REUSE_COUNTER,
+    connector_partition,
     session_key,
-    typed,
 )
-from evsessions.dynamodb_store import create_client
+from evsessions.dynamodb.shards import SHARDS, sharded
+from evsessions.dynamodb.store import create_client
 from evsessions.settings import Settings
-from evsessions.shards import SHARDS, sharded
 from evsessions.storage import bucket_start
 from harness.bulk_load import (
     Aggregates,
@@ -98,9 +101,6 @@ ROUTES = (
     "health",
 )
 """Issue 22: the issue's routes and every request the dashboard makes, each with its floor."""
-CHARGE_POINTS = "OCPP#CHARGEPOINTS"
-"""The central system's partition of charge points (`centralsystem.store`; the bench's fleet has
-none: its floor and the route read an empty partition)."""
 
 
 def _say(line: str) -> None:
@@ -357,7 +357,7 @@ def make_routes(
             IndexName=BY_CONNECTOR_TIME,
             KeyConditionExpression="connector_pk = :p",
             ExpressionAttributeValues=typed(
-                {":p": f"CONNECTOR#{key.charger_id}#{key.connector_id}"}
+                {":p": connector_partition(key.charger_id, key.connector_id)}
             ),
             ScanIndexForward=False,
             Limit=50,
@@ -400,12 +400,16 @@ def make_routes(
         Route(
             "chargepoints",
             lambda _rng: "/chargepoints?limit=100",
+            # the charge points' partition: the bench's fleet has none, so its floor and the
+            # route read an empty partition
             partition_page(CHARGE_POINTS, 100),
         ),
         Route(
             "health",
             lambda _rng: "/health",
-            lambda _rng: raw_client.describe_table(TableName=table),
+            lambda _rng: raw_client.get_item(
+                TableName=table, Key=typed({"pk": REUSE_COUNTER[0], "sk": REUSE_COUNTER[1]})
+            ),
         ),
     ]
     return routes, window

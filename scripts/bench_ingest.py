@@ -49,11 +49,11 @@ from bench_api import machine  # (a sibling script: the same machine line)
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.contract import parse_session
-from evsessions.dynamodb_items import session_item, typed
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.items import session_item, typed
+from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.errors import PublishIncomplete
 from evsessions.fleet import simulate_tick
-from evsessions.mqtt_identity import MqttIdentity
+from evsessions.mqtt.identity import MqttIdentity
 from evsessions.settings import Settings
 from evsessions.storage import Totals
 from local_runner.environments import broker_endpoint, function_environments

@@ -32,8 +32,8 @@ from typing import Any
 from bench_api import machine  # sibling scripts: the same machine line and cold imports
 from bench_ingest import cold_import_medians
 
-from evsessions.dynamodb_store import cached_store
-from evsessions.mqtt_identity import charger_password
+from evsessions.dynamodb.store import cached_store
+from evsessions.mqtt.identity import charger_password
 from evsessions.settings import Settings
 from local_runner.infra.processes import free_port
 from local_runner.runner_settings import RunnerSettings

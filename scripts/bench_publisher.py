@@ -81,7 +81,15 @@ def main() -> int:
                     "PUBLISH_ACK_TIMEOUT_SECONDS": "120",
                 }
             )
-            from publisher.handler import handler
+            from evsessions.registry import MemoryChargerRegistry
+            from evsessions.registry_cache import CachedRegistry
+            from publisher import handler as publisher
+
+            # The charger registry in memory: the tick's cost is publishing; the registry costs
+            # one Query per REGISTRY_CACHE_SECONDS, seeded on the first tick as deployed.
+            registry = CachedRegistry(MemoryChargerRegistry(), 3600)
+            publisher.cached_registry = lambda settings: registry  # type: ignore[assignment]
+            handler = publisher.handler
 
             start = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
             messages = args.chargers * args.connectors

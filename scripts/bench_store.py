@@ -37,7 +37,7 @@ from consumed_capacity import CapacityMeter
 from item_units import indexes
 
 from evsessions.contract import ChargingSession, parse_session
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.fleet import simulate_tick
 from evsessions.settings import Settings

@@ -6,7 +6,7 @@
 Why: on one machine the pipeline runs at DynamoDB Local's speed; deployed, it meets DynamoDB's
 per-partition limits long before AWS's account limits. This model derives every partition-key
 value the pipeline writes from the code itself, not from a hand copy: it plans one second of the
-fleet's peak with the store's own planner (`session_transactions.pack` and `plan`), reads each
+fleet's peak with the store's own planner (`dynamodb.planning.pack` and `plan`), reads each
 transaction item's table key and, for every index template.yaml declares, the item's index key,
 and adds up write units per partition-key value (2 a KB for a transactional write on the table,
 1 a KB on each index the item appears in: see scripts/item_units.py). It prints, per kind of
@@ -39,9 +39,9 @@ from typing import Any
 from item_units import indexes, item_size, write_units
 
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_items import plain
-from evsessions.session_transactions import pack, plan
-from evsessions.shards import SHARDS
+from evsessions.dynamodb.items import plain
+from evsessions.dynamodb.planning import pack, plan
+from evsessions.dynamodb.shards import SHARDS
 from local_runner.services.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,9 @@
     .venv/bin/python scripts/charger_credentials.py CHARGER_ID [--password-only]
 
 The password is derived from the fleet secret (MQTT_FLEET_SECRET, or the one the runner generated
-in LOCAL_DATA_DIR/secrets). The broker and the OCPP endpoint know chargers 1..FLEET_CHARGERS and
-MQTT_CHARGER_IDS only: for any other id it warns that the password will be refused.
+in LOCAL_DATA_DIR/secrets). The broker and the OCPP endpoint let in only a charger with an ACTIVE
+record in the charger registry (`./dev runner chargers show ID`); for any other the password is
+refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from evsessions.mqtt_identity import charger_identity, known_charger
+from evsessions.mqtt.identity import charger_identity
 from evsessions.settings import Settings
 from local_runner.runner_settings import RunnerSettings
 
@@ -34,12 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     if secret is None and not stored.exists():
         print("no fleet secret yet: start the system once (./dev up)", file=sys.stderr)
         return 1
-    if not known_charger(args.charger_id, settings.fleet_chargers, settings.mqtt_charger_ids):
-        print(
-            f"warning: charger {args.charger_id} is not known: add it to MQTT_CHARGER_IDS in .env "
-            "and restart ./dev up, or the broker and the OCPP endpoint refuse it",
-            file=sys.stderr,
-        )
     identity = charger_identity(secret or stored.read_text().strip(), args.charger_id)
     if args.password_only:
         print(identity.password)

@@ -17,7 +17,7 @@ from typing import Any
 
 from item_units import Index, units_by_place
 
-from evsessions.dynamodb_items import plain
+from evsessions.dynamodb.items import plain
 
 _WRITES = frozenset({"put_item", "update_item", "delete_item", "batch_write_item"})
 _READS = frozenset({"get_item", "query", "batch_get_item", "transact_get_items", "scan"})

@@ -64,10 +64,11 @@ from evsessions.contract import (
     parse_time,
 )
 from evsessions.dead_letters import dead_letter_queue
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, PipelineError, StorageUnavailable
 from evsessions.integrity import RESOLUTION_ACTIONS, Resolution, Verdict, findings_json
-from evsessions.mqtt_identity import known_charger
+from evsessions.registry import STATUSES, RegistryError, record_from_json, valid_charger_id
 from evsessions.settings import Settings
 from evsessions.storage import (
     Bucket,
@@ -300,9 +301,7 @@ def _next_cursor(position: dict[str, str] | None, query: dict[str, Any]) -> str 
 @app.route("/health")
 def health() -> Response:
     try:
-        store().ping()
-        reused = store().reused_session_ids()
-        open_suspects = store().open_suspects()
+        counts = store().fleet_counts()
     except StorageUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
     current = settings()
@@ -316,8 +315,8 @@ def health() -> Response:
             "status": "ok",
             "database": "reachable",
             "dead_letters": dead_letters,
-            "reused_session_ids": reused,
-            "suspect_sessions_open": open_suspects,
+            "reused_session_ids": counts.reused_session_ids,
+            "suspect_sessions_open": counts.open_suspects,
             "alarms": alarm_states.current(),
         }
     )
@@ -584,6 +583,62 @@ def id_tag(tag: str) -> Response:
     return Response(entry_json(name, fields, datetime.now(UTC)))
 
 
+# --- the charger registry ---------------------------------------------------------------------
+
+
+def _registry() -> DynamoDBChargerRegistry:
+    """Read uncached: an operator sees a write at once (the readers that connect chargers see
+    it within REGISTRY_CACHE_SECONDS)."""
+    return DynamoDBChargerRegistry(settings().sessions_table, store().client)
+
+
+def _in_registry(call: Callable[[DynamoDBChargerRegistry], T]) -> T:
+    try:
+        return call(_registry())
+    except StorageUnavailable:
+        raise ServiceUnavailableError("the session store is unreachable; try again") from None
+
+
+@app.route("/registry/chargers")
+def list_registry_chargers() -> dict[str, Any]:
+    """Every charger of the registry in charger-id order, or only those of one status."""
+    status = _params({"status"}).get("status")
+    if status is not None and status not in STATUSES:
+        raise BadRequestError(f"status: one of {', '.join(STATUSES)}")
+    found = [
+        record.as_json()
+        for record in _in_registry(lambda registry: registry.records())
+        if status is None or record.status == status
+    ]
+    return {"chargers": found, "count": len(found)}
+
+
+@app.route(
+    "/registry/chargers/{charger_id}",
+    methods=["GET", "PUT"],
+    content_types=["application/json"],
+)
+def registry_charger(charger_id: str) -> dict[str, Any]:
+    """One charger's record; an operator's PUT adds or replaces it (retiring is a PUT with
+    status RETIRED: sessions keep referring to the charger, so it is never deleted)."""
+    request = app.current_request
+    assert request is not None
+    _params(set())
+    if not valid_charger_id(charger_id):
+        raise BadRequestError("charger_id: 1-36 characters of letters, digits, '.', '_' or '-'")
+    if request.method == "GET":
+        record = _in_registry(lambda registry: registry.get(charger_id))
+        if record is None:
+            raise NotFoundError(f"no charger {charger_id!r} in the registry")
+        return record.as_json()
+    require_operator(request)
+    try:
+        record = record_from_json(charger_id, request.json_body)
+    except RegistryError as error:
+        raise BadRequestError(str(error)) from None
+    return _in_registry(lambda registry: registry.put(record)).as_json()
+
+
 # --- operators' commands to charge points (OCPP CALLs; centralsystem.commands) ---------------
 
 
@@ -608,15 +663,17 @@ def _desk() -> CommandDesk:
 
 
 def _fleet_charger(raw: str) -> str:
-    """A charger of this system's fleet: another id is refused before anything is looked up."""
-    charger_id = _identifier(raw, "charger_id") or ""
-    config = settings()
-    if not known_charger(charger_id, config.fleet_chargers, config.mqtt_charger_ids):
+    """An ACTIVE charger of this system's registry: another id (another fleet's, a retired one)
+    is refused before anything else is looked up."""
+    if not valid_charger_id(raw):
+        raise BadRequestError("charger_id: 1-36 characters of letters, digits, '.', '_' or '-'")
+    record = _in_registry(lambda registry: registry.get(raw))
+    if record is None or not record.active:
         raise ForbiddenError(
-            f"charger {charger_id!r} is not one of this system's chargers "
-            "(FLEET_CHARGERS, MQTT_CHARGER_IDS)"
+            f"charger {raw!r} is not an active charger of this system's registry "
+            "(/registry/chargers)"
         )
-    return charger_id
+    return raw
 
 
 def _command_response(command: Command) -> Response:

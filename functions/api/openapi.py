@@ -378,6 +378,7 @@ def _schemas() -> JSON:
             "Real chargers in id order.",
         ),
         **_id_tag_schemas(),
+        **_registry_schemas(),
         **_command_schemas(),
         "Totals": _object(_totals_properties(), "Aggregates over a set of sessions."),
         "BucketTotals": _object(
@@ -407,6 +408,92 @@ _ID_TAG: Final = {
     "description": "An OCPP IdToken: 1-20 printable ASCII characters.",
     "example": "CARD-0001",
 }
+
+
+REGISTRY_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{1,36}$"
+"""A registry charger id (evsessions.registry): a topic segment, an OCPP id and an OCPI uid."""
+REGISTRY_STATUSES: Final = ("ACTIVE", "RETIRED")
+REGISTRY_STANDARDS: Final = (
+    *("CHADEMO", "DOMESTIC_F", "IEC_62196_T1", "IEC_62196_T1_COMBO", "IEC_62196_T2"),
+    *("IEC_62196_T2_COMBO", "GBT_DC", "TESLA_S"),
+)
+"""evsessions.registry's STATUSES and STANDARDS (a test keeps them in step)."""
+_REGISTRY_ID: Final = {"type": "string", "pattern": REGISTRY_ID_PATTERN, "example": "depot-7"}
+
+
+def _text(longest: int, example: str) -> JSON:
+    return {"type": "string", "minLength": 1, "maxLength": longest, "example": example}
+
+
+def _registry_schemas() -> JSON:
+    location = _object(
+        {
+            "address": _text(45, "Kaigata 1"),
+            "city": _text(45, "Bergen"),
+            "postal_code": _text(10, "5016"),
+            "country": {
+                "type": "string",
+                "pattern": "^[A-Z]{3}$",
+                "description": "ISO 3166-1 alpha-3 (ZZZ: not recorded yet).",
+                "example": "NOR",
+            },
+            "coordinates": _object(
+                {
+                    "latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                    "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+                },
+                "WGS 84 decimal degrees.",
+            ),
+            "time_zone": {**_text(255, "Europe/Oslo"), "description": "An IANA time zone."},
+        },
+        "Where the charger is (OCPI Location's fields).",
+    )
+    connector = _object(
+        {
+            "connector_id": {"type": "integer", "minimum": 1},
+            "standard": {"type": "string", "enum": list(REGISTRY_STANDARDS)},
+            "format": {"type": "string", "enum": ["SOCKET", "CABLE"]},
+            "power_type": {
+                "type": "string",
+                "enum": ["AC_1_PHASE", "AC_2_PHASE", "AC_3_PHASE", "DC"],
+            },
+            "max_electric_power_w": {"type": "integer", "minimum": 1, "maximum": 2_000_000},
+        },
+        "One connector (OCPI Connector's fields).",
+    )
+    fields = {
+        "charger_id": _REGISTRY_ID,
+        "name": _text(255, "Harbour depot 7"),
+        "location": location,
+        "connectors": {"type": "array", "minItems": 1, "items": connector},
+        "tariff_id": {**_REGISTRY_ID, "example": "dc-standard"},
+        "status": {
+            "type": "string",
+            "enum": list(REGISTRY_STATUSES),
+            "description": "RETIRED: refused by the broker and the OCPP endpoint, not simulated.",
+        },
+        "simulated": {
+            "type": "boolean",
+            "description": "One of the publisher's simulated chargers (publishes while ACTIVE).",
+        },
+        "last_updated": {**_TIMESTAMP, "description": "When the record was last written."},
+    }
+    return {
+        "RegistryChargerPut": _object(
+            fields,
+            "A charger as an operator sends it: name, location and connectors; the rest"
+            " optional (status ACTIVE, simulated false; last_updated is ignored).",
+            optional=("charger_id", "tariff_id", "status", "simulated", "last_updated"),
+        ),
+        "RegistryCharger": _object(fields, "A charger of the registry.", optional=("tariff_id",)),
+        "RegistryChargerList": _object(
+            {
+                "chargers": {"type": "array", "items": _ref("schemas", "RegistryCharger")},
+                "count": _COUNT,
+            },
+            "The registry's chargers in charger-id order.",
+        ),
+    }
 
 
 def _id_tag_schemas() -> JSON:
@@ -690,7 +777,8 @@ def _paths() -> JSON:
         "/health": _operation(
             "getHealth",
             "Is the API up and its table reachable?",
-            "A DescribeTable on the sessions table and a GetItem of the reuse counter.",
+            "One GetItem of the fleet's counters (reused session ids, open suspects), which"
+            " also shows the table answers.",
             [],
             {
                 "200": _ok(_ref("schemas", "Health"), "The table is reachable."),
@@ -831,6 +919,7 @@ def _paths() -> JSON:
             "totals",
         ),
         **_id_tag_paths(),
+        **_registry_paths(),
         **_command_paths(),
         "/openapi.json": _operation(
             "getOpenApi",
@@ -921,8 +1010,84 @@ def _id_tag_paths() -> JSON:
     }
 
 
+def _registry_paths() -> JSON:
+    charger = {
+        "name": "charger_id",
+        "in": "path",
+        "required": True,
+        "description": "The charger.",
+        "schema": _REGISTRY_ID,
+        "example": "1",
+    }
+    operator_key = {
+        "name": "x-operator-key",
+        "in": "header",
+        "required": False,
+        "description": "The OPERATOR_KEY setting.",
+        "schema": {"type": "string"},
+    }
+    status = {
+        "name": "status",
+        "in": "query",
+        "required": False,
+        "description": "Only the chargers of this status.",
+        "schema": {"type": "string", "enum": list(REGISTRY_STATUSES)},
+    }
+    one = _ok(_ref("schemas", "RegistryCharger"), "The charger's record.")
+    return {
+        "/registry/chargers": _operation(
+            "listRegistryChargers",
+            "The charger registry",
+            "Every charger the broker, the OCPP endpoint and the simulated fleet know, with its"
+            " location, connectors, tariff and status (a Query of one partition).",
+            [status],
+            {
+                "200": _ok(_ref("schemas", "RegistryChargerList"), "The chargers."),
+                **_errors(400, 401, 405, 503),
+            },
+            ["/registry/chargers", "/registry/chargers?status=ACTIVE"],
+            "chargers",
+        ),
+        "/registry/chargers/{charger_id}": {
+            **_operation(
+                "getRegistryCharger",
+                "One charger's registry record",
+                "A GetItem of the charger's record.",
+                [charger],
+                {"200": one, **_errors(400, 401, 404, 405, 503)},
+                ["/registry/chargers/1"],
+                "chargers",
+            ),
+            "put": {
+                "operationId": "putRegistryCharger",
+                "summary": "Add, edit or retire a charger (operator)",
+                "description": "Creates or replaces the record; retiring is a PUT with status"
+                " RETIRED (never a delete: sessions refer to the charger). The broker, the OCPP"
+                " endpoint and the publisher see it within REGISTRY_CACHE_SECONDS. Needs"
+                " x-operator-key.",
+                "tags": ["chargers"],
+                "parameters": [charger, operator_key],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _ref("schemas", "RegistryChargerPut")}
+                    },
+                },
+                "responses": {"200": one, **_errors(400, 401, 403, 405, 503)},
+            },
+        },
+    }
+
+
 def _command_paths() -> JSON:
-    charger = _path_parameter("charger_id", "The charge point (one of this system's).", "1")
+    charger = {
+        "name": "charger_id",
+        "in": "path",
+        "required": True,
+        "description": "The charge point (an active charger of the registry).",
+        "schema": _REGISTRY_ID,
+        "example": "1",
+    }
     operator_key = {
         "name": "x-operator-key",
         "in": "header",
@@ -968,7 +1133,7 @@ def _command_paths() -> JSON:
                 " answer: 200 with it, else 202 with the command to poll. One command per"
                 " charger at a time (OCPP): another while one is outstanding is a 409. A"
                 " charger that never connected is a 404, one not connected now a 409, one not"
-                " of this system's chargers a 403. Needs x-operator-key.",
+                " of this system's registry (or retired) a 403. Needs x-operator-key.",
                 "tags": ["chargers"],
                 "parameters": [
                     charger,

@@ -39,7 +39,7 @@ from evsessions import metrics
 from evsessions.contract import format_time
 from evsessions.errors import PipelineError
 from evsessions.integrity import Finding, finding
-from evsessions.publishing import MessagePublisher
+from evsessions.mqtt.publishing import MessagePublisher
 
 log = logging.getLogger(__name__)
 

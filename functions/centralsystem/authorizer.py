@@ -1,25 +1,25 @@
 """$connect authorizer (REQUEST type): a charge point connects only as itself.
 
 OCPP 1.6 security profiles 1 and 2: HTTP Basic, username = the charge point id, password = its
-own password, which here is the one the broker also knows it by: HMAC-SHA256(fleet secret, id)
-(see evsessions.mqtt_identity). Only a known charger connects: one of the fleet's
-1..FLEET_CHARGERS or one listed in MQTT_CHARGER_IDS, the chargers the broker knows; any other id
-is refused, whatever its password. The id in the URL (`chargePointId`, put there from the path's
-last segment) must be the username. The vouched-for id goes to every route of the connection as
-`requestContext.authorizer.chargerId`. Deployed, API Gateway serves only wss:// (profile 2).
+own password, which here is the one the broker also knows it by, and only while the charger
+registry has it ACTIVE: `evsessions.charger_admission`, the rule every door applies. An unknown
+or RETIRED id is refused, whatever its password, and so is every id while the registry cannot be
+read. The id in the URL (`chargePointId`, put there from
+the path's last segment) must be the username. The vouched-for id goes to every route of the
+connection as `requestContext.authorizer.chargerId`. Deployed, API Gateway serves only wss://
+(profile 2).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
 from typing import Any
 
+from evsessions.charger_admission import admitted
 from evsessions.contract import identifier
 from evsessions.errors import InvalidSession
-from evsessions.mqtt_identity import charger_password, known_charger
 from evsessions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,6 @@ def _policy(principal: str, effect: str, resource: str) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
-    if not settings.mqtt_fleet_secret:
-        log.error("MQTT_FLEET_SECRET is not set: every charge point is refused")
-        raise Unauthorized()
     credentials = basic_credentials(event.get("headers") or {})
     if credentials is None:
         log.warning("a connection without HTTP Basic credentials was refused")
@@ -70,14 +67,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         charger_id = identifier(username, "username")
     except InvalidSession:
         raise Unauthorized() from None
-    if not known_charger(charger_id, settings.fleet_chargers, settings.mqtt_charger_ids):
-        log.warning(
-            "charger %s is not known (FLEET_CHARGERS, MQTT_CHARGER_IDS): refused", charger_id
-        )
-        raise Unauthorized()
-    expected = charger_password(settings.mqtt_fleet_secret, charger_id)
-    if not hmac.compare_digest(password.encode(), expected.encode()):
-        log.warning("charger %s: wrong password, refused", charger_id)
+    if not admitted(settings, charger_id, password):
         raise Unauthorized()
     if in_url != charger_id:
         log.warning("charger %s tried to connect as %r: refused", charger_id, in_url)

@@ -27,11 +27,19 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from centralsystem.commands import REMOTE_START_WINDOW, RETENTION, Command
-from centralsystem.store import CHARGE_POINTS, ConditionFailed, _charger_pk, _tx_sk
+from centralsystem.store import ConditionFailed
 from centralsystem.transactions import MAX_TRANSACTION_ID
 from evsessions.contract import format_time
-from evsessions.dynamodb_errors import error_code, raise_translated
-from evsessions.dynamodb_items import plain, typed
+from evsessions.dynamodb.errors import error_code, raise_translated
+from evsessions.dynamodb.items import plain, typed
+from evsessions.dynamodb.keys import (
+    CHARGE_POINTS,
+    command_sk,
+    ocpp_charger_pk,
+    remote_start_sk,
+    remote_stop_sk,
+    transaction_sk,
+)
 from evsessions.errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -51,7 +59,7 @@ _RELEASE = "REMOVE command_outstanding, command_until, command_connection"
 
 
 def _command_key(charger_id: str, command_id: str) -> dict[str, str]:
-    return {"pk": _charger_pk(charger_id), "sk": f"CMD#{command_id}"}
+    return {"pk": ocpp_charger_pk(charger_id), "sk": command_sk(command_id)}
 
 
 def _point_key(charger_id: str) -> dict[str, str]:
@@ -117,7 +125,7 @@ class DynamoDbCommandStore:
             self._call(
                 "put_item",
                 TableName=self.table,
-                Item=typed(_command_item(command)),
+                Item=typed(command_item(command)),
                 ConditionExpression="attribute_not_exists(pk)",
             )
             self._remote_marker(command)
@@ -137,7 +145,7 @@ class DynamoDbCommandStore:
         """Whether the charger has this transaction open here (a RemoteStop names one)."""
         if not 0 < transaction_id <= MAX_TRANSACTION_ID:
             return False
-        item = self._get({"pk": _charger_pk(charger_id), "sk": _tx_sk(transaction_id)})
+        item = self._get({"pk": ocpp_charger_pk(charger_id), "sk": transaction_sk(transaction_id)})
         return item is not None and "stopped_at" not in item
 
     def _remote_marker(self, command: Command) -> None:
@@ -145,13 +153,13 @@ class DynamoDbCommandStore:
         the StartTransaction or StopTransaction it causes; written before the CALL goes out, as
         the charger's Start may be handled before its answer to our CALL is."""
         if command.action == "RemoteStartTransaction":
-            sk = f"REMOTESTART#{command.request['idTag']}"
+            sk = remote_start_sk(str(command.request["idTag"]))
         elif command.action == "RemoteStopTransaction":
-            sk = f"REMOTESTOP#{int(command.request['transactionId']):010d}"
+            sk = remote_stop_sk(int(command.request["transactionId"]))
         else:
             return
         item = {
-            "pk": _charger_pk(command.charger_id),
+            "pk": ocpp_charger_pk(command.charger_id),
             "sk": sk,
             "command_id": command.command_id,
             "requested_by": command.requested_by,
@@ -182,7 +190,7 @@ class DynamoDbCommandStore:
         """Who asked for the transaction this StartTransaction starts: a remote start for its id
         tag (and connector, when it named one) sent within REMOTE_START_WINDOW, not refused,
         and not taken by another Start (a replay of this one takes it again)."""
-        key = {"pk": _charger_pk(charger_id), "sk": f"REMOTESTART#{id_tag}"}
+        key = {"pk": ocpp_charger_pk(charger_id), "sk": remote_start_sk(id_tag)}
         marker = self._get(key)
         if marker is None:
             return None
@@ -217,7 +225,7 @@ class DynamoDbCommandStore:
         if not 0 < transaction_id <= MAX_TRANSACTION_ID:
             return None
         marker = self._get(
-            {"pk": _charger_pk(charger_id), "sk": f"REMOTESTOP#{transaction_id:010d}"}
+            {"pk": ocpp_charger_pk(charger_id), "sk": remote_stop_sk(transaction_id)}
         )
         return self._asked_by(marker, charger_id)
 
@@ -301,7 +309,8 @@ class DynamoDbCommandStore:
             )
 
 
-def _command_item(command: Command) -> dict[str, Any]:
+def command_item(command: Command) -> dict[str, Any]:
+    """A command as it is first recorded: pending."""
     return {
         **_command_key(command.charger_id, command.command_id),
         "command_id": command.command_id,

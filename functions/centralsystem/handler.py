@@ -31,9 +31,9 @@ from centralsystem.replies import Reply, confirmation_problem, parse_reply
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
 from evsessions import metrics
-from evsessions.dynamodb_store import create_client
+from evsessions.dynamodb.store import create_client
 from evsessions.errors import PipelineError, StorageUnavailable
-from evsessions.publishing import publisher_for
+from evsessions.mqtt.publishing import publisher_for
 from evsessions.settings import Settings
 
 log = logging.getLogger(__name__)

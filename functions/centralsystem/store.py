@@ -41,8 +41,16 @@ from centralsystem.transactions import (
     unknown_session_id,
 )
 from evsessions.contract import format_time
-from evsessions.dynamodb_errors import error_code, raise_translated
-from evsessions.dynamodb_items import plain, typed
+from evsessions.dynamodb.errors import error_code, raise_translated
+from evsessions.dynamodb.items import plain, typed
+from evsessions.dynamodb.keys import (
+    CHARGE_POINTS,
+    ID_TAGS,
+    ocpp_charger_pk,
+    start_sk,
+    transaction_sk,
+    unmatched_stop_sk,
+)
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import findings_from_json, findings_json
 
@@ -50,17 +58,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
-
-CHARGE_POINTS = "OCPP#CHARGEPOINTS"
-ID_TAGS = "OCPP#IDTAGS"
-
-
-def _charger_pk(charger_id: str) -> str:
-    return f"OCPP#CHARGER#{charger_id}"
-
-
-def _tx_sk(transaction_id: int) -> str:
-    return f"TX#{transaction_id:010d}"
 
 
 class ConditionFailed(Exception):
@@ -182,7 +179,7 @@ class CentralSystemStore:
 
     def start(self, transaction: OpenTransaction, start_key: str) -> OpenTransaction:
         """Keep a started transaction; a replayed Start returns the transaction it started."""
-        pk = _charger_pk(transaction.charger_id)
+        pk = ocpp_charger_pk(transaction.charger_id)
         try:
             self._call(
                 "put_item",
@@ -190,14 +187,14 @@ class CentralSystemStore:
                 Item=typed(
                     {
                         "pk": pk,
-                        "sk": f"START#{start_key}",
+                        "sk": start_sk(start_key),
                         "transaction_id": transaction.transaction_id,
                     }
                 ),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ConditionFailed:
-            found = self._get(pk, f"START#{start_key}")
+            found = self._get(pk, start_sk(start_key))
             if found is None:  # pragma: no cover - the item the condition saw is there
                 raise StorageUnavailable("a start vanished while being read") from None
             transaction = OpenTransaction(
@@ -205,7 +202,7 @@ class CentralSystemStore:
             )
         item: dict[str, Any] = {
             "pk": pk,
-            "sk": _tx_sk(transaction.transaction_id),
+            "sk": transaction_sk(transaction.transaction_id),
             "transaction_id": transaction.transaction_id,
             "connector_id": transaction.connector_id,
             "id_tag": transaction.id_tag,
@@ -262,7 +259,7 @@ class CentralSystemStore:
     def transaction(
         self, charger_id: str, transaction_id: int
     ) -> tuple[OpenTransaction, StopReading | None] | None:
-        item = self._get(_charger_pk(charger_id), _tx_sk(transaction_id))
+        item = self._get(ocpp_charger_pk(charger_id), transaction_sk(transaction_id))
         return None if item is None else _transaction(charger_id, item)
 
     def stop(
@@ -289,13 +286,13 @@ class CentralSystemStore:
             fields["meter_stop_wh"] = reading.meter_stop_wh
         try:
             item = self._update(
-                {"pk": _charger_pk(charger_id), "sk": _tx_sk(transaction_id)},
+                {"pk": ocpp_charger_pk(charger_id), "sk": transaction_sk(transaction_id)},
                 fields,
                 "attribute_exists(pk) AND attribute_not_exists(stopped_at)",
                 returning="ALL_NEW",
             )
         except ConditionFailed:
-            found = self._get(_charger_pk(charger_id), _tx_sk(transaction_id))
+            found = self._get(ocpp_charger_pk(charger_id), transaction_sk(transaction_id))
             if found is None or "stopped_at" not in found:
                 raise StorageUnavailable("the transaction changed while it was stopped") from None
             item = found
@@ -316,8 +313,8 @@ class CentralSystemStore:
         of it gets the first one's (the same session id, the same reading), and says so."""
         session_id = unknown_session_id(transaction_id, payload)
         key = {
-            "pk": _charger_pk(charger_id),
-            "sk": f"UNMATCHED#{str(transaction_id)[:20]}#{stop_fingerprint(payload)}",
+            "pk": ocpp_charger_pk(charger_id),
+            "sk": unmatched_stop_sk(transaction_id, stop_fingerprint(payload)),
         }
         try:
             self._call(
@@ -355,7 +352,7 @@ class CentralSystemStore:
     ) -> None:
         """The earliest and latest energy reading of an open transaction, and its first unusable
         one; a finished transaction keeps what it had at its Stop (its message must not change)."""
-        key = {"pk": _charger_pk(charger_id), "sk": _tx_sk(transaction_id)}
+        key = {"pk": ocpp_charger_pk(charger_id), "sk": transaction_sk(transaction_id)}
         open_tx = "attribute_exists(pk) AND attribute_not_exists(stopped_at)"
         ordered = sorted(readings, key=lambda r: r.at)
         updates: list[tuple[dict[str, Any], str, dict[str, Any]]] = []

@@ -26,7 +26,7 @@ from typing import Any
 from evsessions.contract import format_time, parse_time
 from evsessions.errors import InvalidSession
 from evsessions.integrity import Finding, finding, merged
-from evsessions.publishing import OutgoingMessage
+from evsessions.mqtt.publishing import OutgoingMessage
 
 MAX_METER_WH = 10**15
 """A meter reading above this (a petawatt-hour) is an overflow, not energy."""

@@ -45,7 +45,7 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def charger_type(charger: int) -> ChargerType:
+def charger_type(charger: int | str) -> ChargerType:
     """A charger's hardware never changes between ticks: it depends on the charger alone."""
     return _rng("charger-type", charger).choices(CHARGER_TYPES, weights=_TYPE_WEIGHTS)[0]
 
@@ -89,11 +89,16 @@ def _charge(rng: random.Random, kind: ChargerType, settings: Settings) -> tuple[
 
 
 def simulate_session(
-    scheduled: datetime, charger: int, connector: int, settings: Settings
+    scheduled: datetime,
+    charger: int | str,
+    connector: int,
+    settings: Settings,
+    kind: ChargerType | None = None,
 ) -> SimulatedSession:
-    """The session that ended on this connector at the scheduled tick."""
+    """The session that ended on this connector at the scheduled tick; `kind` is the
+    connector's hardware when its registry record says (default: the charger's own type)."""
     rng = _rng("session", int(scheduled.timestamp()), charger, connector)
-    energy, duration, cost = _charge(rng, charger_type(charger), settings)
+    energy, duration, cost = _charge(rng, kind or charger_type(charger), settings)
     session_id = int(scheduled.timestamp())
     ended_at = scheduled - timedelta(seconds=rng.randint(0, 59))
     payload = {

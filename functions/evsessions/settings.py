@@ -135,8 +135,14 @@ class Settings:
     publish_ack_timeout_seconds: float = setting(10.0, number(0.1, 600))
     fleet_chargers: int = setting(1, integer(1, 100_000))
     mqtt_charger_ids: tuple[str, ...] = setting((), words)
-    """The chargers known besides the fleet's 1..fleet_chargers: the broker gives them an identity
-    and the OCPP central system lets them connect (evsessions.mqtt_identity.known_charger)."""
+    """Real chargers seeded into the charger registry beside the fleet's 1..fleet_chargers (a
+    seed never overwrites a record): the registry decides who connects (evsessions.registry)."""
+    iot_arn_prefix: str | None = setting(None)
+    """`arn:{partition}:iot:{region}:{account}`: the IoT custom authorizer's policies name the
+    charger's client and topics under it (deployed only)."""
+    registry_cache_seconds: float = setting(30.0, number(0, 3600))
+    """How long a reader (the OCPP authorizer, the publisher, the local broker's identities) may
+    act on a charger registry record it read: a new or retired charger is seen within it."""
     fleet_connectors_per_charger: int = setting(1, integer(1, 16))
     tariff_ac_cents_per_kwh: int = setting(39, integer(0, 10_000))
     tariff_dc_cents_per_kwh: int = setting(59, integer(0, 10_000))

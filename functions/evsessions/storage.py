@@ -1,6 +1,6 @@
 """The storage port: what the handlers and the API need from a session store.
 
-Two adapters keep the same semantics: `dynamodb_store` (deployed and local) and the in-memory one
+Two adapters keep the same semantics: `dynamodb.store` (deployed and local) and the in-memory one
 below (unit tests, examples). A duplicate (a stored identity with the same content) is a success
 that changes nothing; the same identity with other content is another session (the charger reused
 its session id) and is stored as the identity's next occurrence. The aggregates behind totals and
@@ -159,6 +159,16 @@ def resolved(
     )
 
 
+@dataclass(frozen=True)
+class FleetCounts:
+    """The fleet's counters the health check shows."""
+
+    reused_session_ids: int
+    """How many sessions were stored under an identity that already held another one."""
+    open_suspects: int
+    """How many suspect sessions wait for an operator's decision."""
+
+
 class SessionStore(Protocol):
     def save(self, session: ChargingSession) -> SaveOutcome:
         """Store a session once: the same identity with content already stored is DUPLICATE and
@@ -171,14 +181,6 @@ class SessionStore(Protocol):
         ...
 
     def get(self, key: SessionKey, occurrence: int = 1) -> ChargingSession | None: ...
-
-    def reused_session_ids(self) -> int:
-        """How many sessions were stored under an identity that already held another one."""
-        ...
-
-    def open_suspects(self) -> int:
-        """How many suspect sessions wait for an operator's decision."""
-        ...
 
     def resolve(
         self,
@@ -206,8 +208,9 @@ class SessionStore(Protocol):
         """Chargers in id order with their connectors, and the id to continue after."""
         ...
 
-    def ping(self) -> None:
-        """Raise StorageUnavailable when the store cannot serve requests."""
+    def fleet_counts(self) -> FleetCounts:
+        """Both fleet counts in one read; raises StorageUnavailable when the store cannot serve
+        requests, so the health check needs no other call."""
         ...
 
 
@@ -237,12 +240,6 @@ class InMemorySessionStore:
 
     def get(self, key: SessionKey, occurrence: int = 1) -> ChargingSession | None:
         return self.sessions.get((key, occurrence))
-
-    def reused_session_ids(self) -> int:
-        return sum(1 for _, occurrence in self.sessions if occurrence > 1)
-
-    def open_suspects(self) -> int:
-        return sum(1 for s in self.sessions.values() if s.counts_as == "suspect")
 
     def resolve(
         self,
@@ -325,5 +322,8 @@ class InMemorySessionStore:
         page = ordered[:limit]
         return page, (page[-1].charger_id if len(ordered) > limit else None)
 
-    def ping(self) -> None:
-        return None
+    def fleet_counts(self) -> FleetCounts:
+        return FleetCounts(
+            reused_session_ids=sum(1 for _, occurrence in self.sessions if occurrence > 1),
+            open_suspects=sum(1 for s in self.sessions.values() if s.counts_as == "suspect"),
+        )

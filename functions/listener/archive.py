@@ -1,6 +1,6 @@
 """Dead-letter archiver Lambda: once a day, every dead letter older than ARCHIVE_AFTER goes from
 the dead-letter queue into the sessions table with its reason, before SQS's 14-day retention
-would drop it (evsessions.dead_letter_archive).
+would drop it (evsessions.dynamodb.dead_letter_archive).
 
 Each letter is put first and deleted from the queue after, so a failure in between leaves it in
 both places, never in neither. Younger letters are left where they are: received, they stay
@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evsessions import metrics
-from evsessions.dead_letter_archive import DeadLetterArchive, due
 from evsessions.dead_letters import dead_letter_queue
-from evsessions.dynamodb_store import create_client
+from evsessions.dynamodb.dead_letter_archive import DeadLetterArchive, due
+from evsessions.dynamodb.store import create_client
 from evsessions.errors import StorageUnavailable
 from evsessions.settings import Settings
 

@@ -17,7 +17,7 @@ from typing import Any
 from evsessions import metrics
 from evsessions.contract import ChargingSession, Limits, SessionKey, parse_session
 from evsessions.dead_letters import Reason, dead_letter_queue
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.log_fields import session_fields
 from evsessions.settings import Settings

@@ -1,4 +1,5 @@
-"""Publisher Lambda: on each EventBridge tick, every simulated connector reports one session."""
+"""Publisher Lambda: on each EventBridge tick, every connector of the charger registry's simulated
+ACTIVE chargers reports one session (evsessions.registry_fleet)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from evsessions.errors import PublishIncomplete
-from evsessions.fleet import simulate_tick
-from evsessions.publishing import OutgoingMessage, publisher_for
+from evsessions.mqtt.publishing import OutgoingMessage, publisher_for
+from evsessions.registry_cache import cached_registry
+from evsessions.registry_fleet import simulate_registry_tick, simulated_chargers
 from evsessions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,9 +31,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Publish the tick's sessions with QoS 1; raise if any was unconfirmed, so it is retried."""
     settings = Settings.from_env()
     tick = scheduled_time(event)
+    chargers = simulated_chargers(cached_registry(settings), settings)
     messages = [
         OutgoingMessage(s.key.topic, json.dumps(s.payload, separators=(",", ":")).encode())
-        for s in simulate_tick(tick, settings)
+        for s in simulate_registry_tick(tick, settings, chargers)
     ]
     report = publisher_for(settings).publish_all(messages)
     summary = {

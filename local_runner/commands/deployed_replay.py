@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from evsessions.dead_letter_archive import PARTITION
+from evsessions.dynamodb.keys import DEAD_LETTERS as PARTITION
 
 
 @dataclass(frozen=True)

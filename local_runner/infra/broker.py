@@ -15,13 +15,14 @@ import asyncio
 import getpass
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_runner.infra.broker_access import BrokerAccess
+from local_runner.infra.broker_access import BrokerAccess, LiveAccess
 from local_runner.infra.certificates import TlsFiles, write_private
 from local_runner.infra.processes import ManagedProcess, free_port, port_open
 
@@ -41,6 +42,9 @@ class Broker:
     process: ManagedProcess | None = None
     tls_port: int | None = None
     ca_file: Path | None = None
+    reload: Callable[[BrokerAccess], None] | None = None
+    """Gives the running broker new identities (a charger added or retired in the registry)
+    without a restart; None for an external broker."""
 
     @property
     def address(self) -> str:
@@ -134,7 +138,16 @@ def start_mosquitto(
     process.wait_until(
         lambda: port_open("127.0.0.1", port) and port_open("127.0.0.1", tls_port), timeout=15
     )
-    return Broker("mosquitto", "127.0.0.1", port, process.stop, process, tls_port, tls.ca_cert)
+
+    def reload(access: BrokerAccess) -> None:
+        """mosquitto re-reads its password and ACL files on SIGHUP (connections stay)."""
+        write_private(state_dir / "passwords", access.password_file().encode())
+        write_private(state_dir / "acl", access.acl_file().encode())
+        process.process.send_signal(signal.SIGHUP)
+
+    return Broker(
+        "mosquitto", "127.0.0.1", port, process.stop, process, tls_port, tls.ca_cert, reload
+    )
 
 
 def start_embedded(
@@ -145,6 +158,7 @@ def start_embedded(
     from amqtt.broker import Broker as AmqttBroker
 
     port, tls_port = _free_ports(port, tls_port)
+    live = LiveAccess(access)
     config: dict[str, Any] = {
         "listeners": {
             "default": {"type": "tcp", "bind": f"127.0.0.1:{port}"},
@@ -157,8 +171,8 @@ def start_embedded(
             },
         },
         "plugins": {
-            "local_runner.infra.embedded_access.FleetAuthPlugin": {"access": access},
-            "local_runner.infra.embedded_access.FleetTopicPlugin": {"access": access},
+            "local_runner.infra.embedded_access.FleetAuthPlugin": {"access": live},
+            "local_runner.infra.embedded_access.FleetTopicPlugin": {"access": live},
         },
     }
     loop = asyncio.new_event_loop()
@@ -190,4 +204,7 @@ def start_embedded(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
 
-    return Broker("embedded amqtt", "127.0.0.1", port, stop, None, tls_port, tls.ca_cert)
+    def reload(access: BrokerAccess) -> None:
+        live.current = access
+
+    return Broker("embedded amqtt", "127.0.0.1", port, stop, None, tls_port, tls.ca_cert, reload)

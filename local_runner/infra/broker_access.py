@@ -1,7 +1,7 @@
 """Who may use the local broker, and for what: the emulator's counterpart of AWS IoT policies.
 
 - every charger of the simulated fleet (and any id listed in MQTT_CHARGER_IDS) has its own
-  identity (see evsessions.mqtt_identity) and may publish under `charger/{its id}/#` only;
+  identity (see evsessions.mqtt.identity) and may publish under `charger/{its id}/#` only;
 - each rule bridge, `iot-rule-{rule}`, may subscribe to what its rule selects and publish nothing;
 - nobody else gets in: anonymous clients are refused.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from evsessions.contract import identifier
 from evsessions.errors import InvalidSession
-from evsessions.mqtt_identity import MqttIdentity, charger_identity
+from evsessions.mqtt.identity import MqttIdentity, charger_identity
 from local_runner.infra.certificates import write_private
 
 BRIDGE_PREFIX = "iot-rule-"
@@ -139,6 +139,13 @@ class BrokerAccess:
         else:
             return False
         return secrets.compare_digest(password.encode(), expected.encode())
+
+
+@dataclass
+class LiveAccess:
+    """The identities the embedded broker's plugins enforce now; its `reload` replaces them."""
+
+    current: BrokerAccess
 
 
 def broker_access(

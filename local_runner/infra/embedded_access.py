@@ -2,7 +2,9 @@
 ACL files do: anonymous or unknown clients are refused, a charger publishes under its own topics
 only, a rule bridge subscribes to its rule's filter and publishes nothing.
 
-amqtt loads plugins by dotted path from its config and fills each plugin's `Config` dataclass.
+amqtt loads plugins by dotted path from its config and fills each plugin's `Config` dataclass;
+both plugins share one `broker_access.LiveAccess`, so new identities (a charger added to or
+retired from the registry) apply to the next CONNECT and publish without a restart.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class FleetAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         access: Any = None
 
     async def authenticate(self, *, session: Any) -> bool:
-        access: BrokerAccess = self.config.access
+        access: BrokerAccess = self.config.access.current
         return access.authenticates(session.username, session.password)
 
 
@@ -34,7 +36,7 @@ class FleetTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
     async def topic_filtering(
         self, *, session: Any = None, topic: str | None = None, action: Any = None
     ) -> bool:
-        access: BrokerAccess = self.config.access
+        access: BrokerAccess = self.config.access.current
         username = getattr(session, "username", None)
         if topic is None:
             return False

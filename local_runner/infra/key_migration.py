@@ -19,18 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from evsessions.dynamodb_items import (
+from evsessions.dynamodb.items import COUNTER_FIELDS, plain, typed
+from evsessions.dynamodb.keys import (
     CHARGERS,
-    COUNTER_FIELDS,
     FLEET_TOTALS,
     MONTH_PREFIX,
+    charger_of_sk,
     chargers_pk,
     month_marker,
     month_partition,
-    plain,
-    typed,
 )
-from evsessions.shards import SHARDS, sharded
+from evsessions.dynamodb.shards import SHARDS, sharded
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def _unsharded_to_shards(dynamodb: Any, table: str) -> Migrated:
         for raw in page.get("Items", []):
             item = plain(raw)
             if item["pk"] == CHARGERS:
-                charger = item["sk"].removeprefix("CHARGER#")
+                charger = charger_of_sk(item["sk"])
                 dynamodb.put_item(TableName=table, Item=typed({**item, "pk": chargers_pk(charger)}))
                 chargers += 1
             elif item["pk"] == FLEET_TOTALS and item["sk"].startswith(MONTH_PREFIX):

@@ -28,7 +28,8 @@ from api.app import app
 from api.openapi import openapi_document
 from evsessions.contract import parse_time
 from evsessions.dead_letters import dead_letter_queue
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
+from evsessions.registry_cache import cached_registry
 from listener.handler import handler as listener
 from local_runner.services.api_server import ApiServer
 from local_runner.services.template import TableSpec, load_template
@@ -65,9 +66,11 @@ def create_table_kwargs(spec: TableSpec) -> dict[str, Any]:
 def fresh_store_cache() -> Iterator[None]:
     cached_store.cache_clear()
     dead_letter_queue.cache_clear()
+    cached_registry.cache_clear()
     yield
     cached_store.cache_clear()
     dead_letter_queue.cache_clear()
+    cached_registry.cache_clear()
 
 
 LEAKING_VARIABLES = (

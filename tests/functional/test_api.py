@@ -10,7 +10,7 @@ from chalice.test import Client
 
 from api.app import app
 from evsessions.contract import parse_session
-from evsessions.dynamodb_items import session_item, typed
+from evsessions.dynamodb.items import session_item, typed
 from listener.handler import handler as listener
 from local_runner.services.template import load_template
 from tests.functional.conftest import ROOT, get, load_event, rule_event, store_sessions

@@ -5,18 +5,28 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from chalice.test import Client
 
 import api.app
+from centralsystem.command_store import command_item
+from centralsystem.commands import Command
 from centralsystem.store import CentralSystemStore
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.items import typed
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import cached_store
+from evsessions.registry_seed import fleet_record
 from evsessions.settings import Settings
 from evsessions.storage import SessionStore
 from tests.functional.conftest import DOCUMENT, call, resolved, shared_api
 
 KEY = "s3cret-key-for-tests"
+COMMAND_EXAMPLE = DOCUMENT["paths"]["/chargepoints/{charger_id}/commands/{command}"]["get"][
+    "parameters"
+][1]["example"]
 
 
 def example_path(template: str) -> str:
@@ -34,14 +44,33 @@ EVERY_ROUTE = [
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    """One table for the module, holding session 1 on charger 1, connector 1, and id tag
-    CARD-0001 (the documented examples)."""
+    """One table for the module, holding session 1 on charger 1, connector 1, id tag CARD-0001
+    and charger 1's registry record (the documented examples)."""
     with shared_api([("1", "1", "1", "2025-11-27T18:35:00Z")]) as test_client:
         store = cached_store(Settings.from_env())
         CentralSystemStore(store.table, store.client).put_id_tag(
             "CARD-0001", {"status": "Accepted"}
         )
+        DynamoDBChargerRegistry(store.table, store.client).put(fleet_record(1, 1))
+        _answered_command(store.table, store.client)
         yield test_client
+
+
+def _answered_command(table: str, client: Any) -> None:
+    """The documented example command, to charger 1, answered (a GET of it is a 200)."""
+    now = datetime.now(UTC)
+    command = Command(
+        command_id=str(COMMAND_EXAMPLE),
+        charger_id="1",
+        action="Reset",
+        request={"type": "Soft"},
+        requested_at=now,
+        requested_by="operator",
+        timeout_at=now + timedelta(minutes=1),
+    )
+    item = {**command_item(command), "recorded_status": "answered"}
+    item["response_json"] = json.dumps({"status": "Accepted"})
+    client.put_item(TableName=table, Item=typed(item))
 
 
 def methods_of(path: str) -> set[str]:

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from api.app import app
 from evsessions.contract import format_time
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from listener.handler import handler as listener
 from tests.functional.conftest import (
     API_DIR,

@@ -14,8 +14,8 @@ from api.app import app
 from centralsystem.actions import CentralSystem
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
-from evsessions.dynamodb_store import create_client
-from evsessions.publishing import PublishReport
+from evsessions.dynamodb.store import create_client
+from evsessions.mqtt.publishing import PublishReport
 from evsessions.settings import Settings
 from tests.functional.conftest import API_DIR
 

@@ -23,7 +23,7 @@ from moto import mock_aws
 
 from api.app import app, totals_json
 from evsessions.contract import format_time, parse_session
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from evsessions.storage import InMemorySessionStore, Totals, bucket_start
 from listener.handler import handler as listener
 from tests.functional.conftest import (
@@ -183,8 +183,8 @@ def test_listing_totals_and_chargers_match_the_sessions(
     summaries, _ = memory.chargers(500, None)
     assert chargers["chargers"] == [summary_json(s) for s in summaries]
     health = get(client, "/health")[1]
-    assert health["reused_session_ids"] == memory.reused_session_ids()
-    assert health["suspect_sessions_open"] == memory.open_suspects()
+    assert health["reused_session_ids"] == memory.fleet_counts().reused_session_ids
+    assert health["suspect_sessions_open"] == memory.fleet_counts().open_suspects
 
 
 def message(row: Row) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from typing import Any
 import boto3
 import pytest
 
-from evsessions.dynamodb_items import FLEET_TOTALS, plain
-from evsessions.dynamodb_store import DynamoDbSessionStore
-from evsessions.fan_out import in_order
+from evsessions.dynamodb.fan_out import in_order
+from evsessions.dynamodb.items import plain
+from evsessions.dynamodb.keys import FLEET_TOTALS
+from evsessions.dynamodb.store import DynamoDbSessionStore
 from harness.bulk_load import Aggregates, BatchWriter, SyntheticFleet, load
 from tests.functional.conftest import REGION, create_sessions_table
 

@@ -22,8 +22,8 @@ from centralsystem.handler import _answer
 from centralsystem.idtags import IdTagEntry
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
-from evsessions.dynamodb_store import create_client
-from evsessions.publishing import OutgoingMessage, PublishReport
+from evsessions.dynamodb.store import create_client
+from evsessions.mqtt.publishing import OutgoingMessage, PublishReport
 from evsessions.settings import Settings
 
 START = {"connectorId": 1, "idTag": "T", "meterStart": 1_000, "timestamp": "2026-11-29T10:00:00Z"}

@@ -26,7 +26,7 @@ import pytest
 from centralsystem.actions import CentralSystem
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
-from evsessions.publishing import MessagePublisher
+from evsessions.mqtt.publishing import MessagePublisher
 from local_runner.infra.database import client, create_tables, start_dynamodb_local
 from tests.functional.conftest import REGION, sessions_table_spec
 

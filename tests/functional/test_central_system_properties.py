@@ -28,9 +28,9 @@ from centralsystem.actions import CentralSystem
 from centralsystem.handler import _answer
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
-from evsessions.dynamodb_store import create_client
+from evsessions.dynamodb.store import create_client
 from evsessions.integrity import RULES
-from evsessions.publishing import OutgoingMessage, PublishReport
+from evsessions.mqtt.publishing import OutgoingMessage, PublishReport
 from evsessions.settings import Settings
 
 TIMES = st.sampled_from(

@@ -12,8 +12,9 @@ import boto3
 import pytest
 
 from evsessions import metrics
-from evsessions.dead_letter_archive import ARCHIVE_AFTER, PARTITION
 from evsessions.dead_letters import Reason, SqsDeadLetters
+from evsessions.dynamodb.dead_letter_archive import ARCHIVE_AFTER
+from evsessions.dynamodb.keys import DEAD_LETTERS as PARTITION
 from evsessions.metrics import Emission, Metric
 from listener import archive
 from local_runner.services.invoker import LambdaContext

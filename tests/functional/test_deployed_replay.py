@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from evsessions.dead_letter_archive import ARCHIVE_AFTER
+from evsessions.dynamodb.dead_letter_archive import ARCHIVE_AFTER
 from listener import archive
 from listener.handler import handle_batch
 from local_runner.commands.deployed_replay import StackQueues, archived, queued, replay

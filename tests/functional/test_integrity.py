@@ -13,7 +13,7 @@ from chalice.test import Client
 
 from api.app import app
 from evsessions.contract import SessionKey
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from evsessions.integrity import Resolution
 from evsessions.settings import Settings
 from evsessions.storage import ResolutionRefused

@@ -13,6 +13,7 @@ import base64
 import copy
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,12 +22,16 @@ import pytest
 from chalice.test import Client
 
 from api.app import app
+from brokerauth.handler import handler as authorize_mqtt
 from centralsystem import handler as central_system
 from centralsystem.authorizer import Unauthorized
 from centralsystem.authorizer import handler as authorize
-from evsessions.dead_letter_archive import ARCHIVE_AFTER
-from evsessions.dynamodb_store import cached_store
-from evsessions.mqtt_identity import charger_password
+from evsessions.dynamodb.dead_letter_archive import ARCHIVE_AFTER
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import cached_store
+from evsessions.mqtt.identity import charger_password
+from evsessions.registry import RETIRED
+from evsessions.registry_seed import listed_record
 from evsessions.settings import Settings
 from listener import archive
 from listener.handler import handle_batch
@@ -71,7 +76,7 @@ def listener_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     invalid = {**rule_event(*EARLY), "session_id": "not-the-topics"}  # no identity
     records = [("r0", reused, 1_764_268_500_000, 1), ("bad", invalid, 1_764_268_500_000, 1)]
     assert handle_batch(sqs_event("SessionQueue", records), None) == accepted
-    assert cached_store(Settings.from_env()).reused_session_ids() == 1
+    assert cached_store(Settings.from_env()).fleet_counts().reused_session_ids == 1
     cached_store.cache_clear()  # a new container: it knows no end times
     assert handle_batch(_batch(EARLY), None) == accepted
     assert listen_once(rule_event("2", "1", "3", "2025-11-27T18:30:00.000Z"), None) == {
@@ -131,6 +136,11 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
             response = client.http.get(path)
             assert response.status_code == 200, (path, response.body)
         assert client.http.delete("/idtags/CARD-1", headers=operator).status_code == 204
+        record = json.dumps(listed_record("depot-7").as_json())
+        put = client.http.put("/registry/chargers/depot-7", headers=operator, body=record)
+        assert put.status_code == 200, put.body
+        for path in ["/registry/chargers", "/registry/chargers/depot-7"]:
+            assert client.http.get(path).status_code == 200, path
         response = client.http.post(
             "/sessions/1/1/9/resolution",
             headers=operator,
@@ -152,6 +162,7 @@ def _command_paths(
     monkeypatch.setenv("OCPP_MANAGEMENT_ENDPOINT_URL", MANAGEMENT)
     monkeypatch.setenv("OCPP_COMMAND_WAIT_SECONDS", "0")
     central_system._central_system.cache_clear()
+    _registered("1")
     with RECORDER.recording():  # the charge point connected beforehand
         assert central_system.handler(_ocpp_event("CONNECT"), None)["statusCode"] == 200
     sent = client.http.post(
@@ -179,8 +190,16 @@ def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") 
     }
 
 
+def _registered(charger: str) -> None:
+    """The charger in the registry (operators send commands to its active chargers only)."""
+    DynamoDBChargerRegistry(
+        Settings.from_env().sessions_table, boto3.client("dynamodb", region_name=REGION)
+    ).put(listed_record(charger))
+
+
 def _pending_command(action: str, payload: dict[str, Any]) -> str:
     """The id of a command the API sent to charger 1 (its calls not the OCPP function's)."""
+    _registered("1")
     operator = {
         "x-operator-key": "operator-key-of-the-least-privilege-scenario",
         "content-type": "application/json",
@@ -228,23 +247,57 @@ def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def authorizer_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A charge point with its own password is let in, a wrong one refused: no AWS call."""
+    """A registered charge point with its own password is let in (its registry record read), a
+    wrong password refused before any read, an unregistered and a retired charger refused."""
     monkeypatch.setenv("MQTT_FLEET_SECRET", "fleet-secret")
+    registry = DynamoDBChargerRegistry(
+        Settings.from_env().sessions_table, boto3.client("dynamodb", region_name=REGION)
+    )
+    registry.put(listed_record("1"))
+    registry.put(replace(listed_record("9"), status=RETIRED))
 
-    def event(password: str) -> dict[str, Any]:
-        basic = base64.b64encode(f"1:{password}".encode()).decode()
+    def event(charger: str, password: str) -> dict[str, Any]:
+        basic = base64.b64encode(f"{charger}:{password}".encode()).decode()
         return {
             "type": "REQUEST",
             "methodArn": "arn:aws:execute-api:eu-north-1:123456789012:abc123/ocpp/$connect",
             "headers": {"Authorization": f"Basic {basic}"},
-            "queryStringParameters": {"chargePointId": "1"},
+            "queryStringParameters": {"chargePointId": charger},
         }
 
-    assert authorize(event(charger_password("fleet-secret", "1")), None)["context"] == {
+    assert authorize(event("1", charger_password("fleet-secret", "1")), None)["context"] == {
         "chargerId": "1"
     }
-    with pytest.raises(Unauthorized):
-        authorize(event("wrong"), None)
+    for charger, password in [
+        ("1", "wrong"),
+        ("8", charger_password("fleet-secret", "8")),
+        ("9", charger_password("fleet-secret", "9")),
+    ]:
+        with pytest.raises(Unauthorized):
+            authorize(event(charger, password), None)
+
+
+def charger_authorizer_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """IoT Core's custom authorizer: a registered charger with its own password is let in (its
+    registry record read), a wrong password refused before any read, a retired one refused."""
+    monkeypatch.setenv("MQTT_FLEET_SECRET", "fleet-secret")
+    monkeypatch.setenv("IOT_ARN_PREFIX", "arn:aws:iot:eu-north-1:123456789012")
+    registry = DynamoDBChargerRegistry(
+        Settings.from_env().sessions_table, boto3.client("dynamodb", region_name=REGION)
+    )
+    registry.put(listed_record("1"))
+    registry.put(replace(listed_record("9"), status=RETIRED))
+
+    def event(charger: str, password: str) -> dict[str, Any]:
+        encoded = base64.b64encode(password.encode()).decode()
+        mqtt = {"username": charger, "clientId": charger, "password": encoded}
+        return {"protocols": ["mqtt"], "protocolData": {"mqtt": mqtt}}
+
+    assert authorize_mqtt(event("1", charger_password("fleet-secret", "1")), None)[
+        "isAuthenticated"
+    ]
+    for charger, password in [("1", "wrong"), ("9", charger_password("fleet-secret", "9"))]:
+        assert not authorize_mqtt(event(charger, password), None)["isAuthenticated"]
 
 
 SCENARIOS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
@@ -254,8 +307,9 @@ SCENARIOS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "ApiFunction": api_paths,
     "OcppFunction": ocpp_paths,
     "OcppAuthorizerFunction": authorizer_paths,
+    "ChargerAuthorizerFunction": charger_authorizer_paths,
 }
-NO_AWS_CALLS = {"OcppAuthorizerFunction"}
+NO_AWS_CALLS: set[str] = set()
 """Functions that only compute: their scenarios make no call, and their policy grants nothing."""
 
 

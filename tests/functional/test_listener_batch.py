@@ -15,7 +15,7 @@ import pytest
 
 from evsessions.contract import parse_session
 from evsessions.dead_letters import Reason, SqsDeadLetters
-from evsessions.dynamodb_store import cached_store
+from evsessions.dynamodb.store import cached_store
 from evsessions.errors import StorageUnavailable
 from evsessions.settings import Settings
 from evsessions.storage import InMemorySessionStore
@@ -225,8 +225,8 @@ def test_reused_ids_match_the_in_memory_adapter_over_shuffled_overlapping_batche
     dynamodb = cached_store(Settings.from_env())
     [day] = dynamodb.totals(None, "day", "2025-11-27", "2025-11-27")
     assert day.totals.sessions == len(distinct)
-    reused_count = dynamodb.reused_session_ids()
-    assert reused_count == memory.reused_session_ids() == len(distinct) - len(events)
+    reused_count = dynamodb.fleet_counts().reused_session_ids
+    assert reused_count == memory.fleet_counts().reused_session_ids == len(distinct) - len(events)
     # AND every aggregate equals the one computed from scratch
     for charger in (None, *map(str, range(1, 7))):
         for bucket, first, last in (

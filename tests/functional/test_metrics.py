@@ -17,8 +17,8 @@ from centralsystem.actions import CentralSystem
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import Tariff
 from evsessions import alarm_states, metrics
-from evsessions.conflict_backoff import ConflictBackoff
-from evsessions.dynamodb_store import DynamoDbSessionStore, create_client
+from evsessions.dynamodb.backoff import ConflictBackoff
+from evsessions.dynamodb.store import DynamoDbSessionStore, create_client
 from evsessions.metrics import Emission, Metric
 from evsessions.settings import Settings
 from listener.handler import handle_batch

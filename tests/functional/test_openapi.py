@@ -15,7 +15,9 @@ from api import dashboard, openapi
 from api.docs import render_docs
 from centralsystem.store import CentralSystemStore
 from evsessions import contract
-from evsessions.dynamodb_store import create_client
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import create_client
+from evsessions.registry_seed import fleet_record
 from evsessions.settings import Settings
 from local_runner.services.template import load_template
 from tests.functional.conftest import DOCUMENT, ROOT, call, resolved, shared_api
@@ -145,6 +147,7 @@ def test_example_requests_of_the_document_succeed(client: Client) -> None:
     CentralSystemStore(config.sessions_table, create_client(config)).put_id_tag(
         "CARD-0001", {"status": "Accepted"}
     )
+    DynamoDBChargerRegistry(config.sessions_table, create_client(config)).put(fleet_record(1, 1))
     examples = [
         example
         for _, operation in OPERATIONS

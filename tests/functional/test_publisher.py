@@ -15,9 +15,9 @@ from moto.iotdata.models import iotdata_backends
 from evsessions.contract import parse_session
 from evsessions.errors import PublishIncomplete
 from evsessions.fleet import simulate_tick
-from evsessions.mqtt_connections import Delivery
-from evsessions.mqtt_identity import charger_password
-from evsessions.publishing import MqttPublisher, OutgoingMessage
+from evsessions.mqtt.connections import Delivery
+from evsessions.mqtt.identity import charger_password
+from evsessions.mqtt.publishing import MqttPublisher, OutgoingMessage
 from evsessions.settings import Settings
 from publisher.handler import handler
 from tests.functional.conftest import REGION, load_event
@@ -27,7 +27,7 @@ TICK_MS = TICK_EPOCH * 1000
 
 
 @pytest.fixture
-def iot_fleet(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def iot_fleet(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fleet of 3 chargers x 2 connectors publishing through the IoT data plane (moto)."""
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "3")
@@ -100,6 +100,7 @@ def test_event_without_time_is_refused(iot_fleet: None) -> None:
 
 
 def test_unreachable_mqtt_broker_raises_publish_incomplete(
+    sessions_table: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN the MQTT transport pointed at a port where no broker listens
@@ -120,6 +121,7 @@ def test_unreachable_mqtt_broker_raises_publish_incomplete(
 
 
 def test_silent_broker_raises_publish_incomplete_after_the_timeout(
+    sessions_table: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a port that accepts TCP connections but never answers MQTT

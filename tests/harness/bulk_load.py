@@ -2,7 +2,7 @@
 
 A benchmark at a million sessions cannot wait for the pipeline (hundreds a second on DynamoDB
 Local). This writes the very items the listener would write (the session item from
-`dynamodb_items.session_item`; every aggregate of `counters`, with the counters its ADDs would sum
+`dynamodb.items.session_item`; every aggregate of `counters`, with the counters its ADDs would sum
 and the max end times it would keep), but with BatchWriteItem from several threads, and each
 aggregate computed in memory and written once.
 """
@@ -21,17 +21,17 @@ from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, format_time, parse_session
-from evsessions.dynamodb_items import (
+from evsessions.dynamodb.items import (
     COUNTER_FIELDS,
     counters,
     last_ended_fields,
-    month_marker,
     session_item,
     typed,
 )
+from evsessions.dynamodb.keys import month_marker
+from evsessions.dynamodb.shards import shard_of
 from evsessions.fleet import simulate_session
 from evsessions.settings import Settings
-from evsessions.shards import shard_of
 
 BATCH_SIZE = 25
 """BatchWriteItem's limit of items per request."""

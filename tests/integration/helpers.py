@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from evsessions.mqtt_identity import charger_of_topic
+from evsessions.mqtt.identity import charger_of_topic
 from local_runner.system import LocalSystem
 
 

@@ -4,9 +4,11 @@ TLS that only a client trusting the local CA gets through."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import ssl
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from evsessions.mqtt_identity import MqttIdentity
+from evsessions.mqtt.identity import MqttIdentity
 from local_runner.infra.broker import Broker, start_embedded, start_mosquitto
 from local_runner.infra.broker_access import BrokerAccess, broker_access
 from local_runner.infra.certificates import ensure_tls_files
+from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -183,3 +186,67 @@ def test_tls_admits_only_a_client_trusting_the_local_ca(
     doubting = _client(access.charger("1"))
     doubting.tls_set(ca_certs=str(other.ca_cert))
     assert "certificate verify failed" in _connect(doubting, "localhost", broker.tls_port)
+
+
+def test_reloaded_identities_admit_a_new_charger_and_refuse_a_removed_one(
+    secured: tuple[Broker, BrokerAccess],
+) -> None:
+    # GIVEN the running broker (either kind), which knows chargers 1 and 2 but not depot-7
+    broker, access = secured
+    assert broker.reload is not None
+    added = replace(access, charger_ids=("1", "depot-7"))
+
+    def connects(charger: str) -> bool:
+        client = _client(added.charger(charger))
+        try:
+            return _connect(client, broker.host, broker.port) == "accepted"
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    try:
+        assert not connects("depot-7")
+        # WHEN it is handed identities with depot-7 and without charger 2, without a restart
+        broker.reload(added)
+        # THEN depot-7 gets in and charger 2 no longer does (mosquitto reloads on SIGHUP:
+        # waited for, with a deadline)
+        eventually(lambda: connects("depot-7") and not connects("2"))
+    finally:
+        broker.reload(access)
+        eventually(lambda: connects("2"))
+
+
+def test_a_charger_removed_while_connected_publishes_nothing_more(
+    secured: tuple[Broker, BrokerAccess],
+) -> None:
+    # GIVEN charger 2 connected, and the rule's subscription
+    broker, access = secured
+    assert broker.reload is not None
+    subscriber = _Subscriber(broker, access)
+    retired = _client(access.charger("2"))
+    active = _client(access.charger("1"))
+    assert _connect(retired, broker.host, broker.port) == "accepted"
+    assert _connect(active, broker.host, broker.port) == "accepted"
+    try:
+        # WHEN its identity is removed (retired in the registry) while it stays connected
+        broker.reload(replace(access, charger_ids=("1",)))
+
+        def delivered(n: int) -> list[str]:
+            """What arrives of charger 2's n-th message, charger 1's marker after it."""
+            # mosquitto disconnects it: paho then says "not currently connected"
+            with contextlib.suppress(RuntimeError):
+                _publish(retired, f"charger/2/connector/1/session/{100 + n}")
+            _publish(active, f"charger/1/connector/1/session/{100 + n}")
+            return subscriber.topics_until(f"charger/1/connector/1/session/{100 + n}")
+
+        # THEN, once the broker took the new identities (mosquitto reloads on SIGHUP and drops
+        # the connection; amqtt refuses its publishes: waited for, with a deadline), its
+        # messages no longer reach the rule
+        attempts = iter(range(50))
+        eventually(lambda: len(delivered(next(attempts))) == 1)
+    finally:
+        for client in (retired, active):
+            client.disconnect()
+            client.loop_stop()
+        subscriber.close()
+        broker.reload(access)

@@ -10,6 +10,7 @@ build is `sam build` itself, cached in .local/sam-build until one of its inputs 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,9 @@ import boto3
 import pytest
 from moto.iotdata.models import iotdata_backends
 
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.mqtt.identity import charger_password
+from evsessions.registry_seed import listed_record
 from local_runner.infra.built_functions import (
     BuiltFunction,
     Invocation,
@@ -55,6 +59,7 @@ PACKED = {
     "ApiFunction": {"api", "evsessions", "centralsystem", "chalice", *OCPP_SCHEMAS},
     "OcppFunction": {"centralsystem", "evsessions", *OCPP_SCHEMAS},
     "OcppAuthorizerFunction": {"centralsystem", "evsessions"},
+    "ChargerAuthorizerFunction": {"brokerauth", "evsessions"},
 }
 """What each package holds: our modules and, for the API, Chalice's runtime module, the central
 system's store (for /chargepoints) and commands, and the ocpp package's schemas an operator's
@@ -223,3 +228,39 @@ def assert_isolated(invocation: Invocation, name: str) -> None:
     assert from_package <= PACKED[name]
     assert invocation.modules["botocore"] == "runtime"
     assert set(invocation.modules.values()) <= {"package", "runtime"}, invocation.modules
+
+
+def test_built_charger_authorizer_admits_a_registered_charger_only(
+    built: dict[str, BuiltFunction], runtime_python: Path, aws: dict[str, str], moto_endpoint: str
+) -> None:
+    # GIVEN depot-7 in the registry, read from the table as deployed
+    table = load_template(ROOT / "template.yaml").tables["SessionsTable"].name
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    DynamoDBChargerRegistry(table, dynamodb).put(listed_record("depot-7"))
+    secret = "fleet-secret-of-the-built-authorizer"
+    settings = {**aws, "MQTT_FLEET_SECRET": secret}
+
+    def connect(charger: str) -> Invocation:
+        password = base64.b64encode(charger_password(secret, charger).encode()).decode()
+        mqtt = {"username": charger, "clientId": charger, "password": password}
+        payload = {"protocols": ["mqtt"], "protocolData": {"mqtt": mqtt}}
+        return invoke(
+            built["ChargerAuthorizerFunction"],
+            runtime_python,
+            lambda_environment(built["ChargerAuthorizerFunction"], REGION, settings),
+            payload,
+        )
+
+    # WHEN IoT Core asks about it and about a charger nobody registered
+    admitted, refused = connect("depot-7"), connect("depot-8")
+    # THEN the registered one gets its policy, the other nothing, from the package alone
+    assert admitted.result["isAuthenticated"] is True
+    assert ":client/depot-7" in admitted.result["policyDocuments"][0]
+    assert refused.result == {"isAuthenticated": False}
+    assert_isolated(admitted, "ChargerAuthorizerFunction")

@@ -29,8 +29,12 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from websockets import Subprotocol
 from websockets.asyncio.client import connect
 
-from evsessions.mqtt_identity import charger_password
+from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.store import create_client
+from evsessions.mqtt.identity import charger_password
+from evsessions.registry import record_from_json
 from local_runner.system import LocalSystem
+from tests.functional.test_charger_registry_store import charger_json
 from tests.integration.conftest import COMMAND_CHARGERS, DASHBOARD_CHARGERS, ROOT
 from tests.integration.helpers import eventually, publish, served
 
@@ -48,6 +52,12 @@ CHROMIUM_ARGS = [
 ]
 """Headless in a container with no network: without these Chromium stalls on its own calls home."""
 SCREENSHOTS = ROOT / ".local" / "screenshots"
+PLACES = (
+    ("Kaigata 1", "Bergen", "dc-standard"),
+    ("Karl Johans gate 22", "Oslo", "ac-standard"),
+    ("Brattørkaia 17", "Trondheim", "ac-night"),
+)
+"""Each dashboard charger's registry record: address, city, tariff."""
 WAIT_MS = 20_000
 """How long the page may take to show what the API already serves (it polls every 2 s)."""
 
@@ -82,6 +92,12 @@ def history(local_system: LocalSystem) -> list[str]:
     rng = random.Random(7)
     now = datetime.now(UTC).replace(microsecond=0)
     chargers = list(DASHBOARD_CHARGERS)
+    with local_system.invoked_as("ApiFunction") as settings:
+        registry = DynamoDBChargerRegistry(settings.sessions_table, create_client(settings))
+        for charger, (address, city, tariff) in zip(chargers, PLACES, strict=True):
+            location = {**charger_json()["location"], "address": address, "city": city}
+            body = charger_json(name=f"{city} {address}", location=location, tariff_id=tariff)
+            registry.put(record_from_json(charger, body))
     keys = []
     for hour in range(23, -1, -1):
         for charger in rng.sample(chargers, rng.randint(1, 3)):
@@ -150,6 +166,20 @@ def test_a_published_session_appears_without_a_reload(
     assert int(page.locator("#kpi-sessions").inner_text()) >= len(history)
     assert errors == []
     _screenshot(page, "dashboard.png")
+
+
+def test_a_charger_shows_its_location_and_tariff_from_the_registry(
+    browser: Browser, local_system: LocalSystem, history: list[str]
+) -> None:
+    # GIVEN chargers with sessions and registry records with a place and a tariff (`history`)
+    # WHEN the dashboard is open
+    page, errors = _open(browser, local_system, viewport={"width": 1280, "height": 900})
+    # THEN each charger's row shows where it is and its tariff
+    for charger, (address, city, tariff) in zip(history, PLACES, strict=True):
+        row = page.locator(f'tr[data-charger="{charger}"]')
+        expect(row).to_contain_text(f"{address}, {city}", timeout=WAIT_MS)
+        expect(row).to_contain_text(tariff)
+    assert errors == []
 
 
 def test_usable_in_a_phone_sized_window(

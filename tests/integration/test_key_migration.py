@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_items import chargers_pk, plain, session_item, typed
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.items import plain, session_item, typed
+from evsessions.dynamodb.keys import chargers_pk
+from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.storage import SessionQuery, Totals
 from local_runner.infra.key_migration import migrate_to_shards, needs_migration
 from local_runner.system import LocalSystem

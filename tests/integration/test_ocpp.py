@@ -23,7 +23,7 @@ from websockets.exceptions import InvalidStatus
 from centralsystem.store import CentralSystemStore
 from centralsystem.transactions import unknown_session_id
 from evsessions.contract import format_time
-from evsessions.mqtt_identity import charger_password
+from evsessions.mqtt.identity import charger_password
 from evsessions.settings import Settings
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, served

@@ -21,7 +21,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.client import connect
 
-from evsessions.mqtt_identity import charger_password
+from evsessions.mqtt.identity import charger_password
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, served
 
@@ -296,9 +296,9 @@ def test_an_unknown_or_offline_or_foreign_charger_or_a_bad_request_is_refused(
     reset = {"type": "Soft"}
     # a charger of the fleet that never connected: 404
     assert command(local_system, "CP-cmd-9", "Reset", reset)[0] == 404
-    # not one of this system's chargers: 403, whatever it is
+    # not an active charger of this system's registry (another fleet's): 403
     status, body = command(local_system, "CP-of-another-fleet", "Reset", reset)
-    assert status == 403 and "MQTT_CHARGER_IDS" in body["message"], body
+    assert status == 403 and "registry" in body["message"], body
     # a charger that was connected and left: 409
     charger = "CP-cmd-6"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from evsessions.contract import SessionKey, parse_session
-from evsessions.dynamodb_store import DynamoDbSessionStore
+from evsessions.dynamodb.store import DynamoDbSessionStore
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.storage import SaveOutcome
 from local_runner.commands.dead_letter_replay import replay

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from local_runner.infra.processes import free_port
+from tests.functional.test_charger_registry_store import charger_json
 from tests.integration.conftest import (
     ROOT,
     prepare_data_dir,
@@ -187,4 +188,33 @@ def test_idtags_sets_lists_and_removes_a_tag_in_the_local_database(tmp_path: Pat
     # AND a removed tag is gone, and removing it again says so
     assert run("delete", "STOLEN").returncode == 0
     assert run("delete", "STOLEN").returncode == 1
+    assert _processes_mentioning(str(tmp_path / "data")) == []
+
+
+def test_chargers_lists_puts_retires_and_shows_the_registry(tmp_path: Path) -> None:
+    # GIVEN no running system, only the data folder, and a record in a file
+    env = {
+        **os.environ,
+        "LOCAL_DATA_DIR": str(prepare_data_dir(tmp_path / "data")),
+        "DYNAMODB_LOCAL_PORT": str(free_port()),
+    }
+    record = tmp_path / "depot-7.json"
+    record.write_text(json.dumps(charger_json()))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "local_runner", "chargers", *args]
+        return subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    # WHEN an operator adds depot-7 from the file, then retires it
+    assert run("put", "depot-7", str(record)).returncode == 0
+    assert run("retire", "depot-7").stdout.strip().endswith("depot-7: RETIRED")
+    # THEN it is listed retired with its place and tariff, and shown with every field
+    listed = run("list").stdout
+    assert "depot-7" in listed and "RETIRED" in listed and "Kaigata 1, Bergen" in listed
+    shown = run("show", "depot-7").stdout
+    assert json.loads(shown[shown.index("{") :])["tariff_id"] == "dc-standard"
+    # AND an unknown charger says so
+    assert run("retire", "depot-9").returncode == 1
     assert _processes_mentioning(str(tmp_path / "data")) == []

@@ -27,7 +27,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evsessions.errors import PublishIncomplete
-from evsessions.mqtt_identity import charger_password
+from evsessions.mqtt.identity import charger_password
 from local_runner.infra.certificates import make_ca, make_server_certificate
 from local_runner.services.events import scheduled_event
 from local_runner.system import LocalSystem

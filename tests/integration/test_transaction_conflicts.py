@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_store import DynamoDbSessionStore, cached_store
-from evsessions.shards import SHARDS
+from evsessions.dynamodb.backoff import ConflictBackoff
+from evsessions.dynamodb.shards import SHARDS
+from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.storage import SaveOutcome, Totals
 from harness.dynamodb_conflicts import ConflictingClient
 from local_runner.system import LocalSystem

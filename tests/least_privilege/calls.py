@@ -27,7 +27,8 @@ from urllib.parse import urlparse
 
 import botocore.handlers
 
-from evsessions import fan_out, invocation
+from evsessions import invocation
+from evsessions.dynamodb import fan_out
 from tests.least_privilege.deployment import (
     ACCOUNT,
     FUNCTIONS_DIR,

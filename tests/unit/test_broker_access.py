@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from evsessions.mqtt_identity import (
+from evsessions.mqtt.identity import (
     charger_identity,
     charger_of_topic,
     charger_password,
-    known_charger,
 )
+from evsessions.registry import RETIRED, MemoryChargerRegistry
+from evsessions.registry_seed import listed_record, seed_records
+from evsessions.settings import Settings
 from local_runner.infra.broker import mosquitto_config
 from local_runner.infra.broker_access import (
     BrokerAccess,
@@ -21,6 +24,7 @@ from local_runner.infra.broker_access import (
     mosquitto_hash,
 )
 from local_runner.infra.certificates import tls_files
+from local_runner.infra.registry_identities import RegistryIdentities, broker_chargers
 
 RULE = {"SessionMessagesRule": "charger/+/connector/+/session/+"}
 
@@ -130,15 +134,33 @@ def test_mosquitto_config_is_closed_by_default(tmp_path: Path) -> None:
         assert config.index(setting) > plain_at
 
 
-def test_the_ocpp_endpoint_knows_exactly_the_chargers_the_broker_knows(tmp_path: Path) -> None:
-    made = broker_access(
-        tmp_path,
-        fleet_chargers=3,
-        extra_chargers=("x", "CP-7"),
-        rule_filters=RULE,
-        fleet_secret="fleet",
-        bridge_password="bridge",
-    )
-    candidates = {*made.charger_ids, "0", "4", "01", "y", "cp-7", "iot-rule-x"}
-    known = {c for c in candidates if known_charger(c, 3, ("x", "CP-7"))}
-    assert known == set(made.charger_ids) == {"1", "2", "3", "x", "CP-7"}
+def test_the_broker_knows_exactly_the_registrys_active_chargers() -> None:
+    # GIVEN a registry seeded with 3 simulated chargers and x and CP-7, CP-7 since retired,
+    # and a charger named like a rule bridge
+    settings = Settings.from_env({"FLEET_CHARGERS": "3", "MQTT_CHARGER_IDS": "x,CP-7"})
+    registry = MemoryChargerRegistry(seed_records(settings))
+    registry.put(replace(listed_record("CP-7"), status=RETIRED))
+    registry.put(listed_record("iot-rule-x"))
+    said: list[str] = []
+    # THEN the broker's chargers are the ACTIVE ones, the bridge's namesake left out with a word
+    assert broker_chargers(registry.records(), said.append) == ("1", "2", "3", "x")
+    assert "iot-rule-x" in said[0]
+
+
+def test_identities_follow_the_registry_and_are_applied_only_on_a_change() -> None:
+    # GIVEN a broker that knows charger 1, watching a registry
+    registry = MemoryChargerRegistry([listed_record("1")])
+    applied: list[BrokerAccess] = []
+    identities = RegistryIdentities(access(("1",)), registry.records, applied.append, 30, print)
+    # WHEN nothing changed THEN nothing is applied
+    assert not identities.refresh() and applied == []
+    # WHEN depot-7 is added and charger 1 retired
+    registry.put(listed_record("depot-7"))
+    registry.put(replace(listed_record("1"), status=RETIRED))
+    # THEN the broker gets exactly depot-7, in its files as in its predicate
+    assert identities.refresh()
+    assert [a.charger_ids for a in applied] == [("depot-7",)]
+    assert "user depot-7\n" in applied[0].acl_file() and "user 1\n" not in applied[0].acl_file()
+    password = applied[0].charger("depot-7").password
+    assert applied[0].authenticates("depot-7", password)
+    assert not applied[0].authenticates("1", access().charger("1").password)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,28 @@ def test_idtags_refuses_a_bad_tag_or_time_before_touching_the_database(
 ) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["chargers", "show", "depot/7"], "charger_id"),
+        (["chargers", "retire", "x" * 37], "charger_id"),
+        (["chargers", "put", "depot-7", "/tmp/registry-no-such-file.json"], "No such file"),
+    ],
+)
+def test_chargers_refuses_a_bad_id_or_file_before_touching_the_database(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err
+
+
+def test_chargers_put_refuses_a_bad_record_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = tmp_path / "record.json"
+    record.write_text('{"name": "x", "connectors": []}')
+    assert main(["chargers", "put", "depot-7", str(record)]) == 2
+    assert "connectors" in capsys.readouterr().err

@@ -18,20 +18,15 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from evsessions.conflict_backoff import ConflictBackoff
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_items import (
-    month_marker,
-    plain,
-    session_from_item,
-    session_item,
-    typed,
-)
-from evsessions.dynamodb_store import MONTHS_FOR, SPARE_ITEMS, DynamoDbSessionStore
+from evsessions.dynamodb.backoff import ConflictBackoff
+from evsessions.dynamodb.fan_out import in_order
+from evsessions.dynamodb.items import plain, session_from_item, session_item, typed
+from evsessions.dynamodb.keys import month_marker
+from evsessions.dynamodb.shards import SHARDS
+from evsessions.dynamodb.single_flight import SingleFlight
+from evsessions.dynamodb.store import MONTHS_FOR, SPARE_ITEMS, DynamoDbSessionStore
 from evsessions.errors import StorageUnavailable
-from evsessions.fan_out import in_order
-from evsessions.shards import SHARDS
-from evsessions.single_flight import SingleFlight
 from evsessions.storage import SaveOutcome, SessionPage, SessionQuery
 
 ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)

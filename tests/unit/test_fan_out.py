@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evsessions import fan_out
+from evsessions.dynamodb import fan_out
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,8 +56,8 @@ def test_the_pool_is_bounded_and_reused() -> None:
 def test_importing_the_api_and_store_creates_no_pool_or_thread() -> None:
     # GIVEN a fresh interpreter WHEN the API app and the store are imported THEN no pool exists
     code = (
-        "import threading, evsessions.dynamodb_store, api.app\n"
-        "from evsessions import fan_out\n"
+        "import threading, evsessions.dynamodb.store, api.app\n"
+        "from evsessions.dynamodb import fan_out\n"
         "assert fan_out._pool is None, 'pool created at import'\n"
         "assert not [t for t in threading.enumerate() if t.name.startswith('reads')]\n"
     )

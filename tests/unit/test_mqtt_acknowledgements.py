@@ -5,7 +5,7 @@ from __future__ import annotations
 from paho.mqtt.client import MQTTMessageInfo
 from paho.mqtt.enums import MQTTErrorCode
 
-from evsessions.mqtt_connections import _acknowledged
+from evsessions.mqtt.connections import _acknowledged
 
 
 def info(rc: MQTTErrorCode, published: bool) -> MQTTMessageInfo:

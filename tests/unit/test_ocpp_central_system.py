@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,15 @@ from centralsystem.transactions import (
     parse_stop,
     session_message,
 )
+from evsessions import charger_admission
 from evsessions.contract import parse_session
+from evsessions.errors import StorageUnavailable
 from evsessions.integrity import finding
-from evsessions.mqtt_identity import charger_password
+from evsessions.mqtt.identity import charger_password
+from evsessions.registry import RETIRED, MemoryChargerRegistry
+from evsessions.registry_cache import CachedRegistry
+from evsessions.registry_seed import listed_record, seed_records
+from evsessions.settings import Settings
 from local_runner.services.template import TemplateLoader
 from local_runner.services.websocket_api import websocket_apis
 from local_runner.services.websocket_gateway import CHARGE_POINT_QUERY
@@ -325,10 +332,16 @@ def _auth_event(user: str, password: str, in_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def known_chargers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fleet's chargers 1 and 2, and CP1 and CP2 listed."""
-    monkeypatch.setenv("FLEET_CHARGERS", "2")
-    monkeypatch.setenv("MQTT_CHARGER_IDS", "CP1, CP2")
+def known_chargers(monkeypatch: pytest.MonkeyPatch) -> MemoryChargerRegistry:
+    """The registry's seeds of the fleet's chargers 1 and 2 and the listed CP1 and CP2, and a
+    retired CP9, read as the authorizer reads it (here without a cache)."""
+    settings = Settings.from_env({"FLEET_CHARGERS": "2", "MQTT_CHARGER_IDS": "CP1, CP2"})
+    retired = replace(listed_record("CP9"), status=RETIRED)
+    registry = MemoryChargerRegistry([*seed_records(settings), retired])
+    monkeypatch.setattr(
+        charger_admission, "cached_registry", lambda settings: CachedRegistry(registry, 0)
+    )
+    return registry
 
 
 @pytest.mark.parametrize("charger", ["CP1", "CP2", "1", "2"])
@@ -342,7 +355,7 @@ def test_a_known_charger_with_its_own_password_is_allowed_as_itself(
     assert result["context"] == {"chargerId": charger} and result["principalId"] == charger
 
 
-@pytest.mark.parametrize("charger", ["CP3", "3", "01", "0", "cp1"])
+@pytest.mark.parametrize("charger", ["CP3", "3", "01", "0", "cp1", "CP9"])
 def test_an_unknown_charger_is_unauthorized_even_with_its_derived_password(
     monkeypatch: pytest.MonkeyPatch, charger: str
 ) -> None:
@@ -376,6 +389,36 @@ def test_a_charger_cannot_connect_under_another_chargers_id(
     monkeypatch.setenv("MQTT_FLEET_SECRET", SECRET)
     result = authorizer.handler(_auth_event("CP1", charger_password(SECRET, "CP1"), "CP2"), None)
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def test_a_charger_added_to_the_registry_connects_and_is_refused_once_retired(
+    monkeypatch: pytest.MonkeyPatch, known_chargers: MemoryChargerRegistry
+) -> None:
+    # GIVEN a charger the settings never named
+    monkeypatch.setenv("MQTT_FLEET_SECRET", SECRET)
+    event = _auth_event("depot-7", charger_password(SECRET, "depot-7"), "depot-7")
+    with pytest.raises(authorizer.Unauthorized):
+        authorizer.handler(event, None)
+    # WHEN an operator adds it to the registry, THEN it connects
+    known_chargers.put(listed_record("depot-7"))
+    assert authorizer.handler(event, None)["context"] == {"chargerId": "depot-7"}
+    # WHEN it is retired, THEN it is refused again
+    known_chargers.put(replace(listed_record("depot-7"), status=RETIRED))
+    with pytest.raises(authorizer.Unauthorized):
+        authorizer.handler(event, None)
+
+
+def test_an_unreadable_registry_refuses_everyone(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Down(MemoryChargerRegistry):
+        def get(self, charger_id: str) -> None:
+            raise StorageUnavailable("DynamoDB get_item failed: ServiceUnavailable")
+
+    monkeypatch.setenv("MQTT_FLEET_SECRET", SECRET)
+    monkeypatch.setattr(
+        charger_admission, "cached_registry", lambda settings: CachedRegistry(Down(), 0)
+    )
+    with pytest.raises(authorizer.Unauthorized):
+        authorizer.handler(_auth_event("CP1", charger_password(SECRET, "CP1"), "CP1"), None)
 
 
 def test_without_a_fleet_secret_everyone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from evsessions.paged_merge import Fetch, merge_pages
+from evsessions.dynamodb.paged_merge import Fetch, merge_pages
 
 T = TypeVar("T")
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from evsessions.contract import ChargingSession, SessionKey
-from evsessions.dynamodb_items import typed
-from evsessions.session_transactions import MAX_TRANSACTION_ITEMS, item_keys, pack, plan
-from evsessions.shards import shard_of
+from evsessions.dynamodb.items import typed
+from evsessions.dynamodb.planning import MAX_TRANSACTION_ITEMS, item_keys, pack, plan
+from evsessions.dynamodb.shards import shard_of
 from evsessions.storage import rounds
 
 ENDED = datetime(2025, 11, 27, 18, 34, 10, 250_000, tzinfo=UTC)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from evsessions.single_flight import SingleFlight
+from evsessions.dynamodb.single_flight import SingleFlight
 
 
 def test_callers_that_overlap_a_read_share_its_answer() -> None:

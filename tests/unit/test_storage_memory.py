@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from evsessions.contract import ChargingSession, SessionKey
 from evsessions.storage import (
     BucketTotals,
+    FleetCounts,
     InMemorySessionStore,
     SaveOutcome,
     SessionQuery,
@@ -84,7 +85,7 @@ def test_same_identity_and_content_again_is_a_duplicate_that_changes_nothing() -
     [charger], _ = store.chargers(10, None)
     assert charger.totals.sessions == 1
     assert charger.last_ended_at == "2025-11-27T18:00:00.000Z"
-    assert store.reused_session_ids() == 0
+    assert store.fleet_counts().reused_session_ids == 0
 
 
 def test_same_identity_with_other_content_is_the_next_occurrence() -> None:
@@ -105,7 +106,7 @@ def test_same_identity_with_other_content_is_the_next_occurrence() -> None:
     assert day.totals == Totals(2, Decimal("60"), 10_069, 90)
     [charger], _ = store.chargers(10, None)
     assert charger.last_ended_at == "2025-11-27T19:00:00.000Z"
-    assert store.reused_session_ids() == 1
+    assert store.fleet_counts().reused_session_ids == 1
     # AND either of them again is a duplicate, never a third occurrence
     assert store.save(replace(changed, received_at=T0)) is SaveOutcome.DUPLICATE
     assert store.save(original) is SaveOutcome.DUPLICATE
@@ -215,7 +216,7 @@ def test_chargers_with_connectors_lifetime_totals_and_last_end() -> None:
 
 
 def test_ping_of_memory_store_succeeds() -> None:
-    assert InMemorySessionStore().ping() is None
+    assert InMemorySessionStore().fleet_counts() == FleetCounts(0, 0)
 
 
 # --- property: a window listing paged to the end is exactly the sessions in the window ----------

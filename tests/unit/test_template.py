@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from evsessions.contract import TOPIC_FILTER, parse_session
-from evsessions.dynamodb_items import session_item
+from evsessions.dynamodb.items import session_item
 from local_runner.services.iot_sql import MessageContext
 from local_runner.services.template import QueueBatching, Template, TemplateError, load_template
 
@@ -53,6 +53,7 @@ def test_real_template_declares_the_functions(template: Template) -> None:
         "ApiFunction",
         "OcppFunction",
         "OcppAuthorizerFunction",
+        "ChargerAuthorizerFunction",
         "DeadLetterArchiveFunction",
     }
     assert template.functions["PublisherFunction"].handler == "publisher.handler.handler"
@@ -223,6 +224,9 @@ def test_api_routes(template: Template) -> None:
         ("GET", "/idtags/{tag}"),
         ("PUT", "/idtags/{tag}"),
         ("DELETE", "/idtags/{tag}"),
+        ("GET", "/registry/chargers"),
+        ("GET", "/registry/chargers/{charger_id}"),
+        ("PUT", "/registry/chargers/{charger_id}"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/"),

@@ -39,7 +39,7 @@ def test_the_sessions_table_outlives_its_stack(deployed: Deployment) -> None:
 
 def test_every_function_runs_python_3_13_on_arm64(deployed: Deployment) -> None:
     functions = of_type(deployed, "AWS::Lambda::Function")
-    assert len(functions) == 6
+    assert len(functions) == 7
     assert {
         (f["Properties"]["Runtime"], tuple(f["Properties"]["Architectures"]))
         for f in functions.values()

@@ -75,10 +75,16 @@ def test_every_function_has_its_own_narrow_policy(template: dict[str, Any]) -> N
             assert "*" not in resources, f"{name}: any resource"
 
 
-def test_the_publisher_may_publish_session_topics_only(template: dict[str, Any]) -> None:
+def test_the_publisher_may_publish_session_topics_and_read_and_seed_the_registry_only(
+    template: dict[str, Any],
+) -> None:
     statements = _statements(template["Resources"]["PublisherFunction"]["Properties"]["Policies"])
-    assert [s["Action"] for s in statements] == ["iot:Publish"]
+    assert [s["Action"] for s in statements] == [
+        "iot:Publish",
+        ["dynamodb:Query", "dynamodb:PutItem"],
+    ]
     assert _sub(statements[0]["Resource"]).endswith(":topic/charger/*/connector/*/session/*")
+    assert statements[1]["Resource"] == {"Fn::GetAtt": ["SessionsTable", "Arn"]}
 
 
 def test_the_api_requires_a_key(template: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 // The live dashboard: polls the public API and redraws in place (no reload, no framework).
-// Reads /health, /sessions, /chargers, /chargepoints and /totals; sends the API key when one is
-// stored. An operator's buttons send OCPP commands (/chargepoints/{id}/commands/...) with the
-// operator key, which is asked for and kept for this tab only.
+// Reads /health, /sessions, /chargers, /registry/chargers, /chargepoints and /totals; sends the
+// API key when one is stored. An operator's buttons send OCPP commands
+// (/chargepoints/{id}/commands/...) with the operator key, asked for and kept for this tab only.
 "use strict";
 
 (() => {
@@ -243,12 +243,25 @@
     $("health-last-received").textContent = newest ? ago(newest) : "none yet";
   }
 
-  function showChargers(page) {
+  /** Where a charger is and its tariff, from its registry record ("–" when it has none). */
+  function place(record) {
+    if (!record) return cell("–", "wide");
+    const where = cell(`${record.location.address}, ${record.location.city}`, "wide");
+    where.title = `${record.location.postal_code} ${record.location.city}, ${record.location.country}`;
+    return where;
+  }
+
+  function showChargers(page, registry) {
+    const records = new Map(registry.chargers.map((r) => [r.charger_id, r]));
     const rows = page.chargers.map((c) => {
       const last = cell(ago(c.last_session_ended_at));
       last.title = c.last_session_ended_at || "";
+      const record = records.get(c.charger_id);
+      const retired = record && record.status === "RETIRED";
       const tr = row([
-        cell(c.charger_id),
+        cell(c.charger_id + (retired ? " (retired)" : "")),
+        place(record),
+        cell((record && record.tariff_id) || "–", "wide"),
         cell(String(c.connectors.length), "num wide"),
         cell(String(c.sessions), "num"),
         cell(kwh(c.energy_kWh), "num"),
@@ -383,14 +396,15 @@
       return schedule();
     }
     try {
-      const [sessions, chargers, chargePoints, totals] = await Promise.all([
+      const [sessions, chargers, registry, chargePoints, totals] = await Promise.all([
         api(`sessions?limit=${SESSION_ROWS}`),
         api(`chargers?limit=${CHARGER_ROWS}`),
+        api("registry/chargers"),
         api(`chargepoints?limit=${CHARGER_ROWS}`),
         api(window24h()),
       ]);
       showSessions(sessions);
-      showChargers(chargers);
+      showChargers(chargers, registry);
       showChargePoints(chargePoints);
       showTotals(totals);
     } catch (error) {

@@ -18,6 +18,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from evsessions.dynamodb.keys import BY_CONNECTOR_TIME, charger_partition, connector_partition
 from harness.faults.judging import FaultResult, Outcomes, judge, row_topic
 from harness.faults.messages import Message, session_topic
 from harness.faults.options import Options
@@ -40,7 +41,6 @@ from local_runner.services.template import load_template
 ROOT = Path(__file__).resolve().parents[3]
 JARS = ROOT / ".local" / "dynamodb-local"
 TABLE = "SessionsTable"
-BY_CONNECTOR_TIME = "ByConnectorTime"
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -168,7 +168,7 @@ class Lab:
         request: dict[str, Any] = {
             "TableName": TABLE,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"CHARGER#{self.charger}"}},
+            "ExpressionAttributeValues": {":pk": {"S": charger_partition(self.charger)}},
             **arguments,
         }
         while True:
@@ -192,7 +192,7 @@ class Lab:
         return sum(int(p["Count"]) for p in self._query(Select="COUNT", **extra))
 
     def connector_index_count(self, connector: str) -> int:
-        partition = {":pk": {"S": f"CONNECTOR#{self.charger}#{connector}"}}
+        partition = {":pk": {"S": connector_partition(self.charger, connector)}}
         pages = self._query(
             Select="COUNT",
             IndexName=BY_CONNECTOR_TIME,

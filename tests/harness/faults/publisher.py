@@ -11,7 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from evsessions.mqtt_identity import MqttIdentity
+from evsessions.mqtt.identity import MqttIdentity
 from harness.faults.messages import Message
 
 

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from evsessions.mqtt_connections import ConnectionPool, Endpoint, shared_pool
-from evsessions.mqtt_identity import MqttIdentity, charger_identity, charger_of_topic
+from evsessions.mqtt.connections import ConnectionPool, Endpoint, shared_pool
+from evsessions.mqtt.identity import MqttIdentity, charger_identity, charger_of_topic
 from evsessions.settings import Settings
 
 
@@ -46,7 +46,7 @@ _PROCESS_CLIENT_ID = f"publisher-{uuid.uuid4().hex[:12]}"
 class MqttPublisher:
     """Publishes each charger's messages under that charger's own identity when a fleet secret is
     set (MQTT_FLEET_SECRET), else everything under MQTT_USERNAME. Connections are kept between
-    calls in a shared pool (see mqtt_connections), as a warm Lambda container keeps its clients."""
+    calls in a shared pool (see mqtt.connections), as a warm Lambda container keeps its clients."""
 
     def __init__(self, settings: Settings, pool: ConnectionPool | None = None) -> None:
         self.settings = settings

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from evsessions.fan_out import FanOut, in_order
+from evsessions.dynamodb.fan_out import FanOut, in_order
 
 T = TypeVar("T")
 

@@ -26,17 +26,6 @@ def charger_password(fleet_secret: str, charger_id: str) -> str:
     return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
-def known_charger(charger_id: str, fleet_chargers: int, listed: tuple[str, ...]) -> bool:
-    """A charger with an identity: one of the simulated fleet's 1..fleet_chargers (as the fleet
-    names them: "1", never "01") or one listed in MQTT_CHARGER_IDS. The local broker knows exactly
-    these, and the OCPP authorizer refuses any other id, whatever its password."""
-    return charger_id in listed or (
-        charger_id.isdecimal()
-        and charger_id == str(int(charger_id))
-        and 1 <= int(charger_id) <= fleet_chargers
-    )
-
-
 def charger_identity(fleet_secret: str, charger_id: str) -> MqttIdentity:
     return MqttIdentity(charger_id, charger_id, charger_password(fleet_secret, charger_id))
 

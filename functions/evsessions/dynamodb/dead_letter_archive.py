@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from evsessions.dead_letters import ReceivedLetter
-from evsessions.dynamodb_items import typed
+from evsessions.dynamodb.items import typed
+from evsessions.dynamodb.keys import dead_letter_key
 from evsessions.errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ else:
 ARCHIVE_AFTER = timedelta(days=10)
 """Four days before the queue's 14-day retention: three daily runs may fail and nothing is lost;
 until then a dead letter stays in the queue, where its alarm fires and a replay finds it."""
-PARTITION = "DEADLETTERS"
 
 
 def due(letter: ReceivedLetter, now: datetime) -> bool:
@@ -37,8 +37,7 @@ def archive_item(letter: ReceivedLetter, archived_at: datetime) -> dict[str, Any
     """The table item that keeps one dead letter: its body whole, its reason as fields."""
     sent_at = datetime.fromtimestamp(letter.sent_at_ms / 1000, UTC)
     return {
-        "pk": PARTITION,
-        "sk": f"{sent_at.isoformat(timespec='milliseconds')}#{letter.message_id}",
+        **dead_letter_key(sent_at.isoformat(timespec="milliseconds"), letter.message_id),
         "body": letter.body,
         "error_type": letter.reason.error_type,
         "field": letter.reason.field,
@@ -58,6 +57,8 @@ class DeadLetterArchive:
         """Keep the letter; one already kept (an earlier run died before its delete) stays."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from evsessions.dynamodb.errors import error_code, raise_translated
+
         try:
             self.client.put_item(
                 TableName=self.table,
@@ -65,8 +66,8 @@ class DeadLetterArchive:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 return
-            raise StorageUnavailable(f"DynamoDB PutItem failed: {error}") from error
+            raise_translated("PutItem", error)
         except BotoCoreError as error:
             raise StorageUnavailable(f"DynamoDB PutItem failed: {error}") from error

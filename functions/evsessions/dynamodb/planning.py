@@ -22,19 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, format_time
-from evsessions.dynamodb_items import (
+from evsessions.dynamodb.items import (
     COUNTER_FIELDS,
-    OPEN_REVIEW,
     OPEN_SUSPECTS,
-    REUSE_COUNTER,
     REUSED_SESSION_IDS,
     counters,
     last_ended_fields,
     resolution_item,
     session_item,
-    session_key,
     typed,
 )
+from evsessions.dynamodb.keys import OPEN_REVIEW, REUSE_COUNTER, session_key
 from evsessions.storage import Totals
 
 MAX_TRANSACTION_ITEMS = 100

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evsessions.mqtt_identity import MqttIdentity
+from evsessions.mqtt.identity import MqttIdentity
 
 KEEPALIVE_SECONDS = 120
 """Longer than a one-minute tick: a pool idle between ticks keeps its connections."""

@@ -1,40 +1,5 @@
-"""The DynamoDB key design: which items a session writes and how they read back.
-
-template.yaml declares the same keys and indexes; the README explains the access patterns.
-- A session: pk `CHARGER#{charger}`, sk `SESSION#{connector}#{session}` (GetItem by identity).
-  Index ByConnectorTime: `connector_pk` = `CONNECTOR#{charger}#{connector}` + `charger_time` =
-  `{ended_at}#{connector}#{session}`. A charger's sessions are the merge of its connectors'.
-  Index ByMonth: `month` = `YYYY-MM#{shard}` + `fleet_time` =
-  `{ended_at}#{charger}#{connector}#{session}`.
-  A reused session id (same identity, other content) is occurrence n = 2, 3, ...: its sk and both
-  time keys end in `#{n}` (ids hold no `#`, so an identity's occurrences are exactly the sks from
-  `SESSION#{connector}#{session}` to `SESSION#{connector}#{session}#~`). Occurrence 1 keeps the
-  key it always had, so items stored before occurrences existed are occurrence 1 as they are.
-  A suspect session (see `integrity`) also holds its `findings`, its message as it arrived
-  (`raw`) and, until an operator resolves it, `review` = `OPEN`: index ByReview (`review` +
-  `fleet_time`) is sparse, the open suspects alone, newest first. A resolution is a map
-  `resolution` on the item (action, time, reason, who, and a correction's original values).
-- Reused ids of the whole fleet: pk `COUNTERS`, sk `FLEET`, `reused_session_ids` (ADDed in the
-  transaction that stores an occurrence above 1), and `open_suspect_sessions` (ADDed 1 in the
-  transaction that stores a suspect session, -1 in the one that resolves it).
-- Totals: pk `TOTALS#FLEET#{shard}`, sk `HOUR#…` and `DAY#…`. Counters only, added in the same
-  transaction as the session, so a duplicate (which cancels it) never counts twice. The shard is
-  the transaction's, not the charger's: the fleet's totals are the sum over all shards whatever
-  shard a session added to, so every session of a transaction shares its two items, and
-  transactions in flight together spread over the 16 shards. A charger's totals per hour or
-  day are summed from its sessions in the window when asked: about 20 a day, read seldom, where
-  a charger's day item cost every session 2 to 6 write units (it grew with its hours).
-- Months that hold sessions: pk `MONTHS`, sk `MONTH#YYYY-MM`, no attributes: a marker a fleet
-  listing reads to skip empty months, put (idempotent, outside any transaction) before the first
-  transaction of the month a store writes. A marker without sessions only costs a listing one
-  empty read, so it needs no transaction.
-- Chargers: pk `CHARGERS#{shard}`, sk `CHARGER#{charger}`: lifetime counters and the last end
-  time (a max, raised in the same transaction), and the same for each connector under
-  attribute names prefixed `connector#{connector}#`: one item a charger, so a batch writes one,
-  not one a connector.
-Times are fixed-width UTC ISO 8601 text, so text order is time order. `{shard}` is the
-charger's (`shards.shard_of`), or for fleet totals the transaction's: fleet-wide keys are spread
-over 16 values, never one hot one.
+"""What a session's item and the aggregates' items hold, and how they read back. Their keys
+are built in `keys`, which tells the whole key design.
 """
 
 from __future__ import annotations
@@ -46,6 +11,19 @@ from decimal import Decimal
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, TransactionDetails, format_time
+from evsessions.dynamodb.keys import (
+    BUCKET_PREFIX,
+    FLEET_TOTALS,
+    OPEN_REVIEW,
+    charger_sk,
+    charger_time,
+    chargers_pk,
+    connector_partition,
+    fleet_time,
+    month_partition,
+    session_key,
+)
+from evsessions.dynamodb.shards import sharded
 from evsessions.integrity import (
     Billed,
     Resolution,
@@ -53,23 +31,12 @@ from evsessions.integrity import (
     findings_from_json,
     findings_json,
 )
-from evsessions.shards import shard_of, sharded
 from evsessions.storage import Totals
 
-BY_CONNECTOR_TIME = "ByConnectorTime"
-BY_MONTH = "ByMonth"
-BY_REVIEW = "ByReview"
-OPEN_REVIEW = "OPEN"
 OPEN_SUSPECTS = "open_suspect_sessions"
 SUSPECT_PREFIX = "suspect#"
 """Counters of suspect sessions sit beside revenue's on the same aggregate items."""
-FLEET_TOTALS = "TOTALS#FLEET"
-CHARGERS = "CHARGERS"
-MONTHS = "MONTHS"
-REUSE_COUNTER = ("COUNTERS", "FLEET")
 REUSED_SESSION_IDS = "reused_session_ids"
-BUCKET_PREFIX = {"hour": "HOUR#", "day": "DAY#"}
-MONTH_PREFIX = "MONTH#"
 
 
 def typed(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,56 +85,14 @@ def _plain_value(value: Mapping[str, Any]) -> Any:
     raise TypeError(f"DynamoDB type {kind} is not used in our items")
 
 
-def _occurrence_suffix(occurrence: int) -> str:
-    return "" if occurrence == 1 else f"#{occurrence}"
-
-
-def session_key(key: SessionKey, occurrence: int = 1) -> dict[str, str]:
-    sk = f"SESSION#{key.connector_id}#{key.session_id}{_occurrence_suffix(occurrence)}"
-    return {"pk": f"CHARGER#{key.charger_id}", "sk": sk}
-
-
-def occurrences_range(key: SessionKey) -> tuple[str, str, str]:
-    """(pk, first sk, last sk): a Query BETWEEN them reads every occurrence of an identity."""
-    first = session_key(key)
-    return first["pk"], first["sk"], first["sk"] + "#~"
-
-
-def charger_sk(charger_id: str) -> str:
-    return f"CHARGER#{charger_id}"
-
-
-def chargers_pk(charger_id: str) -> str:
-    """The CHARGERS shard that holds this charger's lifetime item."""
-    return sharded(CHARGERS, shard_of(charger_id))
-
-
-def month_marker(month: str) -> dict[str, str]:
-    """The key of the marker that says `month` (`2026-11`) holds sessions."""
-    return {"pk": MONTHS, "sk": MONTH_PREFIX + month}
-
-
-def month_partition(month: str, charger_id: str) -> str:
-    """The ByMonth partition of a charger's sessions of a month: `2026-11#07`."""
-    return sharded(month, shard_of(charger_id))
-
-
-def fleet_time(session: ChargingSession) -> str:
-    """ByMonth's sort key: the end time first, then the identity, so it is unique."""
-    key, suffix = session.key, _occurrence_suffix(session.occurrence)
-    ended = format_time(session.ended_at)
-    return f"{ended}#{key.charger_id}#{key.connector_id}#{key.session_id}{suffix}"
-
-
 def session_item(session: ChargingSession) -> dict[str, Any]:
     """The plain (not yet typed) item for a session."""
     key = session.key
     ended = format_time(session.ended_at)
-    suffix = _occurrence_suffix(session.occurrence)
     item: dict[str, Any] = {
         **session_key(key, session.occurrence),
-        "charger_time": f"{ended}#{key.connector_id}#{key.session_id}{suffix}",
-        "connector_pk": f"CONNECTOR#{key.charger_id}#{key.connector_id}",
+        "charger_time": charger_time(session),
+        "connector_pk": connector_partition(key.charger_id, key.connector_id),
         "month": month_partition(ended[:7], key.charger_id),
         "fleet_time": fleet_time(session),
         "charger_id": key.charger_id,
