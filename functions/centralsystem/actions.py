@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from centralsystem.idtags import IdTagEntry, id_tag_info, status_at, tag_finding, valid_tag
 from centralsystem.pricing import ChargerPricing, priced_by
@@ -60,6 +60,17 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class RemoteAsks(Protocol):
+    """The operators' RemoteStartTransaction and RemoteStopTransaction, as the transactions they
+    caused find them (centralsystem.command_store)."""
+
+    def remote_start_by(
+        self, charger_id: str, id_tag: str, connector_id: int, start_key: str, now: datetime
+    ) -> str | None: ...
+
+    def remote_stop_by(self, charger_id: str, transaction_id: int) -> str | None: ...
+
+
 @dataclass
 class CentralSystem:
     store: CentralSystemStore
@@ -83,6 +94,9 @@ class CentralSystem:
         if self.charger_tariffs is None:
             return None
         return priced_by(self.charger_tariffs, charger_id)
+
+    remote: RemoteAsks | None = None
+    """Who asked for remote starts and stops (the operators' commands); None: nobody can."""
 
     def actions(self) -> frozenset[str]:
         return frozenset(self._handlers())
@@ -216,6 +230,14 @@ class CentralSystem:
         tagged = tag_finding(tag, status)
         if tagged is not None:
             findings.append(tagged)
+        start_key = _start_key(
+            connector, payload, None if clock or meter_start is None else started_at
+        )
+        asked = (
+            None
+            if self.remote is None
+            else self.remote.remote_start_by(charger_id, tag, connector, start_key, now)
+        )
         transaction = self.store.start(
             OpenTransaction(
                 charger_id=charger_id,
@@ -226,9 +248,11 @@ class CentralSystem:
                 started_at=started_at,
                 findings=tuple(findings),
                 raw=raw,
+                remote_start_by=asked,
             ),
-            _start_key(connector, payload, None if clock or meter_start is None else started_at),
+            start_key,
         )
+        self.store.transaction_open(charger_id, connector, transaction.transaction_id)
         log.info("charger %s started transaction %s", charger_id, transaction.transaction_id)
         return {"transactionId": transaction.transaction_id, "idTagInfo": info}
 
@@ -259,9 +283,20 @@ class CentralSystem:
         if found is None:
             opened, kept, resent = self._unknown(charger_id, transaction_id, payload, now)
         elif found[1] is None:
-            opened, kept = self.store.stop(
-                charger_id, transaction_id, payload, now, self.priced_by(charger_id)
+            asked = (
+                None
+                if self.remote is None
+                else self.remote.remote_stop_by(charger_id, transaction_id)
             )
+            opened, kept = self.store.stop(
+                charger_id,
+                transaction_id,
+                payload,
+                now,
+                priced_by=self.priced_by(charger_id),
+                remote_stop_by=asked,
+            )
+            self.store.transaction_closed(charger_id, opened.connector_id, transaction_id)
             if kept.meter_stop_wh is not None:
                 self.store.connector_stopped(charger_id, opened.connector_id, kept.meter_stop_wh)
             resent = False

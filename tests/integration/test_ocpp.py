@@ -138,6 +138,8 @@ def test_a_transaction_of_a_real_charge_point_is_served_as_a_session(
         "id_tag": "TAG-1",  # who charged; the Stop named the same tag
         "stop_id_tag": None,
         "billed_from": None,
+        "remote_start_by": None,  # the charger started it, no operator asked
+        "remote_stop_by": None,
     }
     assert session["verdict"] == "clean"
 

@@ -36,10 +36,11 @@ patterns.
 Times are fixed-width UTC ISO 8601 text, so text order is time order. `{shard}` is the
 charger's (`shards.shard_of`), or for fleet totals the transaction's: fleet-wide keys are spread
 over 16 values, never one hot one.
-The central system's items (`OCPP#...`), the charger registry (`REGISTRY#CHARGERS` /
-`{charger}`) and the archived dead letters (`DEADLETTERS` / `{sent at}#{message id}`) share the
-table; their layouts are told in `centralsystem.store`, `dynamodb.registry` and
-`dynamodb.dead_letter_archive`, their keys are built here too.
+The central system's items (`OCPP#...`, operators' commands among them), the charger registry
+(`REGISTRY#CHARGERS` / `{charger}`) and the archived dead letters (`DEADLETTERS` /
+`{sent at}#{message id}`) share the table; their layouts are told in `centralsystem.store`,
+`centralsystem.command_store`, `dynamodb.registry` and `dynamodb.dead_letter_archive`, their keys
+are built here too.
 """
 
 from __future__ import annotations
@@ -140,6 +141,21 @@ def start_sk(start_key: str) -> str:
 
 def unmatched_stop_sk(transaction_id: object, fingerprint: str) -> str:
     return f"UNMATCHED#{str(transaction_id)[:20]}#{fingerprint}"
+
+
+def command_sk(command_id: str) -> str:
+    """An operator's command to a charge point, under `ocpp_charger_pk` (its CALL's unique id)."""
+    return f"CMD#{command_id}"
+
+
+def remote_start_sk(id_tag: str) -> str:
+    """Who asked for a remote start of this id tag, under `ocpp_charger_pk`."""
+    return f"REMOTESTART#{id_tag}"
+
+
+def remote_stop_sk(transaction_id: int) -> str:
+    """Who asked for a remote stop of this transaction, under `ocpp_charger_pk`."""
+    return f"REMOTESTOP#{transaction_id:010d}"
 
 
 def registry_key(charger_id: str) -> dict[str, str]:
