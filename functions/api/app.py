@@ -41,19 +41,7 @@ from api.limits import (
 )
 from api.openapi import openapi_document
 from api.resolutions import ResolutionBodyError, resolution_request
-from centralsystem.command_store import DynamoDbCommandStore
-from centralsystem.commands import (
-    BadCommand,
-    Busy,
-    Command,
-    CommandDesk,
-    NotConnected,
-    NotOpen,
-    UnknownChargePoint,
-)
 from centralsystem.connections import ConnectionGone, post_to_connection
-from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
-from centralsystem.store import CentralSystemStore
 from evsessions import alarm_states
 from evsessions.contract import (
     ChargingSession,
@@ -64,10 +52,22 @@ from evsessions.contract import (
     parse_time,
 )
 from evsessions.dead_letters import dead_letter_queue
+from evsessions.dynamodb.charge_points import CentralSystemStore
+from evsessions.dynamodb.commands import DynamoDbCommandStore
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
 from evsessions.errors import InvalidSession, PipelineError, StorageUnavailable
 from evsessions.integrity import RESOLUTION_ACTIONS, Resolution, Verdict, findings_json
+from evsessions.ocpp.commands import (
+    BadCommand,
+    Busy,
+    Command,
+    CommandDesk,
+    NotConnected,
+    NotOpen,
+    UnknownChargePoint,
+)
+from evsessions.ocpp.idtags import IdTagError, entry_json, parse_entry, valid_tag
 from evsessions.registry import STATUSES, RegistryError, record_from_json, valid_charger_id
 from evsessions.settings import Settings
 from evsessions.storage import (
@@ -485,7 +485,7 @@ def _bucket_time(start: str) -> str:
 
 
 def charge_point_json(item: dict[str, Any]) -> dict[str, Any]:
-    """What the central system keeps of a charge point (see centralsystem.store)."""
+    """What the central system keeps of a charge point (see evsessions.dynamodb.charge_points)."""
     connectors = sorted(
         {name.split("#", 1)[1] for name in item if name.startswith("status#")}, key=_natural
     )
@@ -646,7 +646,7 @@ def registry_charger(charger_id: str) -> dict[str, Any]:
     return _in_registry(lambda registry: registry.put(record)).as_json()
 
 
-# --- operators' commands to charge points (OCPP CALLs; centralsystem.commands) ---------------
+# --- operators' commands to charge points (OCPP CALLs; evsessions.ocpp.commands) ---------------
 
 
 def _desk() -> CommandDesk:

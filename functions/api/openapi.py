@@ -23,7 +23,7 @@ from api.limits import (
     MAX_LIMIT,
     MAX_OCCURRENCE,
 )
-from centralsystem.commands import COMMAND_ACTIONS, RETENTION
+from evsessions.ocpp.commands import COMMAND_ACTIONS, RETENTION
 
 JSON = dict[str, Any]
 

@@ -8,7 +8,7 @@ messages), which is then published again from what the store kept.
 
 Once a Stop is confirmed nothing may be refused, so values are judged, not rejected: whatever the
 central system alone can see is doubtful becomes a finding in the session (see
-centralsystem.transactions). Only what comes before a confirmation may be refused with a CALLERROR
+evsessions.ocpp.transactions). Only what comes before a confirmation may be refused with a CALLERROR
 the charger can act on (a Start for no real connector; a Stop whose session was not acknowledged).
 Every action a charger may start in OCPP 1.6 gets its confirmation.
 """
@@ -22,10 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from centralsystem.idtags import IdTagEntry, id_tag_info, status_at, tag_finding, valid_tag
 from centralsystem.pricing import ChargerPricing, priced_by
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import (
+from evsessions import metrics
+from evsessions.charger_tariffs import ChargerTariffs
+from evsessions.contract import format_time
+from evsessions.dynamodb.charge_points import CentralSystemStore
+from evsessions.errors import PipelineError
+from evsessions.integrity import Finding, finding
+from evsessions.mqtt.publishing import MessagePublisher
+from evsessions.ocpp.idtags import IdTagEntry, id_tag_info, status_at, tag_finding, valid_tag
+from evsessions.ocpp.transactions import (
     MAX_TRANSACTION_ID,
     OpenTransaction,
     Pricing,
@@ -37,12 +43,6 @@ from centralsystem.transactions import (
     session_message,
     valid_transaction_id,
 )
-from evsessions import metrics
-from evsessions.charger_tariffs import ChargerTariffs
-from evsessions.contract import format_time
-from evsessions.errors import PipelineError
-from evsessions.integrity import Finding, finding
-from evsessions.mqtt.publishing import MessagePublisher
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _utc_now() -> datetime:
 
 class RemoteAsks(Protocol):
     """The operators' RemoteStartTransaction and RemoteStopTransaction, as the transactions they
-    caused find them (centralsystem.command_store)."""
+    caused find them (evsessions.dynamodb.commands)."""
 
     def remote_start_by(
         self, charger_id: str, id_tag: str, connector_id: int, start_key: str, now: datetime

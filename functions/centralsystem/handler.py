@@ -8,7 +8,7 @@ what was wrong with it. Nothing a charge point sends makes this handler raise: a
 logged and answered, and the connection stays open.
 
 A CALLRESULT or CALLERROR is a charge point's answer to an operator's command (see
-centralsystem.commands): it is recorded against the pending command with its id, never answered.
+evsessions.ocpp.commands): it is recorded against the pending command with its id, never answered.
 A closed connection fails the command still outstanding on it.
 
 One connection per charge point: a new one under the same id replaces the older, which is closed
@@ -24,20 +24,20 @@ import logging
 from typing import Any
 
 from centralsystem.actions import BadValue, CentralSystem, SessionNotAccepted
-from centralsystem.command_store import DynamoDbCommandStore
 from centralsystem.connections import ConnectionGone, delete_connection, post_to_connection
 from centralsystem.frames import SUBPROTOCOL, FrameError, call_error, call_result, parse_call
 from centralsystem.replies import Reply, confirmation_problem, parse_reply
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import Tariff
 from evsessions import metrics
 from evsessions.charger_tariffs import ChargerTariffs
+from evsessions.dynamodb.charge_points import CentralSystemStore
+from evsessions.dynamodb.commands import DynamoDbCommandStore
 from evsessions.dynamodb.store import create_client
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
 from evsessions.errors import PipelineError, StorageUnavailable
 from evsessions.mqtt.publishing import publisher_for
+from evsessions.ocpp.transactions import Tariff
 from evsessions.registry_cache import cached_registry
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.INFO)

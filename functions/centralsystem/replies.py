@@ -1,6 +1,6 @@
 """A charge point's answer to one of our CALLs: a CALLRESULT [3, id, payload] or a CALLERROR
 [4, id, code, description, details]. Such a frame is never answered (OCPP answers only CALLs);
-it is recorded against the pending command with its id (`centralsystem.command_store`).
+it is recorded against the pending command with its id (`evsessions.dynamodb.commands`).
 
 A CALLRESULT whose payload breaks the action's confirmation schema is recorded as an error
 (`FormationViolation`, with what was wrong), so an operator never reads a malformed answer as a

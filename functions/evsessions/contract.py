@@ -62,7 +62,7 @@ PAYLOAD_FIELDS = (
 central system adds who charged (`id_tag`, `stop_id_tag`), what only it could find (`findings`),
 and, when it billed a value it derived, where from (`billed_from`) and the values as the charger
 sent them (`raw`); and who asked for a remote start or stop (`remote_start_by`,
-`remote_stop_by`: the operator's command, see centralsystem.commands)."""
+`remote_stop_by`: the operator's command, see evsessions.ocpp.commands)."""
 TRANSACTION_FIELDS = PAYLOAD_FIELDS[5:]
 OTHER_SPELLINGS = {"energy_delivered_in_kWh": "energy_delivered_in_kwh", "ended_at": "timestamp"}
 """A field's other accepted name, as the original solution's publisher sends it (its `timestamp`,

@@ -12,16 +12,16 @@ import pytest
 from chalice.test import Client
 
 import api.app
-from centralsystem.command_store import command_item
-from centralsystem.commands import Command
-from centralsystem.store import CentralSystemStore
+from evsessions.dynamodb.charge_points import CentralSystemStore
+from evsessions.dynamodb.commands import command_item
 from evsessions.dynamodb.items import typed
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import cached_store
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
+from evsessions.ocpp.commands import Command
 from evsessions.registry_seed import fleet_record
 from evsessions.settings import Settings
 from evsessions.storage import SessionStore
-from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import tariff_from_json
 from tests.functional.conftest import DOCUMENT, call, resolved, shared_api
 

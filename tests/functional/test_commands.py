@@ -12,9 +12,9 @@ import boto3
 import pytest
 
 from centralsystem import handler as central_system
-from centralsystem.command_store import DynamoDbCommandStore
-from centralsystem.commands import Busy, Command, CommandDesk, NotConnected
 from centralsystem.connections import ConnectionGone
+from evsessions.dynamodb.commands import DynamoDbCommandStore
+from evsessions.ocpp.commands import Busy, Command, CommandDesk, NotConnected
 from tests.functional.conftest import REGION
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)

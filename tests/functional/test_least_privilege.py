@@ -29,11 +29,11 @@ from centralsystem.authorizer import handler as authorize
 from evsessions.dynamodb.dead_letter_archive import ARCHIVE_AFTER
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import cached_store
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
 from evsessions.mqtt.identity import charger_password
 from evsessions.registry import RETIRED, record_from_json
 from evsessions.registry_seed import listed_record
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import tariff_from_json
 from listener import archive
 from listener.handler import handle_batch

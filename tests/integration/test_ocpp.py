@@ -20,10 +20,10 @@ from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import unknown_session_id
 from evsessions.contract import format_time
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.mqtt.identity import charger_password
+from evsessions.ocpp.transactions import unknown_session_id
 from evsessions.settings import Settings
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, served

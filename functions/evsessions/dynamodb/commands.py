@@ -22,15 +22,10 @@ import contextlib
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from centralsystem.commands import REMOTE_START_WINDOW, RETENTION, Command
-from centralsystem.store import ConditionFailed
-from centralsystem.transactions import MAX_TRANSACTION_ID
 from evsessions.contract import format_time
-from evsessions.dynamodb.errors import error_code, raise_translated
+from evsessions.dynamodb.errors import ConditionFailed, call
 from evsessions.dynamodb.items import plain, typed
 from evsessions.dynamodb.keys import (
     CHARGE_POINTS,
@@ -40,7 +35,8 @@ from evsessions.dynamodb.keys import (
     remote_stop_sk,
     transaction_sk,
 )
-from evsessions.errors import StorageUnavailable
+from evsessions.ocpp.commands import REMOTE_START_WINDOW, RETENTION, Command
+from evsessions.ocpp.transactions import MAX_TRANSACTION_ID
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -71,15 +67,8 @@ class DynamoDbCommandStore:
         self.table = table
         self.client = client
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise ConditionFailed(operation) from None
-            raise_translated(operation, error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        return call(self.client, operation, **arguments)
 
     def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
         answer = self._call("get_item", TableName=self.table, Key=typed(key), ConsistentRead=True)

@@ -1,7 +1,7 @@
 """An operator's command to a charge point: the central system's own OCPP CALL, and its answer.
 
 The API sends it (`CommandDesk.send`); the charger's CALLRESULT or CALLERROR reaches the OCPP
-handler, which records it (`centralsystem.command_store`); the API, still waiting, reads it back.
+handler, which records it (`evsessions.dynamodb.commands`); the API, still waiting, reads it back.
 Two Lambda functions, one table between them: nothing is held in memory across invocations.
 
 OCPP 1.6 allows one outstanding CALL per direction. A second command while one is outstanding

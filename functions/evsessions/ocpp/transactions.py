@@ -94,7 +94,7 @@ class OpenTransaction:
     session_id: int | str | None = None
     """The topic's session id: the transaction id unless that is no valid one."""
     remote_start_by: str | None = None
-    """Who asked for it with a RemoteStartTransaction (centralsystem.commands), if anyone."""
+    """Who asked for it with a RemoteStartTransaction (evsessions.ocpp.commands), if anyone."""
     remote_stop_by: str | None = None
     """Who asked for its end with a RemoteStopTransaction, if anyone (kept with the Stop)."""
 

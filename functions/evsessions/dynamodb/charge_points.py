@@ -29,20 +29,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from centralsystem.transactions import (
-    OpenTransaction,
-    Reading,
-    StopReading,
-    parse_stop,
-    stop_fingerprint,
-    unknown_session_id,
-)
 from evsessions.contract import format_time
-from evsessions.dynamodb.errors import error_code, raise_translated
+from evsessions.dynamodb.errors import ConditionFailed, call
 from evsessions.dynamodb.items import plain, typed
 from evsessions.dynamodb.keys import (
     CHARGE_POINTS,
@@ -54,6 +44,14 @@ from evsessions.dynamodb.keys import (
 )
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import findings_from_json, findings_json
+from evsessions.ocpp.transactions import (
+    OpenTransaction,
+    Reading,
+    StopReading,
+    parse_stop,
+    stop_fingerprint,
+    unknown_session_id,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -61,24 +59,13 @@ else:
     DynamoDBClient = Any
 
 
-class ConditionFailed(Exception):
-    """A conditional write found the item already there (or not there)."""
-
-
 class CentralSystemStore:
     def __init__(self, table: str, client: DynamoDBClient) -> None:
         self.table = table
         self.client = client
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise ConditionFailed(operation) from None
-            raise_translated(operation, error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        return call(self.client, operation, **arguments)
 
     def _update(
         self,
