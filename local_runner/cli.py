@@ -323,7 +323,7 @@ def _id_tag_store(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterato
     """The central system's store on the local database (a running `up`'s, or one started for
     the duration): the operator at this machine edits the list directly, as the API's
     operator-key routes do deployed."""
-    from centralsystem.store import CentralSystemStore
+    from evsessions.dynamodb.charge_points import CentralSystemStore
     from evsessions.dynamodb.store import create_client
     from evsessions.invocation import invoked_with
     from evsessions.settings import Settings
@@ -338,8 +338,8 @@ def _id_tag_store(runner: RunnerSettings, environ: Mapping[str, str]) -> Iterato
 
 
 def _idtags(runner: RunnerSettings, environ: Mapping[str, str], args: argparse.Namespace) -> int:
-    from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
     from evsessions.contract import format_time
+    from evsessions.ocpp.idtags import IdTagError, entry_json, parse_entry, valid_tag
 
     if args.idtags_command != "list" and not valid_tag(args.tag):
         print("error: an id tag is 1-20 printable ASCII characters", file=sys.stderr)

@@ -66,6 +66,9 @@ from local_runner.services.template import Template, TemplateError, load_templat
 from local_runner.services.websocket_api import websocket_apis
 from local_runner.services.websocket_gateway import WebSocketGateway
 
+MANAGEMENT = "OCPP_MANAGEMENT_ENDPOINT_URL"
+"""Where functions reach a WebSocket API's management API (POST/DELETE @connections/{id})."""
+
 Say = Callable[[str], None]
 
 
@@ -546,10 +549,11 @@ def _start_websocket_apis(system: LocalSystem) -> None:
         )
         gateway.start()
         system.gateways.append(gateway)
-        for function in set(spec.routes.values()):
-            system.invokers[function].environment["OCPP_MANAGEMENT_ENDPOINT_URL"] = (
-                gateway.management_url
-            )
+        # its route functions reply through it; a function the template gives its endpoint
+        # (the API, which sends operators' commands) reaches the same stand-in
+        for function, found in system.template.functions.items():
+            if function in spec.routes.values() or MANAGEMENT in found.left_to_emulator:
+                system.invokers[function].environment[MANAGEMENT] = gateway.management_url
         system.say(
             f"WebSocket API {spec.logical_id} ready: a charger connects to {gateway.url}{{id}} "
             f"or {gateway.tls_url}{{id}} (TLS, CA {tls.ca_cert}) with subprotocol ocpp1.6 and "

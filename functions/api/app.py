@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -40,8 +41,7 @@ from api.limits import (
 )
 from api.openapi import openapi_document
 from api.resolutions import ResolutionBodyError, resolution_request
-from centralsystem.idtags import IdTagError, entry_json, parse_entry, valid_tag
-from centralsystem.store import CentralSystemStore
+from centralsystem.connections import ConnectionGone, post_to_connection
 from evsessions import alarm_states
 from evsessions.contract import (
     ChargingSession,
@@ -52,10 +52,22 @@ from evsessions.contract import (
     parse_time,
 )
 from evsessions.dead_letters import dead_letter_queue
+from evsessions.dynamodb.charge_points import CentralSystemStore
+from evsessions.dynamodb.commands import DynamoDbCommandStore
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
-from evsessions.errors import InvalidSession, StorageUnavailable
+from evsessions.errors import InvalidSession, PipelineError, StorageUnavailable
 from evsessions.integrity import RESOLUTION_ACTIONS, Resolution, Verdict, findings_json
+from evsessions.ocpp.commands import (
+    BadCommand,
+    Busy,
+    Command,
+    CommandDesk,
+    NotConnected,
+    NotOpen,
+    UnknownChargePoint,
+)
+from evsessions.ocpp.idtags import IdTagError, entry_json, parse_entry, valid_tag
 from evsessions.registry import STATUSES, RegistryError, record_from_json, valid_charger_id
 from evsessions.settings import Settings
 from evsessions.storage import (
@@ -211,6 +223,8 @@ def _transaction_json(details: TransactionDetails) -> dict[str, Any]:
         "id_tag": details.id_tag,
         "stop_id_tag": details.stop_id_tag,
         "billed_from": details.billed_from,
+        "remote_start_by": details.remote_start_by,
+        "remote_stop_by": details.remote_stop_by,
     }
 
 
@@ -471,7 +485,7 @@ def _bucket_time(start: str) -> str:
 
 
 def charge_point_json(item: dict[str, Any]) -> dict[str, Any]:
-    """What the central system keeps of a charge point (see centralsystem.store)."""
+    """What the central system keeps of a charge point (see evsessions.dynamodb.charge_points)."""
     connectors = sorted(
         {name.split("#", 1)[1] for name in item if name.startswith("status#")}, key=_natural
     )
@@ -491,6 +505,13 @@ def charge_point_json(item: dict[str, Any]) -> dict[str, Any]:
                 "error_code": str(item.get(f"error#{connector}", "NoError")),
             }
             for connector in connectors
+        ],
+        "open_transactions": [
+            {"connector_id": name.split("#", 1)[1], "transaction_id": int(item[name])}
+            for name in sorted(
+                (name for name in item if name.startswith("open#")),
+                key=lambda name: _natural(name.split("#", 1)[1]),
+            )
         ],
     }
 
@@ -623,6 +644,90 @@ def registry_charger(charger_id: str) -> dict[str, Any]:
     except RegistryError as error:
         raise BadRequestError(str(error)) from None
     return _in_registry(lambda registry: registry.put(record)).as_json()
+
+
+# --- operators' commands to charge points (OCPP CALLs; evsessions.ocpp.commands) ---------------
+
+
+def _desk() -> CommandDesk:
+    config = settings()
+    endpoint = config.ocpp_management_endpoint_url
+    if not endpoint:
+        raise ServiceUnavailableError("commands are off: OCPP_MANAGEMENT_ENDPOINT_URL is not set")
+
+    def post(connection_id: str, frame: str) -> None:
+        post_to_connection(endpoint, config.aws_region, connection_id, frame)
+
+    return CommandDesk(
+        store=DynamoDbCommandStore(config.sessions_table, store().client),
+        post=post,
+        wait=config.ocpp_command_wait_seconds,
+        timeout=config.ocpp_command_timeout_seconds,
+        clock=lambda: datetime.now(UTC),
+        sleep=time.sleep,
+        gone=ConnectionGone,
+    )
+
+
+def _fleet_charger(raw: str) -> str:
+    """An ACTIVE charger of this system's registry: another id (another fleet's, a retired one)
+    is refused before anything else is looked up."""
+    if not valid_charger_id(raw):
+        raise BadRequestError("charger_id: 1-36 characters of letters, digits, '.', '_' or '-'")
+    record = _in_registry(lambda registry: registry.get(raw))
+    if record is None or not record.active:
+        raise ForbiddenError(
+            f"charger {raw!r} is not an active charger of this system's registry "
+            "(/registry/chargers)"
+        )
+    return raw
+
+
+def _command_response(command: Command) -> Response:
+    """200 once the charger answered (or failed to); 202 while it has not, with where to poll."""
+    body = command.as_json(datetime.now(UTC))
+    if body["status"] != "pending":
+        return Response(body)
+    where = f"/chargepoints/{command.charger_id}/commands/{command.command_id}"
+    return Response(body, status_code=202, headers={"Location": where})
+
+
+@app.route(
+    "/chargepoints/{charger_id}/commands/{command}",
+    methods=["GET", "POST"],
+    content_types=["application/json"],
+)
+def charge_point_command(charger_id: str, command: str) -> Response:
+    """POST: send the OCPP command `command` (an action) with the body as its request, and wait
+    a while for the answer (operator key). GET: a command sent before, by its id."""
+    request = app.current_request
+    assert request is not None
+    _params(set())
+    charger = _fleet_charger(charger_id)
+    try:
+        if request.method == "GET":
+            commands = DynamoDbCommandStore(settings().sessions_table, store().client)
+            found = commands.command(charger, command[:64])
+            if found is None:
+                raise NotFoundError(f"no command {command[:64]!r} to charger {charger!r}")
+            return _command_response(found)
+        by = require_operator(request)
+        identity = request.context.get("identity") or {}
+        if identity.get("apiKeyId"):
+            by = f"{by} (API key {identity['apiKeyId']})"
+        payload = {} if not request.raw_body else request.json_body
+        return _command_response(_desk().send(charger, command, payload, by))
+    except BadCommand as error:
+        raise BadRequestError(str(error)) from None
+    except UnknownChargePoint as error:
+        raise NotFoundError(str(error)) from None
+    except (NotConnected, NotOpen, Busy) as error:
+        raise ConflictError(str(error)) from None
+    except StorageUnavailable:
+        raise ServiceUnavailableError("the session store is unreachable; try again") from None
+    except PipelineError:
+        app.log.exception("a command to charger %s was not sent", charger)
+        raise ServiceUnavailableError("the charger's connection could not be reached") from None
 
 
 @app.route("/totals")

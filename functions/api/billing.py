@@ -22,11 +22,11 @@ from chalice.app import (
 
 from api import ocpi
 from evsessions.cdr_issuer import cached_issuer
-from evsessions.cdr_store import DynamoDBCdrs
 from evsessions.contract import ChargingSession, parse_time
+from evsessions.dynamodb.cdrs import DynamoDBCdrs
+from evsessions.dynamodb.tariffs import DynamoDBTariffs, TariffVersion, VersionRefused, VersionTaken
 from evsessions.errors import InvalidSession, StorageUnavailable
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs, TariffVersion, VersionRefused, VersionTaken
 from evsessions.tariffs import TariffError, tariff_from_json, valid_tariff_id
 
 routes = Blueprint(__name__)

@@ -23,6 +23,7 @@ from api.limits import (
     MAX_LIMIT,
     MAX_OCCURRENCE,
 )
+from evsessions.ocpp.commands import COMMAND_ACTIONS, RETENTION
 
 JSON = dict[str, Any]
 
@@ -223,6 +224,18 @@ def _schemas() -> JSON:
                                 " from the Start and Stop meters.",
                             }
                         ),
+                        "remote_start_by": _nullable(
+                            {
+                                "type": "string",
+                                "description": "Who asked for it (RemoteStartTransaction).",
+                            }
+                        ),
+                        "remote_stop_by": _nullable(
+                            {
+                                "type": "string",
+                                "description": "Who asked for its end (RemoteStopTransaction).",
+                            }
+                        ),
                     },
                     "What a real charger's OCPP transaction told (its sessions only).",
                 ),
@@ -343,6 +356,17 @@ def _schemas() -> JSON:
                         "A connector's last StatusNotification.",
                     ),
                 },
+                "open_transactions": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "connector_id": {"type": "string"},
+                            "transaction_id": {"type": "integer", "minimum": 1},
+                        },
+                        "A transaction started and not stopped yet (RemoteStopTransaction"
+                        " names it).",
+                    ),
+                },
             },
             "A real charger (OCPP) as the central system last saw it.",
         ),
@@ -357,6 +381,7 @@ def _schemas() -> JSON:
         **_id_tag_schemas(),
         **_registry_schemas(),
         **openapi_billing.schemas(),
+        **_command_schemas(),
         "Totals": _object(_totals_properties(), "Aggregates over a set of sessions."),
         "BucketTotals": _object(
             {"start": _TIMESTAMP, **_totals_properties(), "suspect": _ref("schemas", "Totals")},
@@ -505,6 +530,46 @@ def _id_tag_schemas() -> JSON:
                 "more": {"type": "boolean", "description": "More id tags than the limit."},
             },
             "Id tags in tag order.",
+        ),
+    }
+
+
+def _command_schemas() -> JSON:
+    ocpp_object = {"type": "object", "additionalProperties": True}
+    return {
+        "Command": _object(
+            {
+                "command_id": {"type": "string", "description": "The CALL's unique id."},
+                "charger_id": _IDENTIFIER,
+                "action": {"type": "string", "enum": list(COMMAND_ACTIONS)},
+                "request": {**ocpp_object, "description": "The OCPP request payload as sent."},
+                "requested_at": _TIMESTAMP,
+                "requested_by": {"type": "string", "description": "Who asked (the operator)."},
+                "timeout_at": {
+                    **_TIMESTAMP,
+                    "description": "Unanswered by then, the command is timed_out.",
+                },
+                "status": {
+                    "type": "string",
+                    "enum": ["pending", "answered", "error", "timed_out"],
+                    "description": "answered: the charger's CALLRESULT is in response; error:"
+                    " its CALLERROR (or a lost connection, or a malformed answer) is in error.",
+                },
+                "response": _nullable({**ocpp_object, "description": "The CALLRESULT payload."}),
+                "error": _nullable(
+                    _object(
+                        {
+                            "code": {"type": "string", "example": "NotImplemented"},
+                            "description": {"type": "string"},
+                            "details": ocpp_object,
+                        },
+                        "The charger's CALLERROR, or ConnectionLost, NotConnected,"
+                        " FormationViolation.",
+                    )
+                ),
+                "answered_at": _nullable(_TIMESTAMP),
+            },
+            "An operator's OCPP command to a charge point, and its answer.",
         ),
     }
 
@@ -858,6 +923,7 @@ def _paths() -> JSON:
         **_id_tag_paths(),
         **_registry_paths(),
         **openapi_billing.paths(_session_identity()),
+        **_command_paths(),
         "/openapi.json": _operation(
             "getOpenApi",
             "This document",
@@ -1013,6 +1079,93 @@ def _registry_paths() -> JSON:
                 "responses": {"200": one, **_errors(400, 401, 403, 405, 503)},
             },
         },
+    }
+
+
+def _command_paths() -> JSON:
+    charger = {
+        "name": "charger_id",
+        "in": "path",
+        "required": True,
+        "description": "The charge point (an active charger of the registry).",
+        "schema": _REGISTRY_ID,
+        "example": "1",
+    }
+    operator_key = {
+        "name": "x-operator-key",
+        "in": "header",
+        "required": False,
+        "description": "The OPERATOR_KEY setting.",
+        "schema": {"type": "string"},
+    }
+    command = _ok(_ref("schemas", "Command"), "The command, answered (or failed).")
+    pending = _ok(
+        _ref("schemas", "Command"),
+        "Not answered yet: poll GET /chargepoints/{charger_id}/commands/{command_id}.",
+    )
+    return {
+        "/chargepoints/{charger_id}/commands/{command}": {
+            "get": {
+                "operationId": "getCommand",
+                "summary": "An operator's command to a charge point, by its id",
+                "description": "A GetItem of the command: pending, answered, error or timed out."
+                f" Commands are kept {RETENTION.days} days.",
+                "tags": ["chargers"],
+                "parameters": [
+                    charger,
+                    {
+                        "name": "command",
+                        "in": "path",
+                        "required": True,
+                        "description": "The command id a POST returned.",
+                        "schema": {"type": "string", "maxLength": 64},
+                        "example": "0b6f4e8c-3c1e-4f59-9a36-63c0d7d0f3a1",
+                    },
+                ],
+                "responses": {
+                    "200": command,
+                    "202": pending,
+                    **_errors(400, 401, 403, 404, 405, 503),
+                },
+            },
+            "post": {
+                "operationId": "sendCommand",
+                "summary": "Send an OCPP 1.6 command to a connected charge point (operator)",
+                "description": "The body is the OCPP request payload, validated against the"
+                " action's schema. The API waits OCPP_COMMAND_WAIT_SECONDS for the charger's"
+                " answer: 200 with it, else 202 with the command to poll. One command per"
+                " charger at a time (OCPP): another while one is outstanding is a 409. A"
+                " charger that never connected is a 404, one not connected now a 409, one not"
+                " of this system's registry (or retired) a 403. Needs x-operator-key.",
+                "tags": ["chargers"],
+                "parameters": [
+                    charger,
+                    {
+                        "name": "command",
+                        "in": "path",
+                        "required": True,
+                        "description": "The OCPP action.",
+                        "schema": {"type": "string", "enum": list(COMMAND_ACTIONS)},
+                        "example": "Reset",
+                    },
+                    operator_key,
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "additionalProperties": True},
+                            "example": {"type": "Soft"},
+                        }
+                    },
+                },
+                "responses": {
+                    "200": command,
+                    "202": pending,
+                    **_errors(400, 401, 403, 404, 405, 409, 503),
+                },
+            },
+        }
     }
 
 

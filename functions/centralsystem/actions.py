@@ -8,7 +8,7 @@ messages), which is then published again from what the store kept.
 
 Once a Stop is confirmed nothing may be refused, so values are judged, not rejected: whatever the
 central system alone can see is doubtful becomes a finding in the session (see
-centralsystem.transactions). Only what comes before a confirmation may be refused with a CALLERROR
+evsessions.ocpp.transactions). Only what comes before a confirmation may be refused with a CALLERROR
 the charger can act on (a Start for no real connector; a Stop whose session was not acknowledged).
 Every action a charger may start in OCPP 1.6 gets its confirmation.
 """
@@ -20,12 +20,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from centralsystem.idtags import IdTagEntry, id_tag_info, status_at, tag_finding, valid_tag
 from centralsystem.pricing import ChargerPricing, priced_by
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import (
+from evsessions import metrics
+from evsessions.charger_tariffs import ChargerTariffs
+from evsessions.contract import format_time
+from evsessions.dynamodb.charge_points import CentralSystemStore
+from evsessions.errors import PipelineError
+from evsessions.integrity import Finding, finding
+from evsessions.mqtt.publishing import MessagePublisher
+from evsessions.ocpp.idtags import IdTagEntry, id_tag_info, status_at, tag_finding, valid_tag
+from evsessions.ocpp.transactions import (
     MAX_TRANSACTION_ID,
     OpenTransaction,
     Pricing,
@@ -37,12 +43,6 @@ from centralsystem.transactions import (
     session_message,
     valid_transaction_id,
 )
-from evsessions import metrics
-from evsessions.charger_tariffs import ChargerTariffs
-from evsessions.contract import format_time
-from evsessions.errors import PipelineError
-from evsessions.integrity import Finding, finding
-from evsessions.mqtt.publishing import MessagePublisher
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,17 @@ class BadValue(PipelineError):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class RemoteAsks(Protocol):
+    """The operators' RemoteStartTransaction and RemoteStopTransaction, as the transactions they
+    caused find them (evsessions.dynamodb.commands)."""
+
+    def remote_start_by(
+        self, charger_id: str, id_tag: str, connector_id: int, start_key: str, now: datetime
+    ) -> str | None: ...
+
+    def remote_stop_by(self, charger_id: str, transaction_id: int) -> str | None: ...
 
 
 @dataclass
@@ -83,6 +94,9 @@ class CentralSystem:
         if self.charger_tariffs is None:
             return None
         return priced_by(self.charger_tariffs, charger_id)
+
+    remote: RemoteAsks | None = None
+    """Who asked for remote starts and stops (the operators' commands); None: nobody can."""
 
     def actions(self) -> frozenset[str]:
         return frozenset(self._handlers())
@@ -216,6 +230,14 @@ class CentralSystem:
         tagged = tag_finding(tag, status)
         if tagged is not None:
             findings.append(tagged)
+        start_key = _start_key(
+            connector, payload, None if clock or meter_start is None else started_at
+        )
+        asked = (
+            None
+            if self.remote is None
+            else self.remote.remote_start_by(charger_id, tag, connector, start_key, now)
+        )
         transaction = self.store.start(
             OpenTransaction(
                 charger_id=charger_id,
@@ -226,9 +248,11 @@ class CentralSystem:
                 started_at=started_at,
                 findings=tuple(findings),
                 raw=raw,
+                remote_start_by=asked,
             ),
-            _start_key(connector, payload, None if clock or meter_start is None else started_at),
+            start_key,
         )
+        self.store.transaction_open(charger_id, connector, transaction.transaction_id)
         log.info("charger %s started transaction %s", charger_id, transaction.transaction_id)
         return {"transactionId": transaction.transaction_id, "idTagInfo": info}
 
@@ -259,9 +283,20 @@ class CentralSystem:
         if found is None:
             opened, kept, resent = self._unknown(charger_id, transaction_id, payload, now)
         elif found[1] is None:
-            opened, kept = self.store.stop(
-                charger_id, transaction_id, payload, now, self.priced_by(charger_id)
+            asked = (
+                None
+                if self.remote is None
+                else self.remote.remote_stop_by(charger_id, transaction_id)
             )
+            opened, kept = self.store.stop(
+                charger_id,
+                transaction_id,
+                payload,
+                now,
+                priced_by=self.priced_by(charger_id),
+                remote_stop_by=asked,
+            )
+            self.store.transaction_closed(charger_id, opened.connector_id, transaction_id)
             if kept.meter_stop_wh is not None:
                 self.store.connector_stopped(charger_id, opened.connector_id, kept.meter_stop_wh)
             resent = False

@@ -7,6 +7,10 @@ frame gets its answer through the management API: a CALLRESULT, or the CALLERROR
 what was wrong with it. Nothing a charge point sends makes this handler raise: a bad frame is
 logged and answered, and the connection stays open.
 
+A CALLRESULT or CALLERROR is a charge point's answer to an operator's command (see
+evsessions.ocpp.commands): it is recorded against the pending command with its id, never answered.
+A closed connection fails the command still outstanding on it.
+
 One connection per charge point: a new one under the same id replaces the older, which is closed
 (a charger that reconnects after a network change often leaves its old socket half-open). A frame
 that still arrives on a replaced connection is not answered, and that connection is closed again.
@@ -22,16 +26,18 @@ from typing import Any
 from centralsystem.actions import BadValue, CentralSystem, SessionNotAccepted
 from centralsystem.connections import ConnectionGone, delete_connection, post_to_connection
 from centralsystem.frames import SUBPROTOCOL, FrameError, call_error, call_result, parse_call
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import Tariff
+from centralsystem.replies import Reply, confirmation_problem, parse_reply
 from evsessions import metrics
 from evsessions.charger_tariffs import ChargerTariffs
+from evsessions.dynamodb.charge_points import CentralSystemStore
+from evsessions.dynamodb.commands import DynamoDbCommandStore
 from evsessions.dynamodb.store import create_client
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
 from evsessions.errors import PipelineError, StorageUnavailable
 from evsessions.mqtt.publishing import publisher_for
+from evsessions.ocpp.transactions import Tariff
 from evsessions.registry_cache import cached_registry
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.INFO)
@@ -52,6 +58,7 @@ def _central_system(settings: Settings) -> CentralSystem:
         charger_tariffs=ChargerTariffs(
             cached_registry(settings).get, DynamoDBTariffs(table, client)
         ),
+        remote=DynamoDbCommandStore(table, client),
     )
 
 
@@ -92,6 +99,25 @@ def _answer(system: CentralSystem, charger_id: str, body: str) -> str | None:
         return call_error(call.unique_id, "InternalError", "an unexpected error occurred")
 
 
+def _record(system: CentralSystem, charger_id: str, reply: Reply) -> None:
+    """The charger's answer to a command, recorded against it (an unknown or late id: logged)."""
+    commands = DynamoDbCommandStore(system.store.table, system.store.client)
+    now = system.clock()
+    error = reply.error
+    if reply.payload is not None:
+        action = commands.pending_action(charger_id, reply.unique_id)
+        problem = None if action is None else confirmation_problem(action, reply.payload)
+        if problem is not None:
+            error = ("FormationViolation", problem, {"payload": reply.payload})
+    recorded = commands.answered(
+        charger_id, reply.unique_id, now, None if error else reply.payload, error
+    )
+    if recorded is None:
+        log.warning("charger %s answered %s, no pending command of it", charger_id, reply.unique_id)
+    else:
+        log.info("charger %s answered command %s", charger_id, reply.unique_id)
+
+
 def _close(settings: Settings, request: dict[str, Any], charger_id: str, connection: str) -> None:
     try:
         delete_connection(_management_endpoint(settings, request), settings.aws_region, connection)
@@ -123,6 +149,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         log.info("charger %s connected (%s)", charger_id, request["connectionId"])
         return {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": SUBPROTOCOL}}
     if kind == "DISCONNECT":
+        commands = DynamoDbCommandStore(system.store.table, system.store.client)
+        lost = commands.connection_lost(charger_id, request["connectionId"], system.clock())
+        if lost is not None:
+            log.warning("charger %s left with command %s unanswered", charger_id, lost)
         system.store.disconnected(charger_id, request["connectionId"], system.clock())
         log.info("charger %s disconnected (%s)", charger_id, request["connectionId"])
         return {"statusCode": 200}
@@ -133,6 +163,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if current is not None and current != request["connectionId"]:
         log.warning("charger %s sent on a replaced connection: not answered", charger_id)
         _close(settings, request, charger_id, request["connectionId"])
+        return {"statusCode": 200}
+    answer = parse_reply(body)
+    if answer is not None:
+        _record(system, charger_id, answer)
         return {"statusCode": 200}
     reply = _answer(system, charger_id, body)
     if reply is not None:

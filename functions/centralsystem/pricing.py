@@ -2,7 +2,7 @@
 force when the session started prices it), or with the settings' tariff when it has none.
 
 The tariff is recorded with the first Stop, and the version is chosen by the session's start; a
-version never starts before a reader's cache of versions expires (`evsessions.tariff_store`), so
+version never starts before a reader's cache of versions expires (`evsessions.dynamodb.tariffs`), so
 a Stop replayed later is priced the same and republishes the same bytes, even when the charger
 has moved to another tariff since.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from centralsystem.transactions import Tariff
 from evsessions.charger_tariffs import ChargerTariffs
+from evsessions.ocpp.transactions import Tariff
 from evsessions.tariffs import Usage, price
 
 

@@ -1,7 +1,7 @@
 """Issues a session's CDRs with the location and tariff as they are now (`cdrs.Snapshot`):
 the listener for each clean session it stores, the API for each session an operator resolves.
 
-Issuing is idempotent (`cdr_store`): a redelivered session, or a resolution asked again, finds
+Issuing is idempotent (`dynamodb.cdrs`): a redelivered session, or a resolution asked again, finds
 its CDRs issued and leaves them as they were, so a failure between storing a session and issuing
 its CDRs is repaired by the retry that failure causes.
 """
@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from evsessions.cdr_store import DynamoDBCdrs, Issue
 from evsessions.cdrs import Party, Snapshot, session_cdrs, session_start
 from evsessions.charger_tariffs import ChargerTariffs, fleet_fallback, ocpp_fallback
 from evsessions.contract import ChargingSession
+from evsessions.dynamodb.cdrs import DynamoDBCdrs, Issue
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
 from evsessions.fleet import charger_type
 from evsessions.registry_cache import cached_registry
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import Tariff
 
 

@@ -4,7 +4,7 @@ Pure: no I/O. A clean session, or a suspect one an operator accepted, is one CDR
 an operator voided is the CDR of what the charger reported plus a Credit CDR that cancels it;
 one corrected is those two plus a CDR of the corrected values. So a partner's ledger and ours
 both show the session and its reversal, and no CDR is ever changed: each is issued once, with
-the location and tariff as they were then (`Snapshot`), and kept as issued (`cdr_store`).
+the location and tariff as they were then (`Snapshot`), and kept as issued (`dynamodb.cdrs`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from evsessions.contract import ChargingSession, SessionKey, format_time
+from evsessions.dynamodb.tariffs import TariffVersion
 from evsessions.registry import ChargerRecord, Connector
-from evsessions.tariff_store import TariffVersion
 from evsessions.tariffs import CENT, Cost, Priced, Tariff, Usage, price
 
 CREDIT_SUFFIX = "-CREDIT"

@@ -4,7 +4,7 @@ from before its tariff's first version), today's settings.
 
 The registry is read through its cache (`registry_cache`, REGISTRY_CACHE_SECONDS): a charger
 moved to another tariff prices sessions with it within that bound. Tariff versions are
-cached by `tariff_store` (safely: a version starts later than any cache can be old).
+cached by `dynamodb.tariffs` (safely: a version starts later than any cache can be old).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from evsessions.dynamodb.tariffs import DynamoDBTariffs, TariffVersion
 from evsessions.registry import ChargerRecord
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs, TariffVersion
 from evsessions.tariffs import Tariff, flat_rate
 
 

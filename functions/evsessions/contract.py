@@ -44,6 +44,9 @@ from evsessions.integrity import (
 TOPIC_FILTER = "charger/+/connector/+/session/+"
 _TOPIC = re.compile(r"charger/([^/]+)/connector/([^/]+)/session/([^/]+)")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MAX_WHO = 100
+_WHO = re.compile(f"[\\x20-\\x7e]{{1,{MAX_WHO}}}")
+"""Who asked for a remote start or stop: printable ASCII, as the API records its callers."""
 
 PAYLOAD_FIELDS = (
     "session_id",
@@ -53,11 +56,13 @@ PAYLOAD_FIELDS = (
     "ended_at",
     *("started_at", "stop_reason", "meter_start_wh", "meter_stop_wh"),
     *("id_tag", "stop_id_tag", "findings", "billed_from", "raw"),
+    *("remote_start_by", "remote_stop_by"),
 )
 """All but the first five are optional and come from real chargers' OCPP transactions: the
 central system adds who charged (`id_tag`, `stop_id_tag`), what only it could find (`findings`),
 and, when it billed a value it derived, where from (`billed_from`) and the values as the charger
-sent them (`raw`)."""
+sent them (`raw`); and who asked for a remote start or stop (`remote_start_by`,
+`remote_stop_by`: the operator's command, see evsessions.ocpp.commands)."""
 TRANSACTION_FIELDS = PAYLOAD_FIELDS[5:]
 OTHER_SPELLINGS = {"energy_delivered_in_kWh": "energy_delivered_in_kwh", "ended_at": "timestamp"}
 """A field's other accepted name, as the original solution's publisher sends it (its `timestamp`,
@@ -121,6 +126,10 @@ class TransactionDetails:
     """The id tag that stopped it, when another one did."""
     billed_from: str | None = None
     """Where the billed energy came from when not from the charger's Start and Stop meters."""
+    remote_start_by: str | None = None
+    """Who asked for the transaction with a RemoteStartTransaction, when someone did."""
+    remote_stop_by: str | None = None
+    """Who asked for its end with a RemoteStopTransaction, when someone did."""
 
 
 @dataclass(frozen=True)
@@ -349,6 +358,15 @@ def _transaction(
     if billed_from is not None and billed_from not in BILLED_FROM:
         found.add("invalid_value", f"billed_from must be one of {', '.join(BILLED_FROM)}")
         billed_from = None
+    asked = {}
+    for name in ("remote_start_by", "remote_stop_by"):
+        value = sent[name]
+        if value is None:
+            continue
+        if isinstance(value, str) and _WHO.fullmatch(value):
+            asked[name] = value
+        else:
+            found.add("invalid_value", f"{name} must be 1-{MAX_WHO} printable characters")
     if sent["findings"] is not None:
         try:
             found.found.extend(parse_findings(sent["findings"]))
@@ -362,6 +380,8 @@ def _transaction(
         id_tag=tags.get("id_tag"),
         stop_id_tag=tags.get("stop_id_tag"),
         billed_from=billed_from if isinstance(billed_from, str) else None,
+        remote_start_by=asked.get("remote_start_by"),
+        remote_stop_by=asked.get("remote_stop_by"),
     )
 
 

@@ -168,6 +168,11 @@ class Settings:
     ocpp_session_fee_cents: int = setting(50, integer(0, 100_000))
     ocpp_heartbeat_interval_seconds: int = setting(300, integer(10, 86_400))
     ocpp_management_endpoint_url: str | None = setting(None)
+    ocpp_command_wait_seconds: float = setting(30.0, number(0, 900))
+    """How long POST /chargepoints/{id}/commands/{action} waits for the charger's answer before
+    it answers 202 with the command's id to poll (deployed: at most 25, API Gateway's 29 s)."""
+    ocpp_command_timeout_seconds: float = setting(60.0, number(1, 3600))
+    """After this an unanswered command is timed out and frees the charger for the next one."""
     ocpp_unknown_id_tags: UnknownIdTags = setting("accepted", choice(UnknownIdTags))
     """How the central system answers an idTag that is not on its list."""
     ocpp_data_transfer_vendors: tuple[str, ...] = setting((), words)

@@ -43,7 +43,7 @@ def _charger_tariffs(settings: Settings) -> ChargerTariffs:
 
     from evsessions.aws_clients import aws_client
     from evsessions.charger_tariffs import ChargerTariffs
-    from evsessions.tariff_store import DynamoDBTariffs
+    from evsessions.dynamodb.tariffs import DynamoDBTariffs
 
     client = aws_client(
         "dynamodb",

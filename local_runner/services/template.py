@@ -81,6 +81,9 @@ class FunctionSpec:
     """Lambda's runtime identifier, e.g. python3.11: the Python its package is built for."""
     architecture: str
     """arm64 or x86_64 (Lambda's default): the machine its compiled modules must be built for."""
+    left_to_emulator: frozenset[str] = frozenset()
+    """Variables the template sets from a resource with no local counterpart (a WebSocket API's
+    endpoint): the emulator sets them to what stands in for it."""
     schedules: list[ScheduleTrigger] = field(default_factory=list)
     rules: list[RuleTrigger] = field(default_factory=list)
     routes: list[ApiRoute] = field(default_factory=list)
@@ -184,6 +187,19 @@ def _environment(variables: dict[str, Any], resolver: _Resolver, where: str) -> 
     return resolved
 
 
+def _left_to_emulator(variables: dict[str, Any], resolver: _Resolver, where: str) -> frozenset[str]:
+    """The variables whose value names a resource the emulator stands in for itself (not a
+    secret parameter, which the operator's environment provides)."""
+    left = set()
+    for name, raw in variables.items():
+        try:
+            resolver.value(raw, f"{where} Environment {name}")
+        except NoLocalValue as missing:
+            if str(missing) in resolver.resources:
+                left.add(name)
+    return frozenset(left)
+
+
 def _rule(sql: object, where: str) -> Rule:
     try:
         return parse_rule(str(sql or ""))
@@ -267,6 +283,7 @@ def _function(
         handler=str(merged["Handler"]),
         code_dir=(base / str(merged["CodeUri"])).resolve(),
         environment=_environment(variables, resolver, where),
+        left_to_emulator=_left_to_emulator(variables, resolver, where),
         timeout_seconds=int(merged.get("Timeout", 3)),
         max_retry_attempts=int(
             (properties.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)

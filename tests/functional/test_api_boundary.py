@@ -6,22 +6,29 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from chalice.test import Client
 
 import api.app
-from centralsystem.store import CentralSystemStore
+from evsessions.dynamodb.charge_points import CentralSystemStore
+from evsessions.dynamodb.commands import command_item
+from evsessions.dynamodb.items import typed
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import cached_store
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
+from evsessions.ocpp.commands import Command
 from evsessions.registry_seed import fleet_record
 from evsessions.settings import Settings
 from evsessions.storage import SessionStore
-from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import tariff_from_json
 from tests.functional.conftest import DOCUMENT, call, resolved, shared_api
 
 KEY = "s3cret-key-for-tests"
+COMMAND_EXAMPLE = DOCUMENT["paths"]["/chargepoints/{charger_id}/commands/{command}"]["get"][
+    "parameters"
+][1]["example"]
 
 
 def example_path(template: str) -> str:
@@ -56,7 +63,25 @@ def client() -> Iterator[Client]:
         DynamoDBTariffs(
             store.table, store.client, now=lambda: start - timedelta(days=1)
         ).put_version("AC-STANDARD", tariff[0], start)
+        _answered_command(store.table, store.client)
         yield test_client
+
+
+def _answered_command(table: str, client: Any) -> None:
+    """The documented example command, to charger 1, answered (a GET of it is a 200)."""
+    now = datetime.now(UTC)
+    command = Command(
+        command_id=str(COMMAND_EXAMPLE),
+        charger_id="1",
+        action="Reset",
+        request={"type": "Soft"},
+        requested_at=now,
+        requested_by="operator",
+        timeout_at=now + timedelta(minutes=1),
+    )
+    item = {**command_item(command), "recorded_status": "answered"}
+    item["response_json"] = json.dumps({"status": "Accepted"})
+    client.put_item(TableName=table, Item=typed(item))
 
 
 def methods_of(path: str) -> set[str]:

@@ -12,10 +12,10 @@ from chalice.test import Client
 
 from api.app import app
 from centralsystem.actions import CentralSystem
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import Tariff
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.dynamodb.store import create_client
 from evsessions.mqtt.publishing import PublishReport
+from evsessions.ocpp.transactions import Tariff
 from evsessions.settings import Settings
 from tests.functional.conftest import API_DIR
 

@@ -26,8 +26,8 @@ from evsessions.cdrs import CREDIT_SUFFIX, cdr_id
 from evsessions.contract import SessionKey, format_time
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import cached_store
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
 from evsessions.registry import record_from_json
-from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import tariff_from_json
 from listener.handler import handler as listener
 from local_runner.infra.database import client, create_tables, start_dynamodb_local
@@ -387,7 +387,7 @@ def test_a_clean_session_whose_cdr_was_not_issued_gets_it_when_redelivered(
 def test_a_batch_of_cdrs_issues_the_new_ones_beside_ones_issued_before(
     database: tuple[Any, str, str],
 ) -> None:
-    from evsessions.cdr_store import DynamoDBCdrs, Issue
+    from evsessions.dynamodb.cdrs import DynamoDBCdrs, Issue
 
     db, table, _ = database
     cdrs = DynamoDBCdrs(table, db)

@@ -19,11 +19,11 @@ from botocore.exceptions import EndpointConnectionError
 from centralsystem import handler
 from centralsystem.actions import CentralSystem
 from centralsystem.handler import _answer
-from centralsystem.idtags import IdTagEntry
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import Tariff
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.dynamodb.store import create_client
 from evsessions.mqtt.publishing import OutgoingMessage, PublishReport
+from evsessions.ocpp.idtags import IdTagEntry
+from evsessions.ocpp.transactions import Tariff
 from evsessions.settings import Settings
 
 START = {"connectorId": 1, "idTag": "T", "meterStart": 1_000, "timestamp": "2026-11-29T10:00:00Z"}

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from centralsystem.actions import CentralSystem
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import Tariff
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.mqtt.publishing import MessagePublisher
+from evsessions.ocpp.transactions import Tariff
 from local_runner.infra.database import client, create_tables, start_dynamodb_local
 from tests.functional.conftest import REGION, sessions_table_spec
 

@@ -26,11 +26,11 @@ from ocpp.messages import get_validator
 
 from centralsystem.actions import CentralSystem
 from centralsystem.handler import _answer
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import Tariff
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.dynamodb.store import create_client
 from evsessions.integrity import RULES
 from evsessions.mqtt.publishing import OutgoingMessage, PublishReport
+from evsessions.ocpp.transactions import Tariff
 from evsessions.settings import Settings
 
 TIMES = st.sampled_from(

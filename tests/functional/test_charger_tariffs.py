@@ -13,14 +13,14 @@ from typing import Any
 import boto3
 
 from centralsystem.actions import CentralSystem
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import Tariff
 from evsessions.charger_tariffs import ChargerTariffs
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
 from evsessions.fleet import simulate_session
+from evsessions.ocpp.transactions import Tariff
 from evsessions.registry import record_from_json
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import Usage, price, tariff_from_json
 from tests.functional.conftest import REGION
 from tests.functional.test_central_system import RecordingPublisher

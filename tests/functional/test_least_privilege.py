@@ -29,11 +29,11 @@ from centralsystem.authorizer import handler as authorize
 from evsessions.dynamodb.dead_letter_archive import ARCHIVE_AFTER
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import cached_store
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
 from evsessions.mqtt.identity import charger_password
 from evsessions.registry import RETIRED, record_from_json
 from evsessions.registry_seed import listed_record
 from evsessions.settings import Settings
-from evsessions.tariff_store import DynamoDBTariffs
 from evsessions.tariffs import tariff_from_json
 from listener import archive
 from listener.handler import handle_batch
@@ -107,8 +107,8 @@ def archive_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every route that reads, with the deployed health check's dead-letter queue, and an
-    operator's resolution of a suspect session (one transaction of updates) and writes to the
-    id-tag list."""
+    operator's resolution of a suspect session (one transaction of updates), writes to the
+    id-tag list, and commands to a charge point (posted to its connection)."""
     queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="DeadLetterQueue")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", queue["QueueUrl"])
     monkeypatch.setenv("OPERATOR_KEY", "operator-key-of-the-least-privilege-scenario")
@@ -168,6 +168,32 @@ def api_paths(monkeypatch: pytest.MonkeyPatch) -> None:
             body='{"action": "void", "reason": "checked"}',
         )
         assert response.status_code == 409, response.body
+        _command_paths(client, operator, monkeypatch)
+
+
+MANAGEMENT = "https://abc123.execute-api.eu-north-1.amazonaws.com/ocpp"
+
+
+def _command_paths(
+    client: Client, operator: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's command to a connected charge point, posted to its connection through the
+    WebSocket API's management endpoint (no answer within a wait of 0 s: 202), its state read,
+    and a second command refused while the first is outstanding."""
+    monkeypatch.setenv("OCPP_MANAGEMENT_ENDPOINT_URL", MANAGEMENT)
+    monkeypatch.setenv("OCPP_COMMAND_WAIT_SECONDS", "0")
+    central_system._central_system.cache_clear()
+    _registered("1")
+    with RECORDER.recording():  # the charge point connected beforehand
+        assert central_system.handler(_ocpp_event("CONNECT"), None)["statusCode"] == 200
+    sent = client.http.post(
+        "/chargepoints/1/commands/Reset", headers=operator, body='{"type": "Soft"}'
+    )
+    assert sent.status_code == 202, sent.body
+    command_id = json.loads(sent.body)["command_id"]
+    again = client.http.post("/chargepoints/1/commands/ClearCache", headers=operator, body="{}")
+    assert again.status_code == 409, again.body
+    assert client.http.get(f"/chargepoints/1/commands/{command_id}").status_code == 202
 
 
 def _ocpp_event(kind: str, body: str | None = None, connection: str = "conn-1") -> dict[str, Any]:
@@ -207,12 +233,37 @@ def register_with_tariff(
     )
 
 
+def _registered(charger: str) -> None:
+    """The charger in the registry (operators send commands to its active chargers only)."""
+    DynamoDBChargerRegistry(
+        Settings.from_env().sessions_table, boto3.client("dynamodb", region_name=REGION)
+    ).put(listed_record(charger))
+
+
+def _pending_command(action: str, payload: dict[str, Any]) -> str:
+    """The id of a command the API sent to charger 1 (its calls not the OCPP function's)."""
+    _registered("1")
+    operator = {
+        "x-operator-key": "operator-key-of-the-least-privilege-scenario",
+        "content-type": "application/json",
+    }
+    with RECORDER.recording(), Client(app, stage_name="dev", project_dir=str(API_DIR)) as client:
+        body = json.dumps(payload)
+        sent = client.http.post(f"/chargepoints/1/commands/{action}", headers=operator, body=body)
+    assert sent.status_code == 202, sent.body
+    return str(json.loads(sent.body)["command_id"])
+
+
 def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """A charge point connects, boots, is authorized, starts and stops a transaction (the
     session published through the IoT data plane, as deployed), each answer posted back through
-    the management API, connects again (the older connection closed), and disconnects."""
+    the management API, answers an operator's command (recorded against it), connects again (the
+    older connection closed), and disconnects with a command outstanding (which fails it)."""
     monkeypatch.setenv("PUBLISH_TRANSPORT", "iot-data")
     monkeypatch.setenv("FLEET_CHARGERS", "2")
+    monkeypatch.setenv("OPERATOR_KEY", "operator-key-of-the-least-privilege-scenario")
+    monkeypatch.setenv("OCPP_MANAGEMENT_ENDPOINT_URL", MANAGEMENT)
+    monkeypatch.setenv("OCPP_COMMAND_WAIT_SECONDS", "0")
     central_system._central_system.cache_clear()
     register_with_tariff("1", "AC-1", datetime(2026, 11, 29, tzinfo=UTC))  # priced by it
     start = {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-11-29T10:00:00Z"}
@@ -229,6 +280,11 @@ def ocpp_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         frame = json.dumps([2, str(unique_id), action, payload])
         assert central_system.handler(_ocpp_event("MESSAGE", frame), None)["statusCode"] == 200
+    # an operator's command is answered, another is left unanswered by a disconnect
+    reset = _pending_command("Reset", {"type": "Soft"})
+    answer = json.dumps([3, reset, {"status": "Accepted"}])
+    assert central_system.handler(_ocpp_event("MESSAGE", answer), None)["statusCode"] == 200
+    _pending_command("ClearCache", {})
     # a second connection of the charge point closes the first (DELETE @connections/conn-1)
     assert central_system.handler(_ocpp_event("CONNECT", None, "conn-2"), None)["statusCode"] == 200
     assert central_system.handler(_ocpp_event("DISCONNECT"), None)["statusCode"] == 200

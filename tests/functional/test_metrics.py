@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from centralsystem.actions import CentralSystem
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import Tariff
 from evsessions import alarm_states, metrics
 from evsessions.dynamodb.backoff import ConflictBackoff
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.dynamodb.store import DynamoDbSessionStore, create_client
 from evsessions.metrics import Emission, Metric
+from evsessions.ocpp.transactions import Tariff
 from evsessions.settings import Settings
 from listener.handler import handle_batch
 from local_runner.services.invoker import LambdaContext

@@ -13,8 +13,8 @@ from openapi_spec_validator import validate
 import api.app
 from api import dashboard, openapi
 from api.docs import render_docs
-from centralsystem.store import CentralSystemStore
 from evsessions import contract
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import create_client
 from evsessions.registry_seed import fleet_record

@@ -36,6 +36,7 @@ TEST_CHARGERS = (
 )
 DASHBOARD_CHARGERS = ("CP-dash-1", "CP-dash-2", "CP-dash-3")
 OCPP_CHARGERS = tuple(f"CP-ocpp-{n}" for n in range(1, 10))
+COMMAND_CHARGERS = tuple(f"CP-cmd-{n}" for n in range(1, 10))
 """Charger ids the tests publish as: each gets a broker identity besides the simulated fleet."""
 
 
@@ -88,7 +89,9 @@ def test_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]
     return {
         **(os.environ if environ is None else environ),
         "MQTT_PORT": str(free_port()),
-        "MQTT_CHARGER_IDS": ",".join(TEST_CHARGERS + DASHBOARD_CHARGERS + OCPP_CHARGERS),
+        "MQTT_CHARGER_IDS": ",".join(
+            TEST_CHARGERS + DASHBOARD_CHARGERS + OCPP_CHARGERS + COMMAND_CHARGERS
+        ),
     }
 
 

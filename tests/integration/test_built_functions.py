@@ -42,29 +42,28 @@ DATA_DIR = ROOT / ".local"
 EVENTS = ROOT / "tests" / "events"
 REGION = "eu-north-1"
 ACCOUNT = "123456789012"
+OCPP_SCHEMAS = (
+    "ocpp",
+    "jsonschema",
+    "jsonschema_specifications",
+    "referencing",
+    "rpds",
+    "attrs",
+    "attr",
+)
+"""The ocpp package's schemas and what validating with them imports."""
 PACKED = {
     "PublisherFunction": {"publisher", "evsessions"},
     "DeadLetterArchiveFunction": {"listener", "evsessions"},
     "ListenerFunction": {"listener", "evsessions"},
-    "ApiFunction": {"api", "evsessions", "centralsystem", "chalice"},
-    "OcppFunction": {
-        "centralsystem",
-        "evsessions",
-        *(
-            "ocpp",
-            "jsonschema",
-            "jsonschema_specifications",
-            "referencing",
-            "rpds",
-            "attrs",
-            "attr",
-        ),
-    },
+    "ApiFunction": {"api", "evsessions", "centralsystem", "chalice", *OCPP_SCHEMAS},
+    "OcppFunction": {"centralsystem", "evsessions", *OCPP_SCHEMAS},
     "OcppAuthorizerFunction": {"centralsystem", "evsessions"},
     "ChargerAuthorizerFunction": {"brokerauth", "evsessions"},
 }
-"""What each package holds: our modules and, for the API, Chalice's runtime module (and the
-central system's store, for /chargepoints); for the central system, the ocpp package's schemas."""
+"""What each package holds: our modules and, for the API, Chalice's runtime module, the central
+system's store (for /chargepoints) and commands, and the ocpp package's schemas an operator's
+command is validated with; for the central system, the ocpp package's schemas."""
 ELF_MACHINES = {"arm64": 183, "x86_64": 62}
 """The ELF header's e_machine for each Lambda architecture: EM_AARCH64, EM_X86_64."""
 
@@ -157,8 +156,12 @@ def test_compiled_modules_are_built_for_their_functions_architecture(
     assert built["OcppFunction"].architecture == "arm64"
     # CPython 3.13's ABI for aarch64, from the template's Runtime: a cp311 module would not import
     assert built["OcppFunction"].runtime == "python3.13"
-    assert list(compiled["OcppFunction"]) == ["rpds/rpds.cpython-313-aarch64-linux-gnu.so"]
-    assert {name for name, modules in compiled.items() if modules} == {"OcppFunction"}
+    for name in ("OcppFunction", "ApiFunction"):
+        assert list(compiled[name]) == ["rpds/rpds.cpython-313-aarch64-linux-gnu.so"], name
+    assert {name for name, modules in compiled.items() if modules} == {
+        "OcppFunction",
+        "ApiFunction",
+    }
 
 
 def test_the_runtime_stand_in_runs_the_templates_python(

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocpp.v16 import ChargePoint, call
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from websockets import Subprotocol
 from websockets.asyncio.client import connect
@@ -33,7 +35,7 @@ from evsessions.mqtt.identity import charger_password
 from evsessions.registry import record_from_json
 from local_runner.system import LocalSystem
 from tests.functional.test_charger_registry_store import charger_json
-from tests.integration.conftest import DASHBOARD_CHARGERS, ROOT
+from tests.integration.conftest import COMMAND_CHARGERS, DASHBOARD_CHARGERS, ROOT
 from tests.integration.helpers import eventually, publish, served
 
 pytestmark = pytest.mark.integration
@@ -382,3 +384,83 @@ def test_a_dead_letter_alarm_shows_on_the_dashboard(
     )
     assert errors == []
     page.context.close()
+
+
+class ObedientChargePoint(ChargePoint):
+    """Accepts a reset and a remote stop, unlocks its connector."""
+
+    @on(Action.reset)
+    def reset(self, type: str) -> call_result.Reset:
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.unlock_connector)
+    def unlock(self, connector_id: int) -> call_result.UnlockConnector:
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.remote_stop_transaction)
+    def remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+
+def test_an_operator_resets_unlocks_and_stops_a_transaction_from_the_dashboard(
+    browser: Browser, local_system: LocalSystem
+) -> None:
+    # GIVEN a connected charge point with a transaction open on connector 1
+    charger = COMMAND_CHARGERS[7]
+    ready, hang_up = threading.Event(), threading.Event()
+    opened: list[int] = []
+
+    async def charge_point() -> None:
+        assert local_system.access is not None
+        password = charger_password(local_system.access.fleet_secret, charger)
+        token = base64.b64encode(f"{charger}:{password}".encode()).decode()
+        async with connect(
+            local_system.gateways[0].url + charger,
+            subprotocols=[Subprotocol("ocpp1.6")],
+            additional_headers={"Authorization": f"Basic {token}"},
+            open_timeout=20,
+        ) as socket:
+            point = ObedientChargePoint(charger, socket, response_timeout=20)
+            task = asyncio.create_task(point.start())
+            await point.call(
+                call.StatusNotification(connector_id=1, error_code="NoError", status="Charging")
+            )
+            started = await point.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag="TAG-D", meter_start=0, timestamp="2026-11-29T10:00:00Z"
+                )
+            )
+            opened.append(started.transaction_id)
+            ready.set()
+            await asyncio.get_running_loop().run_in_executor(None, hang_up.wait, 90)
+            task.cancel()
+
+    thread = threading.Thread(target=lambda: asyncio.run(charge_point()), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30), "the charge point did not start its transaction"
+        page, errors = _open(browser, local_system, viewport={"width": 1280, "height": 900})
+        key = local_system.invokers["ApiFunction"].environment["OPERATOR_KEY"]
+        page.on("dialog", lambda dialog: dialog.accept(key))  # asked once, at the first command
+        row = page.locator(f'tr[data-charge-point="{charger}"]')
+        result = page.locator("#command-result")
+        # WHEN the operator presses Reset: THEN the charger's answer shows
+        row.get_by_role("button", name="Reset").click(timeout=WAIT_MS)
+        expect(result).to_have_text(f"Reset on {charger}: answered Accepted", timeout=WAIT_MS)
+        # AND unlocking connector 1
+        row.get_by_role("button", name="Unlock 1").click(timeout=WAIT_MS)
+        expect(result).to_have_text(
+            f"Unlock connector 1 on {charger}: answered Unlocked", timeout=WAIT_MS
+        )
+        # AND stopping its open transaction, by its id
+        row.get_by_role("button", name=f"Stop #{opened[0]}").click(timeout=WAIT_MS)
+        expect(result).to_have_text(
+            f"Stop transaction {opened[0]} on {charger}: answered Accepted", timeout=WAIT_MS
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # the panel only, for the docs page
+        panel = page.locator("section", has=page.locator("#charge-points"))
+        panel.screenshot(path=str(SCREENSHOTS / "dashboard-commands.png"))
+    finally:
+        hang_up.set()
+        thread.join(30)
+    assert errors == []

@@ -20,10 +20,10 @@ from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from centralsystem.store import CentralSystemStore
-from centralsystem.transactions import unknown_session_id
 from evsessions.contract import format_time
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.mqtt.identity import charger_password
+from evsessions.ocpp.transactions import unknown_session_id
 from evsessions.settings import Settings
 from local_runner.system import LocalSystem
 from tests.integration.helpers import eventually, served
@@ -138,6 +138,8 @@ def test_a_transaction_of_a_real_charge_point_is_served_as_a_session(
         "id_tag": "TAG-1",  # who charged; the Stop named the same tag
         "stop_id_tag": None,
         "billed_from": None,
+        "remote_start_by": None,  # the charger started it, no operator asked
+        "remote_stop_by": None,
     }
     assert session["verdict"] == "clean"
 

@@ -15,9 +15,9 @@ from ocpi_types.v2_2_1 import Cdr
 from api.ocpi import CdrWindow, OcpiRequestError, cdr_window, envelope, token_accepted
 from evsessions.cdrs import CREDIT_SUFFIX, REISSUE_SUFFIX, Party, Snapshot, cdr_id, session_cdrs
 from evsessions.contract import ChargingSession, SessionKey, TransactionDetails
+from evsessions.dynamodb.tariffs import TariffVersion
 from evsessions.integrity import Billed, Resolution, finding
 from evsessions.registry import record_from_json
-from evsessions.tariff_store import TariffVersion
 from evsessions.tariffs import flat_rate, tariff_from_json
 
 ENDED = datetime(2026, 11, 27, 18, 30, tzinfo=UTC)

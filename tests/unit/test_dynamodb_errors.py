@@ -12,9 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from centralsystem.store import CentralSystemStore
 from evsessions.contract import SessionKey
 from evsessions.dead_letters import Reason, ReceivedLetter
+from evsessions.dynamodb.charge_points import CentralSystemStore
 from evsessions.dynamodb.dead_letter_archive import DeadLetterArchive
 from evsessions.dynamodb.registry import DynamoDBChargerRegistry
 from evsessions.dynamodb.store import DynamoDbSessionStore

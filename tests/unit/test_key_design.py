@@ -14,8 +14,11 @@ READERS = (FUNCTIONS, ROOT / "local_runner", ROOT / "scripts", ROOT / "tests" / 
 the table builds its keys with the keys module."""
 PEOPLE = {"scripts/capacity.py": "labels a key's shape for a reader of the capacity model"}
 PREFIXES = (
+    "CDRMONTHS",
+    "CDRS#",
     "CHARGER#",
     "CHARGERS",
+    "CMD#",
     "CONNECTOR#",
     "COUNTERS",
     "DEADLETTERS",
@@ -23,8 +26,13 @@ PREFIXES = (
     "MONTHS",
     "OCPP#",
     "REGISTRY#",
+    "REMOTESTART#",
+    "REMOTESTOP#",
     "SESSION#",
+    "SESSIONCDRS#",
     "START#",
+    "TARIFF#",
+    "TARIFFS",
     "TOTALS#",
     "TX#",
     "UNMATCHED#",

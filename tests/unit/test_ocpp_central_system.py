@@ -15,8 +15,13 @@ import yaml
 
 from centralsystem import authorizer
 from centralsystem.frames import FrameError, call_error, call_result, parse_call
-from centralsystem.idtags import IdTagEntry, IdTagError, id_tag_info, parse_entry
-from centralsystem.transactions import (
+from evsessions import charger_admission
+from evsessions.contract import parse_session
+from evsessions.errors import StorageUnavailable
+from evsessions.integrity import finding
+from evsessions.mqtt.identity import charger_password
+from evsessions.ocpp.idtags import IdTagEntry, IdTagError, id_tag_info, parse_entry
+from evsessions.ocpp.transactions import (
     OpenTransaction,
     Reading,
     StopReading,
@@ -25,11 +30,6 @@ from centralsystem.transactions import (
     parse_stop,
     session_message,
 )
-from evsessions import charger_admission
-from evsessions.contract import parse_session
-from evsessions.errors import StorageUnavailable
-from evsessions.integrity import finding
-from evsessions.mqtt.identity import charger_password
 from evsessions.registry import RETIRED, MemoryChargerRegistry
 from evsessions.registry_cache import CachedRegistry
 from evsessions.registry_seed import listed_record, seed_records

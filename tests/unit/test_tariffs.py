@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ocpi_types.v2_2_1 import Tariff as OcpiTariff
 
-from centralsystem.transactions import Tariff as SettingsTariff
+from evsessions.ocpp.transactions import Tariff as SettingsTariff
 from evsessions.tariffs import (
     TariffError,
     Usage,
@@ -205,7 +205,7 @@ def test_a_tariff_that_cannot_be_priced_is_refused_saying_what_to_fix(
 def test_a_tariff_served_as_ocpi_loads_in_the_independent_model() -> None:
     from datetime import UTC, datetime
 
-    from evsessions.tariff_store import TariffVersion
+    from evsessions.dynamodb.tariffs import TariffVersion
 
     version = TariffVersion(
         "AC-STANDARD",

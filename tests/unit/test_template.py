@@ -190,6 +190,21 @@ def test_listener_rule_output_of_the_original_message_passes_the_contract(
     assert session.ended_at == datetime.fromtimestamp(1_764_268_500, UTC)
 
 
+def test_a_variable_naming_a_resource_with_no_local_counterpart_is_left_to_the_emulator(
+    template: Template,
+) -> None:
+    # GIVEN the API's management endpoint, built from the WebSocket API and its stage
+    api = template.functions["ApiFunction"]
+    # THEN it has no local value from the template, and is named as the emulator's to set;
+    # a secret parameter (OPERATOR_KEY, NoEcho) is the operator's, not the emulator's
+    assert "OCPP_MANAGEMENT_ENDPOINT_URL" not in api.environment
+    assert "OCPP_MANAGEMENT_ENDPOINT_URL" in api.left_to_emulator
+    assert "DEAD_LETTER_QUEUE_URL" in api.left_to_emulator  # its queue: the emulator's own
+    assert "OPERATOR_KEY" not in {*api.environment, *api.left_to_emulator}
+    # AND the wait is the stack parameter's default, below API Gateway's 29 s
+    assert float(api.environment["OCPP_COMMAND_WAIT_SECONDS"]) < 29
+
+
 def test_api_routes(template: Template) -> None:
     # GIVEN the query API's Api events
     routes = {(r.method, r.path) for r in template.functions["ApiFunction"].routes}
@@ -198,6 +213,8 @@ def test_api_routes(template: Template) -> None:
     assert routes == {
         ("GET", "/health"),
         ("GET", "/chargepoints"),
+        ("POST", "/chargepoints/{charger_id}/commands/{command}"),
+        ("GET", "/chargepoints/{charger_id}/commands/{command}"),
         ("GET", "/sessions"),
         ("GET", "/sessions/{charger_id}/{connector_id}/{session_id}"),
         ("POST", "/sessions/{charger_id}/{connector_id}/{session_id}/resolution"),

@@ -1,5 +1,7 @@
 // The live dashboard: polls the public API and redraws in place (no reload, no framework).
-// Reads /health, /sessions, /chargers, /registry/chargers, /chargepoints and /totals only; sends the API key when one is stored.
+// Reads /health, /sessions, /chargers, /registry/chargers, /chargepoints and /totals; sends the
+// API key when one is stored. An operator's buttons send OCPP commands
+// (/chargepoints/{id}/commands/...) with the operator key, asked for and kept for this tab only.
 // A session's CDR link reads /sessions/{charger}/{connector}/{session}/cdrs when it is clicked.
 "use strict";
 
@@ -9,6 +11,8 @@
   const CHARGER_ROWS = 100;
   const HOURS = 24;
   const KEY_STORAGE = "evsessions.apiKey";
+  const OPERATOR_STORAGE = "evsessions.operatorKey";
+  const COMMAND_POLL_MS = 1000;
 
   const $ = (id) => document.getElementById(id);
   const seen = new Set(); // sessions already shown: a new one is highlighted
@@ -35,6 +39,93 @@
       throw new Error(body && body.message ? body.message : `HTTP ${response.status}`);
     }
     return body;
+  }
+
+  // --- an operator's commands ------------------------------------------------------------------
+
+  function describe(command) {
+    if (command.status === "answered") {
+      const status = command.response && command.response.status;
+      return status ? `answered ${status}` : `answered ${JSON.stringify(command.response)}`;
+    }
+    if (command.status === "error") return `error ${command.error.code}: ${command.error.description}`;
+    if (command.status === "timed_out") return "timed out: the charger did not answer";
+    return "sent, waiting for the charger's answer…";
+  }
+
+  async function commandRequest(method, path, body) {
+    const headers = { accept: "application/json", "content-type": "application/json" };
+    const key = localStorage.getItem(KEY_STORAGE);
+    if (key) headers["x-api-key"] = key;
+    headers["x-operator-key"] = sessionStorage.getItem(OPERATOR_STORAGE) || "";
+    const response = await fetch(new URL(path, document.baseURI), {
+      method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return [response.status, await response.json()];
+  }
+
+  async function sendCommand(charger, action, payload, label) {
+    const result = $("command-result");
+    if (!sessionStorage.getItem(OPERATOR_STORAGE)) {
+      const given = window.prompt("The operator key (x-operator-key):");
+      if (!given) return;
+      sessionStorage.setItem(OPERATOR_STORAGE, given.trim());
+    }
+    const what = `${label} on ${charger}`;
+    result.textContent = `${what}: sending…`;
+    try {
+      const path = `chargepoints/${encodeURIComponent(charger)}/commands/${action}`;
+      let [status, body] = await commandRequest("POST", path, payload);
+      if (status === 401) sessionStorage.removeItem(OPERATOR_STORAGE);
+      if (status !== 200 && status !== 202) {
+        result.textContent = `${what}: refused (${status}): ${body.message || "error"}`;
+        return;
+      }
+      result.textContent = `${what}: ${describe(body)}`;
+      while (body.status === "pending") {
+        await new Promise((resolve) => setTimeout(resolve, COMMAND_POLL_MS));
+        const polled = `chargepoints/${encodeURIComponent(charger)}/commands/${body.command_id}`;
+        [status, body] = await commandRequest("GET", polled);
+        if (status !== 200 && status !== 202) {
+          result.textContent = `${what}: ${body.message || `HTTP ${status}`}`;
+          return;
+        }
+        result.textContent = `${what}: ${describe(body)}`;
+      }
+    } catch (error) {
+      result.textContent = `${what}: not sent (${error.message})`;
+    }
+  }
+
+  function commandButton(text, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = text;
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  /** Reset, unlock each connector, and stop each open transaction of a connected charge point. */
+  function commandCell(point) {
+    const td = cell("", "commands");
+    if (!point.connected) {
+      td.textContent = "–";
+      return td;
+    }
+    const id = point.charger_id;
+    const connectors = point.connectors.map((c) => c.connector_id).filter((c) => c !== "0");
+    for (const open of point.open_transactions || []) {
+      td.append(commandButton(`Stop #${open.transaction_id}`, () =>
+        sendCommand(id, "RemoteStopTransaction", { transactionId: open.transaction_id },
+          `Stop transaction ${open.transaction_id}`)));
+    }
+    for (const connector of connectors.length ? connectors : ["1"]) {
+      td.append(commandButton(`Unlock ${connector}`, () =>
+        sendCommand(id, "UnlockConnector", { connectorId: Number(connector) },
+          `Unlock connector ${connector}`)));
+    }
+    td.append(commandButton("Reset", () => sendCommand(id, "Reset", { type: "Soft" }, "Reset")));
+    return td;
   }
 
   // --- formatting ------------------------------------------------------------------------------
@@ -213,7 +304,7 @@
 
   function showChargePoints(list) {
     const rows = list.charge_points.map((p) => {
-      const seen = cell(ago(p.last_seen));
+      const seen = cell(ago(p.last_seen), "wide"); // on a phone, room for the commands
       seen.title = p.last_seen || "";
       const statuses = p.connectors.map((c) => `${c.connector_id}: ${c.status}`).join(", ");
       const state = cell(p.connected ? "connected" : "offline", p.connected ? "ok" : "bad");
@@ -223,6 +314,7 @@
         seen,
         cell(statuses || "–"),
         cell(String(p.transactions_started), "num wide"),
+        commandCell(p),
       ]);
       tr.dataset.chargePoint = p.charger_id;
       return tr;

@@ -117,6 +117,8 @@ def session_item(session: ChargingSession) -> dict[str, Any]:
             ("id_tag", details.id_tag),
             ("stop_id_tag", details.stop_id_tag),
             ("billed_from", details.billed_from),
+            ("remote_start_by", details.remote_start_by),
+            ("remote_stop_by", details.remote_stop_by),
         ):
             if value is not None:
                 item[name] = value
@@ -169,7 +171,7 @@ def _resolution_from_item(value: Mapping[str, Any] | None) -> Resolution | None:
 
 _TRANSACTION_NAMES = (
     *("started_at", "stop_reason", "meter_start_wh", "meter_stop_wh"),
-    *("id_tag", "stop_id_tag", "billed_from"),
+    *("id_tag", "stop_id_tag", "billed_from", "remote_start_by", "remote_stop_by"),
 )
 
 
@@ -189,6 +191,8 @@ def _transaction_from_item(item: Mapping[str, Any]) -> TransactionDetails | None
         id_tag=item.get("id_tag"),
         stop_id_tag=item.get("stop_id_tag"),
         billed_from=item.get("billed_from"),
+        remote_start_by=item.get("remote_start_by"),
+        remote_stop_by=item.get("remote_stop_by"),
     )
 
 

@@ -36,10 +36,11 @@ patterns.
 Times are fixed-width UTC ISO 8601 text, so text order is time order. `{shard}` is the
 charger's (`shards.shard_of`), or for fleet totals the transaction's: fleet-wide keys are spread
 over 16 values, never one hot one.
-The central system's items (`OCPP#...`), the charger registry (`REGISTRY#CHARGERS` /
-`{charger}`) and the archived dead letters (`DEADLETTERS` / `{sent at}#{message id}`) share the
-table; their layouts are told in `centralsystem.store`, `dynamodb.registry` and
-`dynamodb.dead_letter_archive`, their keys are built here too.
+The central system's items (`OCPP#...`, operators' commands among them), the charger registry
+(`REGISTRY#CHARGERS` / `{charger}`), the tariffs' versions, the CDRs and the archived dead
+letters (`DEADLETTERS` / `{sent at}#{message id}`) share the table; their layouts are told in
+`dynamodb.charge_points`, `dynamodb.commands`, `dynamodb.registry`, `dynamodb.tariffs`,
+`dynamodb.cdrs` and `dynamodb.dead_letter_archive`, and their keys are built here too.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ CHARGE_POINTS = "OCPP#CHARGEPOINTS"
 ID_TAGS = "OCPP#IDTAGS"
 REGISTRY = "REGISTRY#CHARGERS"
 DEAD_LETTERS = "DEADLETTERS"
+CDR_MONTHS = "CDRMONTHS"
+"""`CDRMONTHS` / `{yyyy-mm}`: a month that holds CDRs (`dynamodb.cdrs`)."""
+TARIFFS = "TARIFFS"
+"""`TARIFFS` / `{tariff id}`: each tariff, listed (`dynamodb.tariffs`)."""
 
 
 def _occurrence_suffix(occurrence: int) -> str:
@@ -142,6 +147,21 @@ def unmatched_stop_sk(transaction_id: object, fingerprint: str) -> str:
     return f"UNMATCHED#{str(transaction_id)[:20]}#{fingerprint}"
 
 
+def command_sk(command_id: str) -> str:
+    """An operator's command to a charge point, under `ocpp_charger_pk` (its CALL's unique id)."""
+    return f"CMD#{command_id}"
+
+
+def remote_start_sk(id_tag: str) -> str:
+    """Who asked for a remote start of this id tag, under `ocpp_charger_pk`."""
+    return f"REMOTESTART#{id_tag}"
+
+
+def remote_stop_sk(transaction_id: int) -> str:
+    """Who asked for a remote stop of this transaction, under `ocpp_charger_pk`."""
+    return f"REMOTESTOP#{transaction_id:010d}"
+
+
 def registry_key(charger_id: str) -> dict[str, str]:
     return {"pk": REGISTRY, "sk": charger_id}
 
@@ -149,3 +169,22 @@ def registry_key(charger_id: str) -> dict[str, str]:
 def dead_letter_key(sent_at: str, message_id: str) -> dict[str, str]:
     """An archived dead letter, in the order it was first sent (`dynamodb.dead_letter_archive`)."""
     return {"pk": DEAD_LETTERS, "sk": f"{sent_at}#{message_id}"}
+
+
+def session_cdrs_pk(key: SessionKey, occurrence: int) -> str:
+    """The partition of one session occurrence's CDRs (`dynamodb.cdrs`)."""
+    return f"SESSIONCDRS#{key.charger_id}#{key.connector_id}#{key.session_id}#{occurrence}"
+
+
+def cdr_month_partition(month: str) -> str:
+    """The ByMonth partition of a month's CDRs, by `last_updated`: one no session uses."""
+    return f"CDRS#{month}"
+
+
+def tariff_partition(tariff_id: str) -> str:
+    """The partition of one tariff's versions, by start (`dynamodb.tariffs`)."""
+    return f"TARIFF#{tariff_id}"
+
+
+def tariff_of_partition(pk: str) -> str:
+    return pk.removeprefix(tariff_partition(""))

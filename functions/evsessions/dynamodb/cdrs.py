@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.contract import SessionKey, format_time
-from evsessions.dynamodb.errors import raise_translated
+from evsessions.dynamodb.errors import call, raise_translated
 from evsessions.dynamodb.fan_out import FanOut, concurrently
 from evsessions.dynamodb.items import plain, typed
-from evsessions.dynamodb.keys import BY_MONTH
+from evsessions.dynamodb.keys import BY_MONTH, CDR_MONTHS, cdr_month_partition, session_cdrs_pk
 from evsessions.errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -33,15 +33,9 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-CDR_MONTHS = "CDRMONTHS"
 MAX_TRANSACTION_ITEMS = 100
 """DynamoDB's limit on the items of one TransactWriteItems call."""
 _TRANSIENT = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-CDR_MONTH_PREFIX = "CDRS#"
-
-
-def session_cdrs_pk(key: SessionKey, occurrence: int) -> str:
-    return f"SESSIONCDRS#{key.charger_id}#{key.connector_id}#{key.session_id}#{occurrence}"
 
 
 def cdr_item(key: SessionKey, occurrence: int, cdr: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +43,7 @@ def cdr_item(key: SessionKey, occurrence: int, cdr: dict[str, Any]) -> dict[str,
     return {
         "pk": session_cdrs_pk(key, occurrence),
         "sk": str(cdr["id"]),
-        "month": CDR_MONTH_PREFIX + updated[:7],
+        "month": cdr_month_partition(updated[:7]),
         "fleet_time": f"{updated}#{cdr['id']}",
         "cdr": json.dumps(cdr, separators=(",", ":")),
     }
@@ -78,13 +72,8 @@ class DynamoDBCdrs:
         self.fan_out = fan_out
         self._marked: set[str] = set()
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
-        except ClientError as error:
-            raise_translated(operation, error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        return call(self.client, operation, **arguments)
 
     # --- issuing ---
 
@@ -196,7 +185,7 @@ class DynamoDBCdrs:
             "KeyConditionExpression": "#m = :m AND fleet_time BETWEEN :low AND :high",
             "ExpressionAttributeNames": {"#m": "month"},
             "ExpressionAttributeValues": typed(
-                {":m": CDR_MONTH_PREFIX + month, ":low": low or "0", ":high": high}
+                {":m": cdr_month_partition(month), ":low": low or "0", ":high": high}
             ),
         }
 

@@ -93,6 +93,10 @@ class OpenTransaction:
     last_reading: Reading | None = None
     session_id: int | str | None = None
     """The topic's session id: the transaction id unless that is no valid one."""
+    remote_start_by: str | None = None
+    """Who asked for it with a RemoteStartTransaction (evsessions.ocpp.commands), if anyone."""
+    remote_stop_by: str | None = None
+    """Who asked for its end with a RemoteStopTransaction, if anyone (kept with the Stop)."""
 
 
 @dataclass(frozen=True)
@@ -332,6 +336,10 @@ def session_message(
         payload["stop_id_tag"] = stop.id_tag
     if billed.billed_from:
         payload["billed_from"] = billed.billed_from
+    if transaction.remote_start_by:
+        payload["remote_start_by"] = transaction.remote_start_by
+    if transaction.remote_stop_by:
+        payload["remote_stop_by"] = transaction.remote_stop_by
     findings = merged(found)
     if findings:
         payload["findings"] = [f.as_json() for f in findings]

@@ -29,20 +29,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from centralsystem.transactions import (
-    OpenTransaction,
-    Reading,
-    StopReading,
-    parse_stop,
-    stop_fingerprint,
-    unknown_session_id,
-)
 from evsessions.contract import format_time
-from evsessions.dynamodb.errors import error_code, raise_translated
+from evsessions.dynamodb.errors import ConditionFailed, call
 from evsessions.dynamodb.items import plain, typed
 from evsessions.dynamodb.keys import (
     CHARGE_POINTS,
@@ -54,6 +44,14 @@ from evsessions.dynamodb.keys import (
 )
 from evsessions.errors import StorageUnavailable
 from evsessions.integrity import findings_from_json, findings_json
+from evsessions.ocpp.transactions import (
+    OpenTransaction,
+    Reading,
+    StopReading,
+    parse_stop,
+    stop_fingerprint,
+    unknown_session_id,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -61,24 +59,13 @@ else:
     DynamoDBClient = Any
 
 
-class ConditionFailed(Exception):
-    """A conditional write found the item already there (or not there)."""
-
-
 class CentralSystemStore:
     def __init__(self, table: str, client: DynamoDBClient) -> None:
         self.table = table
         self.client = client
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise ConditionFailed(operation) from None
-            raise_translated(operation, error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        return call(self.client, operation, **arguments)
 
     def _update(
         self,
@@ -215,6 +202,8 @@ class CentralSystemStore:
             item["start_findings"] = _json(findings_json(transaction.findings))
         if transaction.raw:
             item["start_raw"] = _json(transaction.raw)
+        if transaction.remote_start_by:
+            item["remote_start_by"] = transaction.remote_start_by
         # also on a replay: a first attempt may have stopped before this put
         with contextlib.suppress(ConditionFailed):
             self._call(
@@ -224,6 +213,26 @@ class CentralSystemStore:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         return transaction
+
+    def transaction_open(self, charger_id: str, connector_id: int, transaction_id: int) -> None:
+        """The connector's open transaction, on the charge point (an operator's remote stop
+        names it); a later Start on the connector replaces it."""
+        self._update(
+            {"pk": CHARGE_POINTS, "sk": charger_id}, {f"open#{connector_id}": transaction_id}
+        )
+
+    def transaction_closed(self, charger_id: str, connector_id: int, transaction_id: int) -> None:
+        """No longer open, unless the connector has started another one meanwhile."""
+        with contextlib.suppress(ConditionFailed):
+            self._call(
+                "update_item",
+                TableName=self.table,
+                Key=typed({"pk": CHARGE_POINTS, "sk": charger_id}),
+                UpdateExpression="REMOVE #open",
+                ConditionExpression="#open = :transaction",
+                ExpressionAttributeNames={"#open": f"open#{connector_id}"},
+                ExpressionAttributeValues=typed({":transaction": transaction_id}),
+            )
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         answer = self._call(
@@ -248,10 +257,11 @@ class CentralSystemStore:
         payload: Mapping[str, Any],
         arrived: datetime,
         priced_by: str | None = None,
+        remote_stop_by: str | None = None,
     ) -> tuple[OpenTransaction, StopReading]:
-        """Keep the first Stop of a transaction as sent (with the tariff it is priced with), and
-        return the transaction as it is kept from then on (a later Stop, or MeterValues, change
-        nothing of it)."""
+        """Keep the first Stop of a transaction as sent (with the tariff it is priced with, and
+        who asked for it, if someone did), and return the transaction as it is kept from then on
+        (a later Stop, or MeterValues, change nothing of it)."""
         reading = parse_stop(payload, arrived)
         fields: dict[str, Any] = {
             "stop_payload": _json(payload),
@@ -261,6 +271,8 @@ class CentralSystemStore:
         }
         if priced_by is not None:
             fields["priced_by"] = priced_by
+        if remote_stop_by:
+            fields["remote_stop_by"] = remote_stop_by
         if reading.meter_stop_wh is not None:
             fields["meter_stop_wh"] = reading.meter_stop_wh
         try:
@@ -430,6 +442,8 @@ def _transaction(
         raw=json.loads(item.get("start_raw", "{}")),
         first_reading=_reading(item.get("first_meter")),
         last_reading=_reading(item.get("last_meter")),
+        remote_start_by=item.get("remote_start_by"),
+        remote_stop_by=item.get("remote_stop_by"),
     )
     return opened, (_kept_stop(item) if "stopped_at" in item else None)
 

@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from evsessions.contract import format_time
-from evsessions.dynamodb.errors import raise_translated
+from evsessions.dynamodb.errors import call, raise_translated
 from evsessions.dynamodb.items import plain, typed
+from evsessions.dynamodb.keys import TARIFFS, tariff_of_partition, tariff_partition
 from evsessions.errors import PipelineError, StorageUnavailable
 from evsessions.tariffs import Tariff, elements_of
 
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-TARIFFS = "TARIFFS"
-TARIFF_PREFIX = "TARIFF#"
 VERSION_LEAD = timedelta(seconds=60)
 """How far ahead of its writing a version must start; also how long a reader may cache."""
 
@@ -72,7 +71,7 @@ def _ocpi_time(moment: datetime) -> str:
 
 def version_item(version: TariffVersion) -> dict[str, Any]:
     return {
-        "pk": TARIFF_PREFIX + version.tariff_id,
+        "pk": tariff_partition(version.tariff_id),
         "sk": format_time(version.start),
         "tariff": json.dumps(
             {"currency": version.tariff.currency, "elements": version.tariff.elements_json()},
@@ -85,7 +84,7 @@ def version_item(version: TariffVersion) -> dict[str, Any]:
 def version_of_item(item: dict[str, Any]) -> TariffVersion:
     kept = json.loads(str(item["tariff"]))
     return TariffVersion(
-        tariff_id=str(item["pk"]).removeprefix(TARIFF_PREFIX),
+        tariff_id=tariff_of_partition(str(item["pk"])),
         start=datetime.fromisoformat(str(item["sk"])),
         tariff=Tariff(str(kept["currency"]), elements_of(kept["elements"])),
         last_updated=str(item["last_updated"]),
@@ -107,13 +106,8 @@ class DynamoDBTariffs:
         self._cache: dict[str, tuple[float, list[TariffVersion]]] = {}
         self._lock = threading.Lock()
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], getattr(self.client, operation)(**kwargs))
-        except ClientError as error:
-            raise_translated(operation, error)
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {error}") from error
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        return call(self.client, operation, **arguments)
 
     def put_version(self, tariff_id: str, tariff: Tariff, start: datetime | None) -> TariffVersion:
         """A new version from `start` (default: as soon as allowed); refused when it would start
@@ -168,7 +162,7 @@ class DynamoDBTariffs:
                 "query",
                 TableName=self.table,
                 KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues=typed({":pk": TARIFF_PREFIX + tariff_id}),
+                ExpressionAttributeValues=typed({":pk": tariff_partition(tariff_id)}),
                 **({"ExclusiveStartKey": start} if start else {}),
             )
             found.extend(version_of_item(plain(item)) for item in page.get("Items", []))
