@@ -3,10 +3,11 @@ operator's JSON must be to become one, and what a session costs under it.
 
 Pure: no I/O. The DynamoDB adapter, which keeps a tariff as versions from a start time, is
 `dynamodb.tariffs`. Prices are excluding VAT, in the currency's units (EUR, not cents), as OCPI
-says; `vat` is a percentage per component. Supported: the four dimensions ENERGY (per kWh), TIME (per
-hour charging), PARKING_TIME (per hour plugged in but not charging) and FLAT (per session), VAT,
-and step sizes. Not supported: `restrictions` (time of day, day of week, kWh or power bands):
-a tariff with them is refused, not priced wrongly; a change at a time is a new version instead.
+says; `vat` is a percentage per component. Supported: the four dimensions ENERGY (per kWh), TIME
+(per hour charging), PARKING_TIME (per hour plugged in but not charging) and FLAT (per session),
+VAT, and step sizes. Not supported: `restrictions` (time of day, day of week, kWh or power
+bands): a tariff with them is refused, not priced wrongly; a change at a time is a new version
+instead.
 """
 
 from __future__ import annotations
