@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,17 @@ from bench_api import machine
 from consumed_capacity import CapacityMeter
 from item_units import indexes
 
+from evsessions.cdr_issuer import CdrIssuer, fallback_for
+from evsessions.cdrs import Party
+from evsessions.charger_tariffs import ChargerTariffs
 from evsessions.contract import ChargingSession, parse_session
+from evsessions.dynamodb.cdrs import DynamoDBCdrs
 from evsessions.dynamodb.store import DynamoDbSessionStore, cached_store
+from evsessions.dynamodb.tariffs import DynamoDBTariffs
 from evsessions.errors import StorageUnavailable
 from evsessions.fleet import simulate_tick
 from evsessions.settings import Settings
-from evsessions.storage import Totals
+from evsessions.storage import SaveOutcome, Totals
 from harness.dynamodb_conflicts import ConflictingClient
 from local_runner.infra.database import LOCAL_CREDENTIALS, create_tables, start_dynamodb_local
 from local_runner.services.template import load_template
@@ -107,21 +112,34 @@ class WriteUnits:
     sessions: int
     seconds: float
     units: dict[str, float]
+    cdr_units: dict[str, float]
+    """What the listener's second step writes: each clean session's CDR (listener.billing)."""
 
     @property
     def per_session(self) -> float:
-        return sum(self.units.values()) / self.sessions
+        return (sum(self.units.values()) + sum(self.cdr_units.values())) / self.sessions
 
 
 def write_units(client: Any, table: str, batches: list[list[ChargingSession]]) -> WriteUnits:
+    """The listener's writes for these batches: the sessions' transactions, then their CDRs,
+    each metered apart."""
     meter = CapacityMeter(client, client, indexes(ROOT / "template.yaml"))
+    cdr_meter = CapacityMeter(client, client, indexes(ROOT / "template.yaml"))
     store = DynamoDbSessionStore(table, meter)
+    settings = replace(Settings.from_env(), sessions_table=table)
+    issuer = CdrIssuer(
+        DynamoDBCdrs(table, cdr_meter),
+        ChargerTariffs(lambda _charger: None, DynamoDBTariffs(table, client)),
+        Party(settings.ocpi_country_code, settings.ocpi_party_id),
+        fallback_for(settings),
+    )
     started = time.perf_counter()
     for part in batches:
-        store.save_many(part)
+        outcomes = store.save_many(part)
+        issuer.issue([s for s, o in zip(part, outcomes, strict=True) if o is SaveOutcome.STORED])
     seconds = time.perf_counter() - started
     sessions = [s for part in batches for s in part]
-    return WriteUnits(len(sessions), seconds, dict(meter.write_units))
+    return WriteUnits(len(sessions), seconds, dict(meter.write_units), dict(cdr_meter.write_units))
 
 
 def read_units(table: str, endpoint: str, region: str, day: datetime) -> dict[str, float]:
@@ -241,6 +259,10 @@ def report(writes: WriteUnits, reads: dict[str, float], runs: list[InFlight], ch
         "| where | units per session |",
         "|---|---:|",
         *(f"| {name} | {units / writes.sessions:.2f} |" for name, units in writes.units.items()),
+        *(
+            f"| its CDR: {name} | {units / writes.sessions:.2f} |"
+            for name, units in writes.cdr_units.items()
+        ),
         f"| **total** | **{writes.per_session:.2f}** |",
         "",
         "| route (one request) | read units |",
@@ -323,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             "listener_seconds_per_session": writes.seconds / writes.sessions,
             "sessions_per_batch": args.day_chargers,
             "write_units": {k: v / writes.sessions for k, v in writes.units.items()},
+            "cdr_write_units": {k: v / writes.sessions for k, v in writes.cdr_units.items()},
             "read_units_per_request": reads,
             "in_flight": [run.__dict__ for run in runs],
         }

@@ -23,6 +23,7 @@ from api.limits import (
     MAX_LIMIT,
     MAX_OCCURRENCE,
 )
+from api.openapi_parameters import OPERATOR_KEY_HEADER
 from evsessions.ocpp.commands import COMMAND_ACTIONS, RETENTION
 
 JSON = dict[str, Any]
@@ -852,13 +853,7 @@ def _paths() -> JSON:
                         "required": False,
                         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_OCCURRENCE},
                     },
-                    {
-                        "name": "x-operator-key",
-                        "in": "header",
-                        "required": False,
-                        "description": "The OPERATOR_KEY setting.",
-                        "schema": {"type": "string"},
-                    },
+                    OPERATOR_KEY_HEADER,
                 ],
                 "requestBody": {
                     "required": True,
@@ -954,13 +949,7 @@ def _id_tag_paths() -> JSON:
         "schema": _ID_TAG,
         "example": "CARD-0001",
     }
-    operator_key = {
-        "name": "x-operator-key",
-        "in": "header",
-        "required": False,
-        "description": "The OPERATOR_KEY setting.",
-        "schema": {"type": "string"},
-    }
+    operator_key = OPERATOR_KEY_HEADER
     one = _ok(_ref("schemas", "IdTag"), "The id tag.")
     return {
         "/idtags": _operation(
@@ -1022,13 +1011,7 @@ def _registry_paths() -> JSON:
         "schema": _REGISTRY_ID,
         "example": "1",
     }
-    operator_key = {
-        "name": "x-operator-key",
-        "in": "header",
-        "required": False,
-        "description": "The OPERATOR_KEY setting.",
-        "schema": {"type": "string"},
-    }
+    operator_key = OPERATOR_KEY_HEADER
     status = {
         "name": "status",
         "in": "query",
@@ -1091,13 +1074,7 @@ def _command_paths() -> JSON:
         "schema": _REGISTRY_ID,
         "example": "1",
     }
-    operator_key = {
-        "name": "x-operator-key",
-        "in": "header",
-        "required": False,
-        "description": "The OPERATOR_KEY setting.",
-        "schema": {"type": "string"},
-    }
+    operator_key = OPERATOR_KEY_HEADER
     command = _ok(_ref("schemas", "Command"), "The command, answered (or failed).")
     pending = _ok(
         _ref("schemas", "Command"),

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from api import ocpi
 from api.limits import MAX_OCCURRENCE
+from api.openapi_parameters import OPERATOR_KEY_HEADER
 
 JSON = dict[str, Any]
 TARIFF_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{1,36}$"
@@ -144,13 +145,7 @@ _TARIFF_ID: Final = {
     "schema": {"type": "string", "pattern": TARIFF_ID_PATTERN},
     "example": "AC-STANDARD",
 }
-_OPERATOR_KEY: Final = {
-    "name": "x-operator-key",
-    "in": "header",
-    "required": False,
-    "description": "The OPERATOR_KEY setting.",
-    "schema": {"type": "string"},
-}
+_OPERATOR_KEY: Final = OPERATOR_KEY_HEADER
 _OCPI_SECURITY: Final[list[JSON]] = [{"ocpiToken": []}]
 
 

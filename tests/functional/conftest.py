@@ -207,6 +207,19 @@ def client(sessions_table: str) -> Iterator[Client]:
         yield test_client
 
 
+OPERATOR_KEY = "operator-" + "k" * 32
+OPERATOR = {"x-operator-key": OPERATOR_KEY, "content-type": "application/json"}
+"""The headers of an operator's write (the operator_client's OPERATOR_KEY)."""
+
+
+@pytest.fixture
+def operator_client(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """The API with an operator key set, for the routes that change what it holds."""
+    monkeypatch.setenv("OPERATOR_KEY", OPERATOR_KEY)
+    with Client(app, stage_name="dev", project_dir=str(API_DIR)) as test_client:
+        yield test_client
+
+
 def resolved(node: Any) -> Any:
     """The node with every local $ref replaced by what it points at (the document has no cycles)."""
     if isinstance(node, list):

@@ -4,7 +4,6 @@ writes it, and what is written is what the central system answers (GIVEN / WHEN 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,17 +16,12 @@ from evsessions.dynamodb.store import create_client
 from evsessions.mqtt.publishing import PublishReport
 from evsessions.ocpp.transactions import Tariff
 from evsessions.settings import Settings
-from tests.functional.conftest import API_DIR
-
-KEY = "operator-" + "k" * 32
-OPERATOR = {"x-operator-key": KEY, "content-type": "application/json"}
+from tests.functional.conftest import API_DIR, OPERATOR
 
 
 @pytest.fixture
-def client(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setenv("OPERATOR_KEY", KEY)
-    with Client(app, stage_name="dev", project_dir=str(API_DIR)) as test_client:
-        yield test_client
+def client(operator_client: Client) -> Client:
+    return operator_client
 
 
 def _put(client: Client, tag: str, body: Any, headers: dict[str, str] = OPERATOR) -> Any:

@@ -5,7 +5,6 @@ record (GIVEN / WHEN / THEN)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,20 +12,14 @@ from chalice.test import Client
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from api import openapi
-from api.app import app
 from evsessions import registry
-from tests.functional.conftest import API_DIR, DOCUMENT, call, resolved
+from tests.functional.conftest import DOCUMENT, OPERATOR, call, resolved
 from tests.functional.test_charger_registry_store import charger_json
-
-KEY = "operator-" + "k" * 32
-OPERATOR = {"x-operator-key": KEY, "content-type": "application/json"}
 
 
 @pytest.fixture
-def client(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setenv("OPERATOR_KEY", KEY)
-    with Client(app, stage_name="dev", project_dir=str(API_DIR)) as test_client:
-        yield test_client
+def client(operator_client: Client) -> Client:
+    return operator_client
 
 
 def _put(client: Client, charger: str, body: Any, headers: dict[str, str] = OPERATOR) -> Any:
