@@ -151,17 +151,20 @@ class CentralSystemStore:
         )
         return int(plain(answer["Attributes"])["transactions_started"])
 
-    def charge_points(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
-        """The first `limit` charge points in id order, and whether there are more."""
+    def _first(self, pk: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The first `limit` items of a partition in sort-key order, and whether there are more."""
         page = self._call(
             "query",
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=typed({":pk": CHARGE_POINTS}),
+            ExpressionAttributeValues=typed({":pk": pk}),
             Limit=limit,
         )
-        items = [plain(item) for item in page.get("Items", [])]
-        return items, "LastEvaluatedKey" in page
+        return [plain(item) for item in page.get("Items", [])], "LastEvaluatedKey" in page
+
+    def charge_points(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The first `limit` charge points in id order, and whether there are more."""
+        return self._first(CHARGE_POINTS, limit)
 
     # --- transactions ---
 
@@ -406,14 +409,7 @@ class CentralSystemStore:
 
     def id_tags(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
         """The first `limit` id tags in tag order, and whether there are more."""
-        page = self._call(
-            "query",
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=typed({":pk": ID_TAGS}),
-            Limit=limit,
-        )
-        return [plain(item) for item in page.get("Items", [])], "LastEvaluatedKey" in page
+        return self._first(ID_TAGS, limit)
 
 
 def _json(value: Any) -> str:
