@@ -33,8 +33,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     session = parse_session(event, _limits(settings))
     store = cached_store(settings)
-    outcome = store.save(session)
-    billing.issue_clean(settings, store, [session], [outcome])
+    [placed] = store.save_placed([session])
+    outcome = placed[0]
+    billing.issue_clean(settings, store, [session], [placed])
     metrics.saved([outcome])
     _log_suspects([session], [outcome])
     _log_saved(session.key, outcome, None)
@@ -61,8 +62,9 @@ def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except InvalidSession as error:
             invalid.append((record, error))
     store = cached_store(settings)
-    outcomes = store.save_many(sessions) if sessions else []
-    billing.issue_clean(settings, store, sessions, outcomes)
+    placed = store.save_placed(sessions) if sessions else []
+    outcomes = [outcome for outcome, _ in placed]
+    billing.issue_clean(settings, store, sessions, placed)
     metrics.saved(outcomes)
     _log_suspects(sessions, outcomes)
     for session, outcome, message_id in zip(sessions, outcomes, message_ids, strict=True):

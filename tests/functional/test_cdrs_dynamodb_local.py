@@ -384,6 +384,32 @@ def test_a_clean_session_whose_cdr_was_not_issued_gets_it_when_redelivered(
     assert_ocpi(again)
 
 
+def test_a_reused_session_id_gets_its_cdr_under_its_own_occurrence(
+    api: Client, database: tuple[Any, str, str]
+) -> None:
+    db, table, _ = database
+    # GIVEN a clean session stored with its CDR
+    register(db, table, "REUSED-1", None)
+    ended = DAY + timedelta(hours=10)
+    session("REUSED-1", 4, ended, 2, 600, 128)
+    # WHEN the charger reuses the session id for another session (its counter restarted)
+    event = {
+        "session_id": 4,
+        "energy_delivered_in_kWh": 5,
+        "duration_in_seconds": 900,
+        "session_cost_in_cents": 245,
+        "ended_at": format_time(ended + timedelta(hours=1)),
+        "topic": "charger/REUSED-1/connector/1/session/4",
+        "received_at": int(ended.timestamp() * 1000) + 3_700_000,
+    }
+    assert listener(event, None)["status"] == "reused"
+    # THEN each occurrence has its own CDR, of its own energy
+    [first] = json.loads(api.http.get("/sessions/REUSED-1/1/4/cdrs").body)["cdrs"]
+    [second] = json.loads(api.http.get("/sessions/REUSED-1/1/4/cdrs?occurrence=2").body)["cdrs"]
+    assert (first["total_energy"], second["total_energy"]) == (2, 5)
+    assert first["id"] != second["id"]
+
+
 def test_a_batch_of_cdrs_issues_the_new_ones_beside_ones_issued_before(
     database: tuple[Any, str, str],
 ) -> None:

@@ -197,7 +197,14 @@ class DynamoDbSessionStore:
         return self.save_many([session])[0]
 
     def save_many(self, sessions: Sequence[ChargingSession]) -> list[SaveOutcome]:
-        """Store each new session once, in as few transactions as the aggregates allow.
+        return [outcome for outcome, _ in self.save_placed(sessions)]
+
+    def save_placed(self, sessions: Sequence[ChargingSession]) -> list[tuple[SaveOutcome, int]]:
+        """save_many, with the occurrence each session is (stored as, or found as): what the
+        store learned while saving, so a caller that needs it (the listener's CDRs) reads
+        nothing again.
+
+        Store each new session once, in as few transactions as the aggregates allow.
 
         A transaction that DynamoDB cancelled was not applied at all, so it is planned again
         after learning what cancelled it; one that fails otherwise raises, and the caller retries
@@ -210,7 +217,10 @@ class DynamoDbSessionStore:
         for round_ in rounds(sessions):
             for group in pack(round_):
                 decided.update(self._save_group(group, known))
-        return _outcomes(sessions, decided)
+        return [
+            (outcome, known[session.key].index(session.content) + 1)
+            for session, outcome in zip(sessions, _outcomes(sessions, decided), strict=True)
+        ]
 
     def mark_months(self, months: set[str]) -> None:
         """Put the marker of each month not marked yet, before any of its sessions is stored."""
